@@ -1,0 +1,262 @@
+//! Accounts and which one is active: [`AccountStore`].
+//!
+//! Non-secret metadata only (ids, names, granted scopes, status) in
+//! `accounts.json` in the config directory, written atomically. The store
+//! keeps the whole list in memory, so reading it (the token hot path) never
+//! touches the disk; every change is written through before it is visible.
+
+use crate::error::CoreError;
+use castkey_ipc::{AccountInfo, AccountStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// `<provider>:<subject>`.
+    pub id: String,
+    pub provider: String,
+    pub subject: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Scopes the provider granted at sign-in.
+    pub scopes: Vec<String>,
+    pub status: AccountStatus,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl Account {
+    pub fn make_id(provider: &str, subject: &str) -> String {
+        format!("{provider}:{subject}")
+    }
+
+    pub fn has_scopes(&self, wanted: &[String]) -> Result<(), Vec<String>> {
+        let missing: Vec<String> = wanted.iter().filter(|w| !self.scopes.contains(w)).cloned().collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AccountsFile {
+    version: u32,
+    /// The provider whose active account `token` returns when asked for none.
+    #[serde(default)]
+    default_provider: Option<String>,
+    /// provider id → active account id.
+    #[serde(default)]
+    active: BTreeMap<String, String>,
+    #[serde(default)]
+    accounts: Vec<Account>,
+}
+
+#[derive(Debug)]
+pub struct AccountStore {
+    path: PathBuf,
+    state: RwLock<Arc<AccountsFile>>,
+    /// Serialises writers so that read-modify-write never loses an update.
+    write: std::sync::Mutex<()>,
+}
+
+impl AccountStore {
+    /// Loads `path`. A missing file is an empty store; a file that cannot be
+    /// read is an error (it is not overwritten with an empty list).
+    pub fn load(path: PathBuf) -> Result<Self, CoreError> {
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<AccountsFile>(&bytes).map_err(|e| {
+                CoreError::Storage(format!(
+                    "{} is damaged ({e}); move it away to start afresh",
+                    path.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                AccountsFile { version: 1, ..Default::default() }
+            }
+            Err(e) => return Err(CoreError::Storage(format!("{}: {e}", path.display()))),
+        };
+        Ok(AccountStore { path, state: RwLock::new(Arc::new(file)), write: Default::default() })
+    }
+
+    fn snapshot(&self) -> Arc<AccountsFile> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update<T>(&self, f: impl FnOnce(&mut AccountsFile) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*self.snapshot()).clone();
+        let out = f(&mut next)?;
+        next.version = 1;
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| CoreError::Internal(e.to_string()))?;
+        crate::atomic_file::write(&self.path, &bytes)
+            .map_err(|e| CoreError::Storage(format!("{}: {e}", self.path.display())))?;
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Account> {
+        self.snapshot().accounts.iter().find(|a| a.id == id).cloned()
+    }
+
+    pub fn list(&self) -> Vec<AccountInfo> {
+        let s = self.snapshot();
+        s.accounts
+            .iter()
+            .map(|a| AccountInfo {
+                id: a.id.clone(),
+                provider: a.provider.clone(),
+                display_name: a.display_name.clone(),
+                email: a.email.clone(),
+                active: s.active.get(&a.provider) == Some(&a.id),
+                scopes: a.scopes.clone(),
+                status: a.status,
+            })
+            .collect()
+    }
+
+    pub fn info(&self, id: &str) -> Option<AccountInfo> {
+        self.list().into_iter().find(|a| a.id == id)
+    }
+
+    /// Which account a request means: the named one, else the active one of
+    /// the named provider, else the active one of the default provider.
+    pub fn resolve(&self, account: Option<&str>, provider: Option<&str>) -> Result<Account, CoreError> {
+        let s = self.snapshot();
+        if let Some(id) = account {
+            let a =
+                s.accounts.iter().find(|a| a.id == id).ok_or_else(|| CoreError::UnknownAccount(id.into()))?;
+            if let Some(p) = provider.filter(|p| *p != a.provider) {
+                return Err(CoreError::InvalidRequest(format!(
+                    "account `{id}` does not belong to provider `{p}`"
+                )));
+            }
+            return Ok(a.clone());
+        }
+        let provider = match provider {
+            Some(p) => p.to_string(),
+            None => s.default_provider.clone().ok_or(CoreError::NotSignedIn(None))?,
+        };
+        let id = s.active.get(&provider).ok_or_else(|| CoreError::NotSignedIn(Some(provider.clone())))?;
+        s.accounts.iter().find(|a| &a.id == id).cloned().ok_or(CoreError::NotSignedIn(Some(provider)))
+    }
+
+    /// Adds or replaces an account and makes it its provider's active one.
+    pub fn upsert_active(&self, account: Account) -> Result<(), CoreError> {
+        self.update(|f| {
+            let provider = account.provider.clone();
+            let id = account.id.clone();
+            match f.accounts.iter_mut().find(|a| a.id == account.id) {
+                Some(existing) => {
+                    let created = existing.created_at;
+                    *existing = Account { created_at: created, ..account };
+                }
+                None => f.accounts.push(account),
+            }
+            f.active.insert(provider.clone(), id);
+            f.default_provider = Some(provider);
+            Ok(())
+        })
+    }
+
+    pub fn set_status(&self, id: &str, status: AccountStatus, now: u64) -> Result<(), CoreError> {
+        self.update(|f| {
+            let a = f
+                .accounts
+                .iter_mut()
+                .find(|a| a.id == id)
+                .ok_or_else(|| CoreError::UnknownAccount(id.into()))?;
+            a.status = status;
+            a.updated_at = now;
+            Ok(())
+        })
+    }
+
+    /// Removes an account; another account of its provider becomes active.
+    pub fn remove(&self, id: &str) -> Result<Account, CoreError> {
+        self.update(|f| {
+            let pos = f
+                .accounts
+                .iter()
+                .position(|a| a.id == id)
+                .ok_or_else(|| CoreError::UnknownAccount(id.into()))?;
+            let removed = f.accounts.remove(pos);
+            if f.active.get(&removed.provider) == Some(&removed.id) {
+                match f.accounts.iter().find(|a| a.provider == removed.provider) {
+                    Some(next) => {
+                        f.active.insert(removed.provider.clone(), next.id.clone());
+                    }
+                    None => {
+                        f.active.remove(&removed.provider);
+                        if f.default_provider.as_ref() == Some(&removed.provider) {
+                            f.default_provider = f.active.keys().next().cloned();
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct(provider: &str, sub: &str) -> Account {
+        Account {
+            id: Account::make_id(provider, sub),
+            provider: provider.into(),
+            subject: sub.into(),
+            display_name: sub.into(),
+            email: None,
+            scopes: vec!["openid".into(), "broadcaster".into()],
+            status: AccountStatus::SignedIn,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn newest_sign_in_is_active_and_survives_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.json");
+        let s = AccountStore::load(path.clone()).unwrap();
+        assert!(matches!(s.resolve(None, None), Err(CoreError::NotSignedIn(None))));
+        s.upsert_active(acct("sandbox", "a")).unwrap();
+        s.upsert_active(acct("sandbox", "b")).unwrap();
+        let again = AccountStore::load(path).unwrap();
+        assert_eq!(again.resolve(None, None).unwrap().id, "sandbox:b");
+        assert_eq!(again.resolve(Some("sandbox:a"), None).unwrap().subject, "a");
+        assert!(matches!(again.resolve(Some("x:y"), None), Err(CoreError::UnknownAccount(_))));
+        assert!(matches!(again.resolve(None, Some("other")), Err(CoreError::NotSignedIn(Some(_)))));
+        let active: Vec<_> = again.list().into_iter().filter(|a| a.active).map(|a| a.id).collect();
+        assert_eq!(active, vec!["sandbox:b"]);
+    }
+
+    #[test]
+    fn removing_the_active_account_activates_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AccountStore::load(dir.path().join("a.json")).unwrap();
+        s.upsert_active(acct("p", "a")).unwrap();
+        s.upsert_active(acct("p", "b")).unwrap();
+        s.remove("p:b").unwrap();
+        assert_eq!(s.resolve(None, Some("p")).unwrap().id, "p:a");
+        s.remove("p:a").unwrap();
+        assert!(matches!(s.resolve(None, None), Err(CoreError::NotSignedIn(None))));
+    }
+
+    #[test]
+    fn damaged_file_is_an_error_not_an_empty_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        let err = AccountStore::load(path.clone()).unwrap_err();
+        assert!(err.to_string().contains("damaged"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{not json");
+    }
+}

@@ -1,0 +1,239 @@
+//! [`TokenBroker`]: valid access tokens for local apps.
+//!
+//! The hot path — a cached token that is valid long enough — reads only
+//! memory: the account list (held by [`AccountStore`]), the provider catalog
+//! and the token cache. No keychain, disk or network. Otherwise one refresh
+//! runs per account however many requests wait for it; a rotated refresh
+//! token is stored in the keychain *before* the new access token is handed
+//! out, so a crash can never leave Castkey holding only a revoked token.
+
+use crate::account::AccountStore;
+use crate::castkey::CoreEvent;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::oidc::{OidcProviders, ResponseDefaults, TokenError, TokenSet};
+use crate::provider::{ProviderCatalog, ProviderConfig, SignInKind};
+use crate::secret::{SecretKey, SecretStore};
+use castkey_ipc::{AccountStatus, TokenGrant, TokenParams};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::broadcast;
+
+struct CachedToken {
+    access_token: SecretString,
+    token_type: String,
+    expires_at: u64,
+    scopes: Vec<String>,
+}
+
+pub struct TokenBroker {
+    accounts: Arc<AccountStore>,
+    secrets: Arc<dyn SecretStore>,
+    catalog: Arc<ProviderCatalog>,
+    oidc: Arc<OidcProviders>,
+    clock: Arc<dyn Clock>,
+    events: broadcast::Sender<CoreEvent>,
+    cache: RwLock<HashMap<String, Arc<CachedToken>>>,
+    refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Rotated refresh tokens the keychain refused to store: used for the
+    /// next refresh so that a keychain hiccup does not lose the grant.
+    unsaved_refresh: Mutex<HashMap<String, SecretString>>,
+}
+
+impl fmt::Debug for TokenBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.cache.read().map(|c| c.len()).unwrap_or(0);
+        f.debug_struct("TokenBroker").field("cached", &n).finish_non_exhaustive()
+    }
+}
+
+impl TokenBroker {
+    pub fn new(
+        accounts: Arc<AccountStore>,
+        secrets: Arc<dyn SecretStore>,
+        catalog: Arc<ProviderCatalog>,
+        oidc: Arc<OidcProviders>,
+        clock: Arc<dyn Clock>,
+        events: broadcast::Sender<CoreEvent>,
+    ) -> Self {
+        TokenBroker {
+            accounts,
+            secrets,
+            catalog,
+            oidc,
+            clock,
+            events,
+            cache: Default::default(),
+            refreshing: Default::default(),
+            unsaved_refresh: Default::default(),
+        }
+    }
+
+    /// A token for the account `params` names, valid for at least
+    /// `min_valid_secs` when the provider allows (a freshly issued token is
+    /// returned even if its whole lifetime is shorter).
+    pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
+        let wanted = params.scopes();
+        let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
+        account
+            .has_scopes(&wanted)
+            .map_err(|missing| CoreError::ScopeNotGranted { account: account.id.clone(), missing })?;
+        if account.status == AccountStatus::ReauthRequired {
+            return Err(CoreError::ReauthRequired(account.id.clone()));
+        }
+        let provider = self.catalog.get(&account.provider)?;
+        let min_valid = params.min_valid_secs();
+        if let Some(t) = self.cached(&account.id, min_valid) {
+            return Ok(grant(&account, provider, &t));
+        }
+
+        let lock = self.refresh_lock(&account.id);
+        let _guard = lock.lock().await;
+        // Whoever held the lock may have refreshed already.
+        if let Some(t) = self.cached(&account.id, min_valid) {
+            return Ok(grant(&account, provider, &t));
+        }
+        let fresh = self.refresh(&account, provider).await?;
+        let t = Arc::new(fresh);
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
+        Ok(grant(&account, provider, &t))
+    }
+
+    fn cached(&self, account_id: &str, min_valid: u64) -> Option<Arc<CachedToken>> {
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+        let t = cache.get(account_id)?;
+        (t.expires_at >= self.clock.now().saturating_add(min_valid)).then(|| t.clone())
+    }
+
+    fn refresh_lock(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(account_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Puts a token just obtained at sign-in into the cache.
+    pub fn seed(&self, account_id: &str, set: &TokenSet) {
+        let t = CachedToken {
+            access_token: set.access_token.clone(),
+            token_type: set.token_type.clone(),
+            expires_at: set.expires_at,
+            scopes: set.scopes.clone(),
+        };
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), Arc::new(t));
+    }
+
+    /// Drops everything held in memory for an account (sign-out).
+    pub fn forget(&self, account_id: &str) {
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+    }
+
+    async fn refresh(
+        &self,
+        account: &crate::account::Account,
+        provider: &ProviderConfig,
+    ) -> Result<CachedToken, CoreError> {
+        let key = SecretKey::refresh_token(&account.id);
+        let unsaved =
+            self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).get(&account.id).cloned();
+        let refresh_token = match unsaved {
+            Some(t) => t,
+            None => match self.secrets.get(&key).await? {
+                Some(t) => t,
+                None => {
+                    tracing::warn!(account = %account.id, "no refresh token in the keychain");
+                    self.mark_reauth(&account.id);
+                    return Err(CoreError::ReauthRequired(account.id.clone()));
+                }
+            },
+        };
+        let now = self.clock.now();
+        let set = match &provider.sign_in {
+            SignInKind::OidcAuthorizationCode { issuer, client_id, .. } => {
+                let oidc = self.oidc.get(&provider.id, issuer, client_id);
+                let d = oidc.discover(false).await?;
+                let set = oidc
+                    .refresh(
+                        &d,
+                        &refresh_token,
+                        ResponseDefaults {
+                            scopes: &account.scopes,
+                            lifetime_secs: provider.default_token_lifetime_secs,
+                            now,
+                        },
+                    )
+                    .await
+                    .map_err(|e| {
+                        if matches!(e, TokenError::InvalidGrant(_)) {
+                            self.mark_reauth(&account.id);
+                        }
+                        e.into_core(&provider.id, Some(&account.id))
+                    })?;
+                if let Some(raw) = &set.id_token {
+                    let id = oidc.verify_id_token(&d, raw, None).await?;
+                    if id.subject != account.subject {
+                        return Err(CoreError::ProviderRejected(
+                            "the refreshed ID token names another user".into(),
+                        ));
+                    }
+                }
+                set
+            }
+        };
+        if let Some(rotated) = &set.refresh_token {
+            if rotated.expose_secret() != refresh_token.expose_secret() {
+                if let Err(e) = self.secrets.put(&key, rotated).await {
+                    // Keep the new token in memory for the next attempt and
+                    // hand nothing out until it is stored.
+                    self.unsaved_refresh
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(account.id.clone(), rotated.clone());
+                    return Err(e.into());
+                }
+            }
+        }
+        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
+        tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
+        Ok(CachedToken {
+            access_token: set.access_token,
+            token_type: set.token_type,
+            expires_at: set.expires_at,
+            scopes: set.scopes,
+        })
+    }
+
+    fn mark_reauth(&self, account_id: &str) {
+        // The secrets stay: the user decides (sign in again, or remove).
+        match self.accounts.set_status(account_id, AccountStatus::ReauthRequired, self.clock.now()) {
+            Ok(()) => {
+                self.forget(account_id);
+                let _ = self.events.send(CoreEvent::AccountsChanged);
+            }
+            Err(e) => tracing::warn!("could not mark {account_id} for sign-in: {e}"),
+        }
+    }
+}
+
+fn grant(account: &crate::account::Account, provider: &ProviderConfig, t: &CachedToken) -> TokenGrant {
+    let access_token = t.access_token.expose_secret().to_string();
+    let mut headers: BTreeMap<String, String> = provider.api_headers.clone();
+    headers.insert("Authorization".into(), format!("{} {}", t.token_type, access_token));
+    TokenGrant {
+        access_token,
+        token_type: t.token_type.clone(),
+        expires_at: t.expires_at,
+        scope: t.scopes.clone(),
+        account: castkey_ipc::AccountRef {
+            id: account.id.clone(),
+            provider: account.provider.clone(),
+            display_name: account.display_name.clone(),
+        },
+        headers,
+    }
+}

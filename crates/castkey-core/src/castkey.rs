@@ -1,0 +1,254 @@
+//! [`Castkey`]: the core wired together, as the desktop shell, the headless
+//! broker (`castkey serve`) and the CLI's own sign-in use it.
+
+use crate::account::AccountStore;
+use crate::broker::TokenBroker;
+use crate::clock::{Clock, SystemClock};
+use crate::error::CoreError;
+use crate::oidc::OidcProviders;
+use crate::pending::PendingRedirects;
+use crate::provider::ProviderCatalog;
+use crate::secret::{SecretKey, SecretStore};
+use crate::signin::{RedirectTarget, SignIn, SignInResult, Started};
+use castkey_ipc::{AccountInfo, ProviderInfo, TokenGrant, TokenParams};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use url::Url;
+
+/// How browser sign-ins come back to this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectMode {
+    /// Through the app's URI scheme (the desktop app handles the deep link).
+    AppScheme,
+    /// Through a loopback listener this process opens per sign-in.
+    Loopback,
+}
+
+/// Something that happened that a UI (or, later, subscribed IPC clients)
+/// should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreEvent {
+    AccountsChanged,
+    SignInFailed { message: String },
+}
+
+/// Opens URLs in the user's browser.
+pub trait BrowserLauncher: Send + Sync + fmt::Debug {
+    fn open(&self, url: &Url) -> Result<(), String>;
+}
+
+/// The system browser: `$BROWSER` if set, else the desktop's default.
+#[derive(Debug, Default)]
+pub struct SystemBrowser;
+
+impl BrowserLauncher for SystemBrowser {
+    fn open(&self, url: &Url) -> Result<(), String> {
+        webbrowser::open(url.as_str()).map_err(|e| format!("could not open the browser: {e}"))
+    }
+}
+
+pub struct CastkeyOptions {
+    pub config_dir: PathBuf,
+    pub redirect_mode: RedirectMode,
+    pub secrets: Arc<dyn SecretStore>,
+    pub catalog: ProviderCatalog,
+    pub browser: Arc<dyn BrowserLauncher>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for CastkeyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CastkeyOptions")
+            .field("config_dir", &self.config_dir)
+            .field("redirect_mode", &self.redirect_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CastkeyOptions {
+    /// The real thing: OS keychain, system browser, providers from the
+    /// environment, config in the user's config directory.
+    pub fn system(redirect_mode: RedirectMode) -> Result<Self, CoreError> {
+        Ok(CastkeyOptions {
+            config_dir: crate::paths::config_dir(),
+            redirect_mode,
+            secrets: Arc::new(crate::secret::KeychainStore::new()),
+            catalog: ProviderCatalog::from_env()?,
+            browser: Arc::new(SystemBrowser),
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+pub struct Castkey {
+    pub catalog: Arc<ProviderCatalog>,
+    pub accounts: Arc<AccountStore>,
+    pub broker: Arc<TokenBroker>,
+    pub sign_in: SignIn,
+    secrets: Arc<dyn SecretStore>,
+    pending: Arc<PendingRedirects>,
+    browser: Arc<dyn BrowserLauncher>,
+    redirect_mode: RedirectMode,
+    events: broadcast::Sender<CoreEvent>,
+}
+
+impl fmt::Debug for Castkey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Castkey").field("redirect_mode", &self.redirect_mode).finish_non_exhaustive()
+    }
+}
+
+impl Castkey {
+    pub async fn start(opts: CastkeyOptions) -> Result<Arc<Self>, CoreError> {
+        let (events, _) = broadcast::channel(64);
+        let catalog = Arc::new(opts.catalog);
+        let accounts = Arc::new(AccountStore::load(opts.config_dir.join("accounts.json"))?);
+        let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
+        let pending = Arc::new(PendingRedirects::new(
+            opts.secrets.clone(),
+            opts.config_dir.join("pending.json"),
+            opts.clock.clone(),
+        ));
+        pending.purge_expired().await;
+        let broker = Arc::new(TokenBroker::new(
+            accounts.clone(),
+            opts.secrets.clone(),
+            catalog.clone(),
+            oidc.clone(),
+            opts.clock.clone(),
+            events.clone(),
+        ));
+        let sign_in = SignIn::new(
+            catalog.clone(),
+            oidc,
+            pending.clone(),
+            accounts.clone(),
+            opts.secrets.clone(),
+            broker.clone(),
+            opts.clock.clone(),
+            events.clone(),
+        );
+        Ok(Arc::new(Castkey {
+            catalog,
+            accounts,
+            broker,
+            sign_in,
+            secrets: opts.secrets,
+            pending,
+            browser: opts.browser,
+            redirect_mode: opts.redirect_mode,
+            events,
+        }))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn redirect_mode(&self) -> RedirectMode {
+        self.redirect_mode
+    }
+
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.catalog.list()
+    }
+
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        self.accounts.list()
+    }
+
+    pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
+        self.broker.token(params).await
+    }
+
+    /// Starts a sign-in through the app's URI scheme and opens the browser.
+    /// The redirect arrives as a deep link ([`Castkey::handle_deep_link`]).
+    pub async fn begin_app_sign_in(&self, provider: &str) -> Result<Started, CoreError> {
+        let started = self.sign_in.start(provider, RedirectTarget::AppScheme).await?;
+        self.open_browser(&started).await?;
+        Ok(started)
+    }
+
+    /// A deep link arrived: complete the sign-in it belongs to, if any.
+    pub async fn handle_deep_link(&self, url: &str) -> SignInResult {
+        self.sign_in.complete(url, crate::APP_REDIRECT_URI).await
+    }
+
+    /// Signs in and waits for the outcome, the way this process receives
+    /// redirects ([`RedirectMode`]).
+    pub async fn login(&self, provider: &str) -> SignInResult {
+        match self.redirect_mode {
+            RedirectMode::AppScheme => {
+                let started = self.begin_app_sign_in(provider).await?;
+                self.wait(started).await
+            }
+            RedirectMode::Loopback => self.login_loopback(provider, |_| {}).await,
+        }
+    }
+
+    /// Signs in through a loopback redirect; `on_started` hears the URL
+    /// (the CLI prints it for a user whose browser did not open).
+    pub async fn login_loopback(&self, provider: &str, on_started: impl FnOnce(&Started)) -> SignInResult {
+        let listener = crate::loopback::LoopbackListener::bind().await?;
+        let started = self.sign_in.start(provider, RedirectTarget::Loopback(listener.port())).await?;
+        on_started(&started);
+        self.open_browser(&started).await?;
+        let base = RedirectTarget::Loopback(listener.port()).uri();
+        let state = started.state.clone();
+        let expires_at = started.expires_at;
+        tokio::select! {
+            r = self.wait(started) => r,
+            r = listener.serve(&self.sign_in, &base, expires_at) => {
+                self.sign_in.abandon(&state);
+                r
+            }
+        }
+    }
+
+    async fn open_browser(&self, started: &Started) -> Result<(), CoreError> {
+        let browser = self.browser.clone();
+        let url = started.authorization_url.clone();
+        let opened = tokio::task::spawn_blocking(move || browser.open(&url));
+        match tokio::time::timeout(Duration::from_secs(10), opened).await {
+            Ok(Ok(Ok(()))) | Err(_) => Ok(()),
+            Ok(Ok(Err(e))) => {
+                self.sign_in.abandon(&started.state);
+                Err(CoreError::LoginFailed(e))
+            }
+            Ok(Err(e)) => Err(CoreError::Internal(e.to_string())),
+        }
+    }
+
+    async fn wait(&self, started: Started) -> SignInResult {
+        let state = started.state.clone();
+        let ttl = started.expires_at.saturating_sub(crate::clock::SystemClock.now());
+        match tokio::time::timeout(Duration::from_secs(ttl.max(1)), started.done).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(CoreError::LoginFailed("the sign-in was abandoned".into())),
+            Err(_) => {
+                self.sign_in.abandon(&state);
+                Err(crate::redirect::RedirectError::Expired.into())
+            }
+        }
+    }
+
+    /// Signs an account out: forgets its tokens and removes it.
+    pub async fn sign_out(&self, account_id: &str) -> Result<(), CoreError> {
+        if self.accounts.get(account_id).is_none() {
+            return Err(CoreError::UnknownAccount(account_id.into()));
+        }
+        self.secrets.delete(&SecretKey::refresh_token(account_id)).await?;
+        self.broker.forget(account_id);
+        self.accounts.remove(account_id)?;
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        Ok(())
+    }
+
+    /// Pending sign-ins in this process (for status displays).
+    pub async fn pending_sign_ins(&self) -> usize {
+        self.pending.len().await
+    }
+}

@@ -1,0 +1,583 @@
+//! OpenID Connect: discovery, the token endpoint, ID-token verification.
+//!
+//! Discovery and ID-token verification use the `openidconnect` crate
+//! (exact issuer match, JWKS signature, audience, expiry, nonce). Token
+//! endpoint calls are plain form POSTs parsed into our own lenient
+//! [`TokenSet`]: real providers send `expires_in` as a string or `scope` as
+//! an array, which the crate's strict response type rejects.
+
+use crate::error::CoreError;
+use crate::provider::check_endpoint;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreIdToken,
+    CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{AdditionalProviderMetadata, ClientId, IssuerUrl, Nonce, ProviderMetadata};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ExtraMetadata {
+    /// RFC 9207: the provider puts `iss` on authorization responses.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// RFC 7009 token revocation.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// What discovery told us, checked.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub issuer: String,
+    pub authorization_endpoint: Url,
+    pub token_endpoint: Url,
+    pub revocation_endpoint: Option<Url>,
+    pub iss_parameter_supported: bool,
+    jwks: CoreJsonWebKeySet,
+}
+
+/// Tokens from a token endpoint, parsed leniently, secrets wrapped.
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub token_type: String,
+    pub expires_at: u64,
+    pub scopes: Vec<String>,
+    pub refresh_token: Option<SecretString>,
+    pub id_token: Option<String>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("id_token", &self.id_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a token response means when it leaves things out: RFC 6749 §5.1
+/// (no `scope` = the scope asked for) and the provider's usual lifetime.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseDefaults<'a> {
+    pub scopes: &'a [String],
+    pub lifetime_secs: u64,
+    pub now: u64,
+}
+
+/// Who signed in, from a verified ID token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub email: Option<String>,
+}
+
+impl Identity {
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.preferred_username.clone())
+            .or_else(|| self.email.clone())
+            .unwrap_or_else(|| self.subject.clone())
+    }
+}
+
+/// How a token request failed.
+#[derive(Debug)]
+pub enum TokenError {
+    /// `invalid_grant`: the code or refresh token is no good.
+    InvalidGrant(String),
+    /// The provider could not be reached or failed (5xx, timeout).
+    Unavailable(String),
+    /// The provider answered, but not with something usable or safe.
+    Rejected(String),
+}
+
+impl TokenError {
+    pub fn into_core(self, provider: &str, account: Option<&str>) -> CoreError {
+        match self {
+            TokenError::InvalidGrant(msg) => match account {
+                Some(a) => CoreError::ReauthRequired(a.to_string()),
+                None => CoreError::LoginFailed(msg),
+            },
+            TokenError::Unavailable(message) => {
+                CoreError::ProviderUnavailable { provider: provider.to_string(), message }
+            }
+            TokenError::Rejected(msg) => CoreError::ProviderRejected(msg),
+        }
+    }
+}
+
+/// The HTTP client every provider call uses: no redirects (SSRF), bounded time.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("castkey/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// One OpenID Connect provider, with its discovery cached in memory.
+pub struct OidcProvider {
+    pub provider_id: String,
+    pub issuer: Url,
+    pub client_id: String,
+    http: reqwest::Client,
+    discovered: Mutex<Option<Arc<Discovered>>>,
+}
+
+impl fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcProvider").field("issuer", &self.issuer.as_str()).finish()
+    }
+}
+
+fn issuer_string(url: &Url) -> String {
+    // IssuerUrl compares as written; Url adds a `/` to an empty path.
+    let s = url.as_str();
+    if url.path() == "/" {
+        s.trim_end_matches('/').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+impl OidcProvider {
+    pub fn new(provider_id: &str, issuer: Url, client_id: &str, http: reqwest::Client) -> Self {
+        OidcProvider {
+            provider_id: provider_id.into(),
+            issuer,
+            client_id: client_id.into(),
+            http,
+            discovered: Mutex::new(None),
+        }
+    }
+
+    fn unavailable(&self, message: String) -> CoreError {
+        CoreError::ProviderUnavailable { provider: self.provider_id.clone(), message }
+    }
+
+    /// Discovery, cached; `refresh` forces a new fetch (e.g. rotated keys).
+    pub async fn discover(&self, refresh: bool) -> Result<Arc<Discovered>, CoreError> {
+        if !refresh {
+            if let Some(d) = self.discovered.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                return Ok(d);
+            }
+        }
+        check_endpoint(&self.issuer, "issuer")?;
+        let issuer = IssuerUrl::new(issuer_string(&self.issuer))
+            .map_err(|e| CoreError::ProviderRejected(format!("issuer URL: {e}")))?;
+        let meta = Metadata::discover_async(issuer, &self.http).await.map_err(|e| {
+            use openidconnect::DiscoveryError as D;
+            match e {
+                D::Validation(msg) => CoreError::ProviderRejected(format!(
+                    "the discovery document of {} is not valid: {msg}",
+                    self.issuer
+                )),
+                D::Parse(err) => CoreError::ProviderRejected(format!(
+                    "the discovery document of {} could not be read: {err}",
+                    self.issuer
+                )),
+                D::Response(status, _, _) => {
+                    self.unavailable(format!("discovery at {} answered HTTP {status}", self.issuer))
+                }
+                other => self.unavailable(format!("discovery at {} failed: {other}", self.issuer)),
+            }
+        })?;
+        let authorization_endpoint = meta.authorization_endpoint().url().clone();
+        let token_endpoint = meta
+            .token_endpoint()
+            .map(|t| t.url().clone())
+            .ok_or_else(|| CoreError::ProviderRejected("the provider has no token endpoint".into()))?;
+        check_endpoint(&authorization_endpoint, "authorization endpoint")?;
+        check_endpoint(&token_endpoint, "token endpoint")?;
+        check_endpoint(meta.jwks_uri().url(), "JWKS URI")?;
+        let extra = meta.additional_metadata();
+        let revocation_endpoint = match &extra.revocation_endpoint {
+            Some(s) => {
+                let u = Url::parse(s)
+                    .map_err(|e| CoreError::ProviderRejected(format!("revocation endpoint: {e}")))?;
+                check_endpoint(&u, "revocation endpoint")?;
+                Some(u)
+            }
+            None => None,
+        };
+        let d = Arc::new(Discovered {
+            issuer: meta.issuer().to_string(),
+            authorization_endpoint,
+            token_endpoint,
+            revocation_endpoint,
+            iss_parameter_supported: extra.authorization_response_iss_parameter_supported == Some(true),
+            jwks: meta.jwks().clone(),
+        });
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
+        Ok(d)
+    }
+
+    /// The browser's first stop: authorization code + PKCE S256 + state + nonce.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorization_url(
+        &self,
+        d: &Discovered,
+        redirect_uri: &str,
+        scopes: &[String],
+        state: &str,
+        nonce: &str,
+        pkce_challenge: &str,
+        offline_access: bool,
+    ) -> Url {
+        let mut scope: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        if !scope.contains(&"openid") {
+            scope.insert(0, "openid");
+        }
+        if offline_access && !scope.contains(&"offline_access") {
+            scope.push("offline_access");
+        }
+        let mut url = d.authorization_endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("scope", &scope.join(" "))
+                .append_pair("state", state)
+                .append_pair("nonce", nonce)
+                .append_pair("code_challenge", pkce_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if offline_access {
+                // OIDC Core §11: offline_access is only honoured with consent.
+                q.append_pair("prompt", "consent");
+            }
+        }
+        url
+    }
+
+    pub async fn exchange_code(
+        &self,
+        d: &Discovered,
+        code: &SecretString,
+        pkce_verifier: &str,
+        redirect_uri: &str,
+        defaults: ResponseDefaults<'_>,
+    ) -> Result<TokenSet, TokenError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.expose_secret()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &self.client_id),
+            ("code_verifier", pkce_verifier),
+        ];
+        post_token_form(&self.http, &d.token_endpoint, &form, defaults).await
+    }
+
+    pub async fn refresh(
+        &self,
+        d: &Discovered,
+        refresh_token: &SecretString,
+        defaults: ResponseDefaults<'_>,
+    ) -> Result<TokenSet, TokenError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("client_id", &self.client_id),
+        ];
+        post_token_form(&self.http, &d.token_endpoint, &form, defaults).await
+    }
+
+    /// Verifies signature (JWKS), issuer, audience, expiry and nonce. On a
+    /// refresh (`nonce` = `None`) a token may omit the nonce, as many
+    /// providers' refreshed ID tokens do.
+    pub async fn verify_id_token(
+        &self,
+        d: &Discovered,
+        raw: &str,
+        nonce: Option<&str>,
+    ) -> Result<Identity, CoreError> {
+        match self.verify_with(d, raw, nonce) {
+            Ok(id) => Ok(id),
+            Err(first) => {
+                // The provider may have rotated its keys since discovery.
+                let fresh = self.discover(true).await?;
+                self.verify_with(&fresh, raw, nonce).map_err(|_| first)
+            }
+        }
+    }
+
+    fn verify_with(&self, d: &Discovered, raw: &str, nonce: Option<&str>) -> Result<Identity, CoreError> {
+        let token = CoreIdToken::from_str(raw)
+            .map_err(|e| CoreError::ProviderRejected(format!("the ID token is malformed: {e}")))?;
+        let issuer = IssuerUrl::new(d.issuer.clone())
+            .map_err(|e| CoreError::ProviderRejected(format!("issuer: {e}")))?;
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            ClientId::new(self.client_id.clone()),
+            issuer,
+            d.jwks.clone(),
+        );
+        let expected = nonce.map(|n| Nonce::new(n.to_string()));
+        let claims = token
+            .claims(&verifier, |got: Option<&Nonce>| match (&expected, got) {
+                (Some(want), Some(got)) if want.secret() == got.secret() => Ok(()),
+                (Some(_), _) => Err("the nonce does not match the sign-in".to_string()),
+                (None, None) => Ok(()),
+                (None, Some(_)) => Ok(()),
+            })
+            .map_err(|e| CoreError::ProviderRejected(format!("the ID token failed verification: {e}")))?;
+        Ok(Identity {
+            subject: claims.subject().to_string(),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
+            preferred_username: claims.preferred_username().map(|u| u.to_string()),
+            email: claims.email().map(|e| e.to_string()),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct WireTokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient_scope")]
+    scope: Option<Vec<String>>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// `3600`, `"3600"` or `3600.0` all mean an hour; anything else is refused.
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+            .map(Some)
+            .ok_or_else(|| D::Error::custom("expires_in is not a whole number of seconds")),
+        Some(serde_json::Value::String(s)) => {
+            s.trim().parse::<u64>().map(Some).map_err(|_| D::Error::custom("expires_in is not a number"))
+        }
+        Some(_) => Err(D::Error::custom("expires_in is not a number")),
+    }
+}
+
+/// `"a b"` or `["a","b"]`.
+fn lenient_scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let v = Option::<castkey_ipc::ScopeParam>::deserialize(d)?;
+    Ok(v.map(|s| s.names()))
+}
+
+/// Parses a token endpoint's successful answer into a [`TokenSet`].
+pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Result<TokenSet, TokenError> {
+    let wire: WireTokenResponse = serde_json::from_slice(body).map_err(|e| {
+        // Never echo the body: it may hold tokens.
+        TokenError::Rejected(format!(
+            "the token endpoint answered something that is not a token response ({e})"
+        ))
+    })?;
+    if wire.access_token.is_empty() {
+        return Err(TokenError::Rejected("the token endpoint sent an empty access token".into()));
+    }
+    let token_type = match wire.token_type.as_deref() {
+        None => "Bearer".to_string(),
+        Some(t) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_string(),
+        Some(other) => {
+            return Err(TokenError::Rejected(format!(
+                "the token endpoint sent a `{other}` token; Castkey only hands out Bearer tokens"
+            )))
+        }
+    };
+    let lifetime = wire.expires_in.unwrap_or(defaults.lifetime_secs);
+    Ok(TokenSet {
+        access_token: SecretString::from(wire.access_token),
+        token_type,
+        expires_at: defaults.now.saturating_add(lifetime),
+        // RFC 6749 §5.1: no scope in the answer means the scope asked for.
+        scopes: wire.scope.unwrap_or_else(|| defaults.scopes.to_vec()),
+        refresh_token: wire.refresh_token.filter(|r| !r.is_empty()).map(SecretString::from),
+        id_token: wire.id_token,
+    })
+}
+
+async fn post_token_form(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    form: &[(&str, &str)],
+    defaults: ResponseDefaults<'_>,
+) -> Result<TokenSet, TokenError> {
+    let response = http
+        .post(endpoint.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
+    let status = response.status();
+    let body =
+        response.bytes().await.map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
+    if status.is_success() {
+        return parse_token_response(&body, defaults);
+    }
+    if status.is_server_error() {
+        return Err(TokenError::Unavailable(format!("the token endpoint answered HTTP {status}")));
+    }
+    match serde_json::from_slice::<WireErrorResponse>(&body) {
+        Ok(err) if err.error == "invalid_grant" => Err(TokenError::InvalidGrant(format!(
+            "the provider refused the grant: {}",
+            err.error_description.unwrap_or(err.error)
+        ))),
+        Ok(err) => Err(TokenError::Rejected(format!(
+            "the token endpoint refused the request: {}{}",
+            err.error,
+            err.error_description.map(|d| format!(" ({d})")).unwrap_or_default()
+        ))),
+        Err(_) => Err(TokenError::Rejected(format!("the token endpoint answered HTTP {status}"))),
+    }
+}
+
+fn describe_http_error(endpoint: &Url, e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not be reached"
+    } else {
+        "failed"
+    };
+    let host = endpoint.host_str().unwrap_or("?");
+    format!("the request to {host} {what}")
+}
+
+/// The OIDC providers in use, one client each, created on first use.
+#[derive(Debug, Default)]
+pub struct OidcProviders {
+    http: reqwest::Client,
+    by_id: Mutex<HashMap<String, Arc<OidcProvider>>>,
+}
+
+impl OidcProviders {
+    pub fn new(http: reqwest::Client) -> Self {
+        OidcProviders { http, by_id: Default::default() }
+    }
+
+    pub fn get(&self, provider_id: &str, issuer: &Url, client_id: &str) -> Arc<OidcProvider> {
+        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = map.get(provider_id) {
+            if &p.issuer == issuer && p.client_id == client_id {
+                return p.clone();
+            }
+        }
+        let p = Arc::new(OidcProvider::new(provider_id, issuer.clone(), client_id, self.http.clone()));
+        map.insert(provider_id.to_string(), p.clone());
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes() -> Vec<String> {
+        vec!["openid".into(), "broadcaster".into()]
+    }
+
+    #[test]
+    fn accepts_what_real_providers_send() {
+        let t = parse_token_response(
+            br#"{"access_token":"a","expires_in":"3600","scope":["broadcaster","email"]}"#,
+            ResponseDefaults { scopes: &scopes(), lifetime_secs: 60, now: 100 },
+        )
+        .unwrap();
+        assert_eq!(t.token_type, "Bearer");
+        assert_eq!(t.expires_at, 3700);
+        assert_eq!(t.scopes, vec!["broadcaster", "email"]);
+        let t = parse_token_response(
+            br#"{"access_token":"a","token_type":"bearer"}"#,
+            ResponseDefaults { scopes: &scopes(), lifetime_secs: 60, now: 100 },
+        )
+        .unwrap();
+        assert_eq!((t.expires_at, t.scopes), (160, scopes()));
+    }
+
+    #[test]
+    fn rejects_what_is_unsafe_or_garbage() {
+        for body in [
+            &br#"<html>oops</html>"#[..],
+            br#"{"token_type":"Bearer"}"#,
+            br#"{"access_token":"","token_type":"Bearer"}"#,
+            br#"{"access_token":"a","token_type":"mac"}"#,
+            br#"{"access_token":"a","expires_in":"soon"}"#,
+            br#"{"access_token":"a","expires_in":-5}"#,
+        ] {
+            let err =
+                parse_token_response(body, ResponseDefaults { scopes: &scopes(), lifetime_secs: 60, now: 0 })
+                    .unwrap_err();
+            assert!(
+                matches!(err, TokenError::Rejected(ref m) if !m.contains("oops")),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_url_carries_pkce_state_nonce() {
+        let p = OidcProvider::new("x", Url::parse("http://127.0.0.1:1").unwrap(), "castkey", http_client());
+        let d = Discovered {
+            issuer: "http://127.0.0.1:1".into(),
+            authorization_endpoint: Url::parse("http://127.0.0.1:1/auth").unwrap(),
+            token_endpoint: Url::parse("http://127.0.0.1:1/token").unwrap(),
+            revocation_endpoint: None,
+            iss_parameter_supported: true,
+            jwks: CoreJsonWebKeySet::new(vec![]),
+        };
+        let url = p.authorization_url(&d, crate::APP_REDIRECT_URI, &scopes(), "st", "no", "ch", true);
+        let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["code_challenge"], "ch");
+        assert_eq!(q["state"], "st");
+        assert_eq!(q["nonce"], "no");
+        assert_eq!(q["scope"], "openid broadcaster offline_access");
+        assert_eq!(q["prompt"], "consent");
+        assert_eq!(q["redirect_uri"], "dev.castkey.app:/callback");
+    }
+}

@@ -1,0 +1,249 @@
+//! Browser sign-in, from the authorization URL to a stored account.
+//!
+//! [`SignIn::start`] registers a pending flow (PKCE S256, `state`, `nonce`)
+//! and returns the URL to open; [`SignIn::complete`] takes a redirect URL —
+//! from the deep link or the loopback listener — and, if a flow waits for its
+//! `state`, exchanges the code, verifies the ID token, stores the refresh
+//! token in the keychain and the account's metadata on disk, in that order.
+
+use crate::account::{Account, AccountStore};
+use crate::broker::TokenBroker;
+use crate::castkey::CoreEvent;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::oidc::{OidcProviders, ResponseDefaults};
+use crate::pending::{PendingFlow, PendingRedirects, DEFAULT_TTL_SECS};
+use crate::provider::{ProviderCatalog, SignInKind};
+use crate::redirect::{self, Redirect, RedirectError, RedirectOutcome};
+use crate::secret::{SecretKey, SecretStore};
+use base64::Engine as _;
+use castkey_ipc::{AccountInfo, AccountStatus};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, oneshot};
+use url::Url;
+
+/// Where the browser sends the user back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectTarget {
+    /// The app's private-use URI scheme, delivered as a deep link.
+    AppScheme,
+    /// `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3), for headless use.
+    Loopback(u16),
+}
+
+impl RedirectTarget {
+    pub fn uri(self) -> String {
+        match self {
+            RedirectTarget::AppScheme => crate::APP_REDIRECT_URI.to_string(),
+            RedirectTarget::Loopback(port) => format!("http://127.0.0.1:{port}/callback"),
+        }
+    }
+}
+
+pub type SignInResult = Result<AccountInfo, CoreError>;
+
+/// A started sign-in: open `authorization_url`, then await `done`.
+#[derive(Debug)]
+pub struct Started {
+    pub state: String,
+    pub authorization_url: Url,
+    pub expires_at: u64,
+    pub done: oneshot::Receiver<SignInResult>,
+}
+
+pub struct SignIn {
+    pub(crate) catalog: Arc<ProviderCatalog>,
+    pub(crate) oidc: Arc<OidcProviders>,
+    pub(crate) pending: Arc<PendingRedirects>,
+    pub(crate) accounts: Arc<AccountStore>,
+    pub(crate) secrets: Arc<dyn SecretStore>,
+    pub(crate) broker: Arc<TokenBroker>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) events: broadcast::Sender<CoreEvent>,
+    waiters: Mutex<HashMap<String, oneshot::Sender<SignInResult>>>,
+}
+
+impl fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignIn").finish_non_exhaustive()
+    }
+}
+
+fn random_token(bytes: usize) -> String {
+    let buf: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+impl SignIn {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        catalog: Arc<ProviderCatalog>,
+        oidc: Arc<OidcProviders>,
+        pending: Arc<PendingRedirects>,
+        accounts: Arc<AccountStore>,
+        secrets: Arc<dyn SecretStore>,
+        broker: Arc<TokenBroker>,
+        clock: Arc<dyn Clock>,
+        events: broadcast::Sender<CoreEvent>,
+    ) -> Self {
+        SignIn {
+            catalog,
+            oidc,
+            pending,
+            accounts,
+            secrets,
+            broker,
+            clock,
+            events,
+            waiters: Default::default(),
+        }
+    }
+
+    pub async fn start(&self, provider_id: &str, target: RedirectTarget) -> Result<Started, CoreError> {
+        let provider = self.catalog.get(provider_id)?;
+        let SignInKind::OidcAuthorizationCode { issuer, client_id, offline_access } = &provider.sign_in;
+        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let d = oidc.discover(false).await?;
+        let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+        let state = random_token(32);
+        let nonce = random_token(32);
+        let now = self.clock.now();
+        let redirect_uri = target.uri();
+        let flow = PendingFlow {
+            state: state.clone(),
+            provider: provider.id.clone(),
+            issuer: d.issuer.clone(),
+            redirect_uri: redirect_uri.clone(),
+            nonce: nonce.clone(),
+            pkce_verifier: verifier.secret().clone(),
+            scopes: provider.scopes.clone(),
+            created_at: now,
+            expires_at: now + DEFAULT_TTL_SECS,
+            persist: target == RedirectTarget::AppScheme,
+        };
+        let expires_at = flow.expires_at;
+        self.pending.insert(flow).await?;
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(state.clone(), tx);
+        let url = oidc.authorization_url(
+            &d,
+            &redirect_uri,
+            &provider.scopes,
+            &state,
+            &nonce,
+            challenge.as_str(),
+            *offline_access,
+        );
+        tracing::info!(provider = %provider.id, redirect = %redirect_uri, "sign-in started");
+        Ok(Started { state, authorization_url: url, expires_at, done: rx })
+    }
+
+    /// Completes the sign-in a redirect belongs to. A redirect that matches
+    /// no pending flow changes nothing.
+    pub async fn complete(&self, raw_url: &str, expected_base: &str) -> SignInResult {
+        let redirect = redirect::parse(raw_url, expected_base)?;
+        let flow = self.pending.take(&redirect.state).await.inspect_err(|e| {
+            // The flow may have expired while someone waited for it.
+            if matches!(e, CoreError::Redirect(RedirectError::Expired)) {
+                self.notify(&redirect.state, Err(e.clone()));
+            }
+        })?;
+        let state = flow.state.clone();
+        let result = self.finish(flow, redirect, expected_base).await;
+        match &result {
+            Ok(a) => tracing::info!(account = %a.id, "signed in"),
+            Err(e) => tracing::warn!("sign-in failed: {e}"),
+        }
+        self.notify(&state, result.clone());
+        let _ = self.events.send(match &result {
+            Ok(_) => CoreEvent::AccountsChanged,
+            Err(e) => CoreEvent::SignInFailed { message: e.to_string() },
+        });
+        result
+    }
+
+    fn notify(&self, state: &str, result: SignInResult) {
+        if let Some(tx) = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(state) {
+            let _ = tx.send(result);
+        }
+    }
+
+    /// Forgets a waiter whose caller gave up.
+    pub fn abandon(&self, state: &str) {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(state);
+    }
+
+    async fn finish(&self, flow: PendingFlow, redirect: Redirect, expected_base: &str) -> SignInResult {
+        if flow.redirect_uri != expected_base {
+            return Err(RedirectError::Malformed(
+                "the redirect arrived by another route than the sign-in asked for".into(),
+            )
+            .into());
+        }
+        let provider = self.catalog.get(&flow.provider)?;
+        let SignInKind::OidcAuthorizationCode { issuer, client_id, .. } = &provider.sign_in;
+        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let d = oidc.discover(false).await?;
+        // RFC 9207: a redirect must name the issuer the flow was started with.
+        match &redirect.iss {
+            Some(iss) if *iss != flow.issuer => {
+                return Err(
+                    RedirectError::IssuerMismatch { expected: flow.issuer, got: Some(iss.clone()) }.into()
+                )
+            }
+            None if d.iss_parameter_supported => {
+                return Err(RedirectError::IssuerMismatch { expected: flow.issuer, got: None }.into())
+            }
+            _ => {}
+        }
+        let code = match redirect.outcome {
+            RedirectOutcome::Error { error, description } => {
+                return Err(RedirectError::Denied { error, description }.into())
+            }
+            RedirectOutcome::Code(code) => code,
+        };
+        let now = self.clock.now();
+        let set = oidc
+            .exchange_code(
+                &d,
+                &code,
+                &flow.pkce_verifier,
+                &flow.redirect_uri,
+                ResponseDefaults {
+                    scopes: &flow.scopes,
+                    lifetime_secs: provider.default_token_lifetime_secs,
+                    now,
+                },
+            )
+            .await
+            .map_err(|e| e.into_core(&provider.id, None))?;
+        let raw_id = set
+            .id_token
+            .as_deref()
+            .ok_or_else(|| CoreError::ProviderRejected("the provider sent no ID token".into()))?;
+        let identity = oidc.verify_id_token(&d, raw_id, Some(&flow.nonce)).await?;
+        let id = Account::make_id(&provider.id, &identity.subject);
+        match &set.refresh_token {
+            Some(rt) => self.secrets.put(&SecretKey::refresh_token(&id), rt).await?,
+            None => {
+                tracing::warn!(account = %id, "the provider sent no refresh token; the account works until the access token expires")
+            }
+        }
+        let existing = self.accounts.get(&id);
+        self.accounts.upsert_active(Account {
+            id: id.clone(),
+            provider: provider.id.clone(),
+            subject: identity.subject.clone(),
+            display_name: identity.display_name(),
+            email: identity.email.clone(),
+            scopes: set.scopes.clone(),
+            status: AccountStatus::SignedIn,
+            created_at: existing.map(|a| a.created_at).unwrap_or(now),
+            updated_at: now,
+        })?;
+        self.broker.seed(&id, &set);
+        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+    }
+}
