@@ -1,1 +1,211 @@
-fn main() {}
+//! `castkey`: the command-line face of Castkey.
+//!
+//! `token`, `accounts` and `status` talk to the running broker (the desktop
+//! app or `castkey serve`) over the local socket, like any broadcasting app.
+//! `login` asks the running broker to sign in, or, with none running, signs
+//! in itself through a loopback redirect. `serve` is the headless broker.
+
+use anyhow::Context;
+use castkey_core::ipc_server::IpcServer;
+use castkey_core::{Castkey, CastkeyOptions, RedirectMode};
+use castkey_ipc::{
+    AccountStatus, Accounts, Client, ClientError, Login, LoginParams, Reason, Token, TokenParams,
+};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "castkey", version, about = "Sign-in and broadcast tokens for your streaming apps")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a valid access token (for `Authorization: Bearer $(castkey token)`).
+    Token {
+        /// Scope the token must carry; repeat or space-separate. Default: broadcaster.
+        #[arg(long)]
+        scope: Vec<String>,
+        /// Provider id; default: the active account's provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Account id; default: the provider's active account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Refresh first if the token expires sooner than this many seconds.
+        #[arg(long)]
+        min_valid: Option<u64>,
+        /// Print the whole answer as JSON (token, expiry, headers).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts (no secrets).
+    Accounts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Is a broker running, and where?
+    Status,
+    /// Sign in to a provider in the browser.
+    Login {
+        /// Provider id, e.g. `sandbox`.
+        provider: String,
+    },
+    /// Run the broker without a window (headless machines, services).
+    Serve,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level =
+        if matches!(cli.command, Command::Serve | Command::Login { .. }) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CASTKEY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("castkey: {e:#}");
+            ExitCode::from(exit_code_for(&e))
+        }
+    }
+}
+
+/// Exit codes scripts can branch on: 3 no broker, 4 sign in (again), 5
+/// provider unavailable, 1 anything else.
+fn exit_code_for(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::NotRunning { .. }) => 3,
+        Some(ClientError::Rpc(rpc)) => match rpc.reason() {
+            Some(Reason::NotSignedIn | Reason::ReauthRequired | Reason::UnknownAccount) => 4,
+            Some(Reason::ProviderUnavailable) => 5,
+            _ => 1,
+        },
+        _ => 1,
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Token { scope, provider, account, min_valid, json } => {
+            let scope = (!scope.is_empty()).then(|| castkey_ipc::ScopeParam::List(scope));
+            let params = TokenParams { scope, provider, account, min_valid_secs: min_valid };
+            let grant = Client::connect_default()?.call::<Token>(&params)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&grant)?)?;
+            } else {
+                writeln!(out, "{}", grant.access_token)?;
+            }
+        }
+        Command::Accounts { json } => {
+            let accounts = Client::connect_default()?.call::<Accounts>(&Default::default())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&accounts)?)?;
+            } else if accounts.is_empty() {
+                writeln!(out, "No accounts. Sign in with `castkey login <provider>`.")?;
+            } else {
+                for a in accounts {
+                    let status = match a.status {
+                        AccountStatus::SignedIn => "signed in",
+                        AccountStatus::ReauthRequired => "sign in again",
+                    };
+                    let active = if a.active { "*" } else { " " };
+                    writeln!(
+                        out,
+                        "{active} {:<32} {:<24} {status:<14} {}",
+                        a.id,
+                        a.display_name,
+                        a.scopes.join(" ")
+                    )?;
+                }
+            }
+        }
+        Command::Status => {
+            let path = castkey_ipc::socket::default_socket_path();
+            match Client::connect(&path) {
+                Ok(mut c) => {
+                    let accounts = c.call::<Accounts>(&Default::default())?;
+                    writeln!(out, "Castkey broker: running on {}", path.display())?;
+                    writeln!(out, "Accounts: {}", accounts.len())?;
+                    for a in accounts.iter().filter(|a| a.active) {
+                        writeln!(out, "Active for {}: {} ({})", a.provider, a.display_name, a.id)?;
+                    }
+                }
+                Err(ClientError::NotRunning { .. }) => {
+                    writeln!(out, "Castkey broker: not running (expected on {})", path.display())?;
+                    return Ok(ExitCode::from(3));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Login { provider } => return login(&provider, &mut out),
+        Command::Serve => serve()?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn login(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    match Client::connect_default() {
+        Ok(mut client) => {
+            eprintln!(
+                "castkey: asking the running Castkey to sign in to `{provider}`; finish in your browser…"
+            );
+            client.set_timeout(Some(Duration::from_secs(castkey_core::pending::DEFAULT_TTL_SECS + 30)))?;
+            let account = client.call::<Login>(&LoginParams { provider: provider.into() })?;
+            writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClientError::NotRunning { .. }) => {
+            let rt = runtime()?;
+            rt.block_on(async {
+                let core = Castkey::start(CastkeyOptions::system(RedirectMode::Loopback)?).await?;
+                let account = core
+                    .login_loopback(provider, |started| {
+                        eprintln!(
+                            "castkey: no Castkey app is running; signing in here.\n\
+                             castkey: opening your browser. If it does not open, visit:\n  {}\n\
+                             castkey: waiting for the redirect to {} (until the sign-in expires in {} minutes)…",
+                            started.authorization_url,
+                            started.redirect_uri,
+                            castkey_core::pending::DEFAULT_TTL_SECS / 60
+                        );
+                    })
+                    .await?;
+                writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn serve() -> anyhow::Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let core = Castkey::start(CastkeyOptions::system(RedirectMode::Loopback)?).await?;
+        let path = castkey_ipc::socket::default_socket_path();
+        let server = IpcServer::bind(&path)?;
+        eprintln!("castkey: broker listening on {}", path.display());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = server.serve(core) => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("castkey: broker stopped");
+        anyhow::Ok(())
+    })
+}

@@ -56,6 +56,7 @@ pub struct Discovered {
     pub authorization_endpoint: Url,
     pub token_endpoint: Url,
     pub revocation_endpoint: Option<Url>,
+    pub userinfo_endpoint: Option<Url>,
     pub iss_parameter_supported: bool,
     jwks: CoreJsonWebKeySet,
 }
@@ -232,7 +233,15 @@ impl OidcProvider {
             }
             None => None,
         };
+        let userinfo_endpoint = match meta.userinfo_endpoint() {
+            Some(u) => {
+                check_endpoint(u.url(), "userinfo endpoint")?;
+                Some(u.url().clone())
+            }
+            None => None,
+        };
         let d = Arc::new(Discovered {
+            userinfo_endpoint,
             issuer: meta.issuer().to_string(),
             authorization_endpoint,
             token_endpoint,
@@ -358,6 +367,59 @@ impl OidcProvider {
             preferred_username: claims.preferred_username().map(|u| u.to_string()),
             email: claims.email().map(|e| e.to_string()),
         })
+    }
+}
+
+#[derive(Deserialize)]
+struct WireUserInfo {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+impl OidcProvider {
+    /// Fills in name and email from the userinfo endpoint when the ID token
+    /// left them out (providers put scope claims there by default). Best
+    /// effort: the identity from the ID token stands if this fails.
+    pub async fn complete_identity(
+        &self,
+        d: &Discovered,
+        identity: &mut Identity,
+        access_token: &SecretString,
+    ) {
+        if identity.email.is_some() && (identity.name.is_some() || identity.preferred_username.is_some()) {
+            return;
+        }
+        let Some(endpoint) = &d.userinfo_endpoint else { return };
+        let answer = async {
+            let r = self
+                .http
+                .get(endpoint.clone())
+                .bearer_auth(access_token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .ok()?;
+            if !r.status().is_success() {
+                return None;
+            }
+            r.json::<WireUserInfo>().await.ok()
+        }
+        .await;
+        match answer {
+            // OIDC Core §5.3.2: userinfo is only about the ID token's subject.
+            Some(info) if info.sub == identity.subject => {
+                identity.name = identity.name.take().or(info.name);
+                identity.preferred_username = identity.preferred_username.take().or(info.preferred_username);
+                identity.email = identity.email.take().or(info.email);
+            }
+            Some(_) => tracing::warn!("userinfo answered about another subject; ignored"),
+            None => tracing::debug!("userinfo unavailable; keeping the ID token's claims"),
+        }
     }
 }
 
@@ -567,6 +629,7 @@ mod tests {
             authorization_endpoint: Url::parse("http://127.0.0.1:1/auth").unwrap(),
             token_endpoint: Url::parse("http://127.0.0.1:1/token").unwrap(),
             revocation_endpoint: None,
+            userinfo_endpoint: None,
             iss_parameter_supported: true,
             jwks: CoreJsonWebKeySet::new(vec![]),
         };

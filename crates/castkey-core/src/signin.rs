@@ -49,6 +49,7 @@ pub type SignInResult = Result<AccountInfo, CoreError>;
 pub struct Started {
     pub state: String,
     pub authorization_url: Url,
+    pub redirect_uri: String,
     pub expires_at: u64,
     pub done: oneshot::Receiver<SignInResult>,
 }
@@ -137,7 +138,7 @@ impl SignIn {
             *offline_access,
         );
         tracing::info!(provider = %provider.id, redirect = %redirect_uri, "sign-in started");
-        Ok(Started { state, authorization_url: url, expires_at, done: rx })
+        Ok(Started { state, authorization_url: url, redirect_uri, expires_at, done: rx })
     }
 
     /// Completes the sign-in a redirect belongs to. A redirect that matches
@@ -223,7 +224,8 @@ impl SignIn {
             .id_token
             .as_deref()
             .ok_or_else(|| CoreError::ProviderRejected("the provider sent no ID token".into()))?;
-        let identity = oidc.verify_id_token(&d, raw_id, Some(&flow.nonce)).await?;
+        let mut identity = oidc.verify_id_token(&d, raw_id, Some(&flow.nonce)).await?;
+        oidc.complete_identity(&d, &mut identity, &set.access_token).await;
         let id = Account::make_id(&provider.id, &identity.subject);
         match &set.refresh_token {
             Some(rt) => self.secrets.put(&SecretKey::refresh_token(&id), rt).await?,

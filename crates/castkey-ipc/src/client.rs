@@ -29,7 +29,7 @@ pub enum ClientError {
     Io(#[from] io::Error),
     #[error("Castkey sent something this client does not understand: {0}")]
     Protocol(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Rpc(#[from] RpcError),
 }
 

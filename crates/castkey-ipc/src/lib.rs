@@ -15,6 +15,7 @@ pub mod client;
 pub mod methods;
 pub mod protocol;
 pub mod socket;
+pub mod ui;
 
 pub use client::{Client, ClientError};
 pub use methods::*;

@@ -52,7 +52,7 @@ impl Response {
 /// on `message`, which is for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Reason {
     /// The line was not JSON, too long, not JSON-RPC 2.0, named an unknown
     /// method or carried parameters of the wrong shape.

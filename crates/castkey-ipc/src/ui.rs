@@ -1,0 +1,61 @@
+//! Types of the desktop window's commands and events (`src-tauri` ↔ `ui/`).
+//!
+//! They live here, beside the IPC types they reuse, so that the TypeScript in
+//! `ui/src/bindings/` is generated from one place (feature `ts`, checked by
+//! the `ts_bindings` test). None of them can carry a secret.
+
+use crate::Reason;
+use serde::{Deserialize, Serialize};
+
+/// Command names, as `invoke()` calls them.
+pub mod command {
+    pub const LIST_PROVIDERS: &str = "list_providers";
+    pub const LIST_ACCOUNTS: &str = "list_accounts";
+    pub const SIGN_IN: &str = "sign_in";
+    pub const SIGN_OUT: &str = "sign_out";
+    pub const APP_STATUS: &str = "app_status";
+}
+
+/// Event names the shell emits to the window.
+pub mod event {
+    /// Payload: none. Reload the accounts.
+    pub const ACCOUNTS_CHANGED: &str = "castkey://accounts-changed";
+    /// Payload: [`super::SignInFailed`].
+    pub const SIGN_IN_FAILED: &str = "castkey://sign-in-failed";
+}
+
+/// Every command's error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CommandError {
+    pub reason: Reason,
+    pub message: String,
+}
+
+/// `sign_in` answers once the browser is open; the outcome arrives as an
+/// event when the redirect comes back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignInStarted {
+    pub provider: String,
+    /// Unix seconds after which the sign-in is no longer accepted.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignInFailed {
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AppStatus {
+    pub version: String,
+    /// Where broadcasting apps connect.
+    pub socket_path: String,
+    /// `None` when the broker is up; otherwise why it is not.
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub broker_error: Option<String>,
+}
