@@ -1,1 +1,405 @@
+//! The harness every scenario uses. See `tests/README.md`.
+//!
+//! Each scenario gets its own [`TestEnv`]: a temporary HOME with its own XDG
+//! directories, its own D-Bus session (no service activation, so nothing
+//! starts behind the test's back), an unlocked `gnome-keyring-daemon` as the
+//! real Secret Service, its own Xvfb display when it needs a window, and the
+//! sandbox OpenID provider (`oidc-provider`) on a free port. Every process is
+//! started in its own process group and killed when the scenario ends,
+//! passing or failing.
 
+#![allow(clippy::print_stdout)]
+
+pub mod process;
+
+use process::Guard;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const KEYRING_PASSWORD: &str = "castkey-test";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// A binary built by the test command (`scripts/test`).
+pub fn binary(name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (scripts/test does: cargo build -p castkey-cli -p castkey-app --features castkey-app/custom-protocol)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct EnvOptions {
+    /// Start gnome-keyring on the session bus (default yes; `false` tests a
+    /// machine without a Secret Service).
+    pub no_keyring: bool,
+    /// Start Xvfb (scenarios that run the window).
+    pub display: bool,
+    /// Access-token lifetime of the sandbox provider, seconds.
+    pub access_ttl: Option<u64>,
+}
+
+/// One scenario's world. Dropping it stops everything it started.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub home: tempfile::TempDir,
+    pub vars: BTreeMap<String, String>,
+    pub issuer: String,
+    // Stopped in reverse order of start by Drop of the Vec.
+    guards: Vec<Guard>,
+}
+
+impl TestEnv {
+    pub fn start(opts: EnvOptions) -> TestEnv {
+        let home = tempfile::Builder::new().prefix("castkey-test-").tempdir().expect("temp home");
+        let h = home.path();
+        let mut vars = BTreeMap::new();
+        for (k, v) in [
+            ("HOME", h.to_path_buf()),
+            ("XDG_CONFIG_HOME", h.join("config")),
+            ("XDG_DATA_HOME", h.join("data")),
+            ("XDG_CACHE_HOME", h.join("cache")),
+            ("XDG_STATE_HOME", h.join("state")),
+            ("XDG_RUNTIME_DIR", h.join("run")),
+        ] {
+            std::fs::create_dir_all(&v).expect("mkdir");
+            vars.insert(k.to_string(), v.display().to_string());
+        }
+        set_mode(&h.join("run"), 0o700);
+        for k in ["PATH", "LANG", "USER", "LOGNAME"] {
+            if let Ok(v) = std::env::var(k) {
+                vars.insert(k.into(), v);
+            }
+        }
+        vars.insert("BROWSER".into(), repo().join("tests/idp/browser").display().to_string());
+        vars.insert("CASTKEY_TEST_BROWSER_LOG".into(), h.join("browser.log").display().to_string());
+        vars.insert("CASTKEY_LOG".into(), "info,castkey_core=debug".into());
+        vars.insert("NO_AT_BRIDGE".into(), "1".into());
+        vars.insert("WEBKIT_DISABLE_COMPOSITING_MODE".into(), "1".into());
+        let mut env = TestEnv { home, vars, issuer: String::new(), guards: Vec::new() };
+        env.start_bus();
+        if !opts.no_keyring {
+            env.start_keyring();
+        }
+        if opts.display {
+            env.start_display();
+        }
+        env.start_idp(opts.access_ttl);
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.home.path().join(rel)
+    }
+
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear().envs(&self.vars).current_dir(self.home.path());
+        c
+    }
+
+    /// Starts a long-running process with logs in `<home>/<name>.log`.
+    pub fn spawn(&mut self, name: &str, mut cmd: Command) -> &mut Guard {
+        let log = std::fs::File::create(self.path(&format!("{name}.log"))).expect("log file");
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
+        let g = Guard::spawn(name, cmd);
+        self.guards.push(g);
+        self.guards.last_mut().expect("just pushed")
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn start_bus(&mut self) {
+        let dir = self.path("bus");
+        std::fs::create_dir_all(&dir).expect("bus dir");
+        let conf = dir.join("session.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                dir.display()
+            ),
+        )
+        .expect("bus config");
+        let mut cmd = self.command("dbus-daemon");
+        cmd.arg(format!("--config-file={}", conf.display())).arg("--print-address=1").arg("--nofork");
+        let (guard, line) = Guard::spawn_reading_line("dbus-daemon", cmd, self.path("dbus.log"), |l| {
+            l.starts_with("unix:").then(|| l.trim().to_string())
+        });
+        self.guards.push(guard);
+        self.vars.insert("DBUS_SESSION_BUS_ADDRESS".into(), line);
+    }
+
+    /// `true` when `name` has an owner on this scenario's bus.
+    pub fn bus_has(&self, name: &str) -> bool {
+        let out = self
+            .command("dbus-send")
+            .args([
+                "--session",
+                "--dest=org.freedesktop.DBus",
+                "--type=method_call",
+                "--print-reply",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                &format!("string:{name}"),
+            ])
+            .output()
+            .expect("dbus-send");
+        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+    }
+
+    fn start_keyring(&mut self) {
+        let mut cmd = self.command("gnome-keyring-daemon");
+        cmd.args(["--foreground", "--components=secrets", "--unlock"]);
+        let log = std::fs::File::create(self.path("keyring.log")).expect("log");
+        cmd.stdin(Stdio::piped()).stdout(log.try_clone().expect("log")).stderr(log);
+        let mut guard = Guard::spawn("gnome-keyring-daemon", cmd);
+        {
+            use std::io::Write;
+            let mut stdin = guard.child.stdin.take().expect("stdin");
+            stdin.write_all(KEYRING_PASSWORD.as_bytes()).expect("password");
+        }
+        self.guards.push(guard);
+        wait_for("the Secret Service on the test bus", Duration::from_secs(20), || {
+            self.bus_has("org.freedesktop.secrets").then_some(())
+        });
+    }
+
+    fn start_display(&mut self) {
+        let mut cmd = self.command("Xvfb");
+        cmd.args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"]);
+        let (guard, display) = Guard::spawn_reading_line("Xvfb", cmd, self.path("xvfb.log"), |l| {
+            let n = l.trim();
+            (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| format!(":{n}"))
+        });
+        self.guards.push(guard);
+        self.vars.insert("DISPLAY".into(), display);
+    }
+
+    fn start_idp(&mut self, access_ttl: Option<u64>) {
+        let mut cmd = self.command("node");
+        cmd.arg(repo().join("tests/idp/server.mjs")).env("IDP_PORT", "0");
+        if let Some(ttl) = access_ttl {
+            cmd.env("IDP_ACCESS_TTL", ttl.to_string());
+        }
+        let (guard, issuer) = Guard::spawn_reading_line("idp", cmd, self.path("idp.log"), |l| {
+            l.strip_prefix("ISSUER=").map(|s| s.trim().to_string())
+        });
+        self.guards.push(guard);
+        self.issuer = issuer.clone();
+        self.vars.insert("CASTKEY_SANDBOX_ISSUER".into(), issuer);
+    }
+
+    /// Runs the `castkey` command and waits for it.
+    pub fn castkey(&self, args: &[&str]) -> Output {
+        let out =
+            self.command(binary("castkey")).args(args).stdin(Stdio::null()).output().expect("run castkey");
+        println!(
+            "$ castkey {} -> {}\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The socket path brokers in this environment use.
+    pub fn socket(&self) -> PathBuf {
+        Path::new(&self.vars["XDG_RUNTIME_DIR"]).join("castkey/castkey.sock")
+    }
+
+    pub fn client(&self) -> castkey_ipc::Client {
+        castkey_ipc::Client::connect(&self.socket()).expect("connect to the broker")
+    }
+
+    /// Waits until a broker answers on the socket.
+    pub fn wait_for_broker(&mut self) {
+        self.wait_for_broker_of(None)
+    }
+
+    /// Same, failing at once if the process at `index` dies meanwhile.
+    fn wait_for_broker_of(&mut self, index: Option<usize>) {
+        let socket = self.socket();
+        let start = Instant::now();
+        loop {
+            if let Ok(mut c) = castkey_ipc::Client::connect(&socket) {
+                if c.call::<castkey_ipc::Accounts>(&Default::default()).is_ok() {
+                    return;
+                }
+            }
+            if let Some(i) = index {
+                let g = &mut self.guards[i];
+                if !g.is_running() {
+                    let name = g.name.clone();
+                    panic!("{name} exited before its broker answered; its log:\n{}", self.log(&name));
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(90), "timed out waiting for the broker's socket");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the desktop app under this environment's display.
+    pub fn start_app(&mut self, name: &str, extra_env: &[(&str, &str)]) -> usize {
+        let mut cmd = self.command(binary("castkey-app"));
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        self.spawn(name, cmd);
+        let index = self.guards.len() - 1;
+        self.wait_for_broker_of(Some(index));
+        index
+    }
+
+    /// Starts `castkey serve`.
+    pub fn start_serve(&mut self) -> usize {
+        let mut cmd = self.command(binary("castkey"));
+        cmd.arg("serve");
+        self.spawn("serve", cmd);
+        let index = self.guards.len() - 1;
+        self.wait_for_broker_of(Some(index));
+        index
+    }
+
+    pub fn guard(&mut self, index: usize) -> &mut Guard {
+        &mut self.guards[index]
+    }
+
+    /// Starts `castkey <args>` in the background (e.g. a `login` that waits).
+    pub fn spawn_castkey(&mut self, name: &str, args: &[&str]) -> usize {
+        let mut cmd = self.command(binary("castkey"));
+        cmd.args(args);
+        self.spawn(name, cmd);
+        self.guards.len() - 1
+    }
+
+    /// Waits for a background process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, index: usize, timeout: Duration) -> Option<i32> {
+        let g = &mut self.guards[index];
+        let name = g.name.clone();
+        wait_for(&format!("{name} to exit"), timeout, || g.child.try_wait().ok().flatten()).code()
+    }
+
+    /// Stops a process started with [`TestEnv::spawn`] (SIGTERM, then SIGKILL).
+    pub fn stop(&mut self, index: usize) {
+        self.guards[index].stop();
+    }
+
+    /// Opens a URL the way the desktop does, through `xdg-open`, and leaves
+    /// whatever it launched running under this scenario's control.
+    pub fn xdg_open(&mut self, name: &str, url: &str) -> usize {
+        let mut cmd = self.command("xdg-open");
+        cmd.arg(url);
+        self.spawn(name, cmd);
+        self.guards.len() - 1
+    }
+
+    /// RFC 7662 introspection at the sandbox provider.
+    pub fn introspect(&self, token: &str) -> Value {
+        let mut resp = ureq::post(format!("{}/token/introspection", self.issuer))
+            .header("Authorization", "Basic aW50cm9zcGVjdG9yOmludHJvc3BlY3Rvci1zZWNyZXQ=")
+            .send_form([("token", token)])
+            .expect("introspection request");
+        resp.body_mut().read_json::<Value>().expect("introspection JSON")
+    }
+
+    /// The secret the keychain holds under Castkey's `name`, via `secret-tool`.
+    pub fn keychain_lookup(&self, name: &str) -> Option<String> {
+        let out = self
+            .command("secret-tool")
+            .args(["lookup", "service", "castkey", "username", name])
+            .output()
+            .expect("secret-tool");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Everything Castkey wrote to its config directory, concatenated.
+    pub fn config_files_text(&self) -> String {
+        let dir = Path::new(&self.vars["XDG_CONFIG_HOME"]).join("castkey");
+        let mut text = String::new();
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+        text
+    }
+
+    pub fn accounts_file(&self) -> Option<Value> {
+        let p = Path::new(&self.vars["XDG_CONFIG_HOME"]).join("castkey/accounts.json");
+        std::fs::read(p).ok().map(|b| serde_json::from_slice(&b).expect("accounts.json is JSON"))
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        while let Some(mut g) = self.guards.pop() {
+            g.stop();
+        }
+        if std::thread::panicking() {
+            for name in ["idp", "app", "app2", "serve", "keyring", "browser-open", "cold-app"] {
+                let log = self.log(name);
+                if !log.is_empty() {
+                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                    println!("---- {name}.log (last lines) ----");
+                    for l in tail.into_iter().rev() {
+                        println!("{l}");
+                    }
+                }
+            }
+            let b = std::fs::read_to_string(self.path("browser.log")).unwrap_or_default();
+            println!("---- browser.log ----\n{b}");
+        }
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Reads lines of a file as they are written (for a process' log).
+pub fn first_matching_line<T>(path: &Path, f: &mut impl FnMut(&str) -> Option<T>) -> Option<T> {
+    let file = std::fs::File::open(path).ok()?;
+    std::io::BufReader::new(file).lines().map_while(Result::ok).find_map(|l| f(&l))
+}

@@ -104,8 +104,10 @@ where
 /// The listening socket. Dropping it removes the socket file.
 #[derive(Debug)]
 pub struct IpcServer {
+    /// A std listener, so that binding needs no async runtime (the desktop
+    /// shell binds before its runtime serves); [`IpcServer::serve`] adopts it.
     #[cfg(unix)]
-    listener: tokio::net::UnixListener,
+    listener: std::os::unix::net::UnixListener,
     path: PathBuf,
 }
 
@@ -145,7 +147,8 @@ impl IpcServer {
                 Err(e) => return Err(storage(e)),
             }
         }
-        let listener = tokio::net::UnixListener::bind(path).map_err(storage)?;
+        let listener = std::os::unix::net::UnixListener::bind(path).map_err(storage)?;
+        listener.set_nonblocking(true).map_err(storage)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(storage)?;
         Ok(IpcServer { listener, path: path.to_path_buf() })
     }
@@ -157,8 +160,15 @@ impl IpcServer {
     /// Accepts connections for ever; drop the future to stop.
     pub async fn serve(self, core: Arc<Castkey>) {
         let uid = castkey_ipc::socket::current_uid();
+        let listener = match self.listener.try_clone().and_then(tokio::net::UnixListener::from_std) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("ipc: cannot serve {}: {e}", self.path.display());
+                return;
+            }
+        };
         loop {
-            let stream = match self.listener.accept().await {
+            let stream = match listener.accept().await {
                 Ok((s, _)) => s,
                 Err(e) => {
                     tracing::warn!("ipc accept failed: {e}");

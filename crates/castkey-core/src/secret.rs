@@ -51,6 +51,14 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     async fn put(&self, key: &SecretKey, value: &SecretString) -> Result<(), SecretStoreError>;
     /// Deleting a missing entry is not an error.
     async fn delete(&self, key: &SecretKey) -> Result<(), SecretStoreError>;
+
+    /// Fails as the store would if it cannot be used now (not running,
+    /// locked): lets a sign-in fail before the user goes through a browser.
+    async fn check_available(&self) -> Result<(), SecretStoreError> {
+        self.get(&SecretKey { name: "probe".into(), label: "Castkey availability check".into() })
+            .await
+            .map(|_| ())
+    }
 }
 
 /// The OS keychain, through `keyring-core` and the platform's store

@@ -125,6 +125,11 @@ impl SignIn {
             persist: target == RedirectTarget::AppScheme,
         };
         let expires_at = flow.expires_at;
+        if !flow.persist {
+            // A persisted flow goes to the keychain right away; this one only
+            // would at the end, after the user went through the browser.
+            self.secrets.check_available().await?;
+        }
         self.pending.insert(flow).await?;
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(state.clone(), tx);

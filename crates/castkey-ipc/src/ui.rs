@@ -56,6 +56,7 @@ pub struct AppStatus {
     /// Where broadcasting apps connect.
     pub socket_path: String,
     /// `None` when the broker is up; otherwise why it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub broker_error: Option<String>,
 }

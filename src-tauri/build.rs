@@ -1,0 +1,14 @@
+// Declares the app's own commands so that they go through Tauri's ACL like
+// plugin commands do (PITFALLS #21); capabilities/default.json allows them.
+fn main() {
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
+        tauri_build::AppManifest::new().commands(&[
+            "list_providers",
+            "list_accounts",
+            "sign_in",
+            "sign_out",
+            "app_status",
+        ]),
+    ))
+    .expect("tauri build script failed");
+}

@@ -1,0 +1,43 @@
+//! The window's commands: UI → command → core. Types from castkey_ipc::ui;
+//! nothing here returns a secret.
+
+use crate::Shell;
+use castkey_core::CoreError;
+use castkey_ipc::ui::{AppStatus, CommandError, SignInStarted};
+use castkey_ipc::{AccountInfo, ProviderInfo};
+use tauri::State;
+
+fn err(e: CoreError) -> CommandError {
+    CommandError { reason: e.reason(), message: e.to_string() }
+}
+
+#[tauri::command]
+pub fn list_providers(shell: State<'_, Shell>) -> Vec<ProviderInfo> {
+    shell.core.providers()
+}
+
+#[tauri::command]
+pub fn list_accounts(shell: State<'_, Shell>) -> Vec<AccountInfo> {
+    shell.core.accounts()
+}
+
+/// Opens the system browser; the outcome arrives as an event.
+#[tauri::command]
+pub async fn sign_in(shell: State<'_, Shell>, provider: String) -> Result<SignInStarted, CommandError> {
+    let started = shell.core.begin_app_sign_in(&provider).await.map_err(err)?;
+    Ok(SignInStarted { provider, expires_at: started.expires_at })
+}
+
+#[tauri::command]
+pub async fn sign_out(shell: State<'_, Shell>, account_id: String) -> Result<(), CommandError> {
+    shell.core.sign_out(&account_id).await.map_err(err)
+}
+
+#[tauri::command]
+pub fn app_status(shell: State<'_, Shell>) -> AppStatus {
+    AppStatus {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        socket_path: shell.socket_path.display().to_string(),
+        broker_error: shell.broker_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    }
+}

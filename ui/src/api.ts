@@ -1,0 +1,115 @@
+// The only module that talks to the Rust side (src-tauri). Everything else in
+// the window goes through these typed wrappers; the types and the command and
+// event names are generated from crates/castkey-ipc (see src/bindings/).
+//
+// Every promise returned here rejects with a `CommandError`: the shell's own
+// errors pass through unchanged, anything else (no backend, a capability that
+// refuses the command, a malformed answer) becomes reason "internal".
+
+import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AccountInfo } from "./bindings/AccountInfo";
+import type { AccountStatus } from "./bindings/AccountStatus";
+import type { AppStatus } from "./bindings/AppStatus";
+import type { CommandError } from "./bindings/CommandError";
+import type { ProviderInfo } from "./bindings/ProviderInfo";
+import type { Reason } from "./bindings/Reason";
+import type { SignInFailed } from "./bindings/SignInFailed";
+import type { SignInStarted } from "./bindings/SignInStarted";
+import { commands, events } from "./bindings/names";
+
+export type {
+  AccountInfo,
+  AccountStatus,
+  AppStatus,
+  CommandError,
+  ProviderInfo,
+  Reason,
+  SignInFailed,
+  SignInStarted,
+  UnlistenFn,
+};
+
+/** Shown when the window runs outside Castkey (no Tauri IPC). */
+export const BACKEND_UNREACHABLE = "Castkey's backend is not reachable.";
+
+export function isCommandError(e: unknown): e is CommandError {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof (e as { reason?: unknown }).reason === "string" &&
+    typeof (e as { message?: unknown }).message === "string"
+  );
+}
+
+/** A sentence for the user, whatever was thrown. */
+export function errorMessage(e: unknown): string {
+  if (isCommandError(e)) return e.message;
+  if (e instanceof Error) return e.message;
+  if (typeof e === "string" && e !== "") return e;
+  return "Something went wrong.";
+}
+
+function backendPresent(): boolean {
+  return typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
+}
+
+function toCommandError(e: unknown): CommandError {
+  if (isCommandError(e)) return { reason: e.reason, message: e.message };
+  if (!backendPresent()) return { reason: "internal", message: BACKEND_UNREACHABLE };
+  return { reason: "internal", message: errorMessage(e) };
+}
+
+async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    throw toCommandError(e);
+  }
+}
+
+async function subscribe<T>(event: string, handler: (payload: T) => void): Promise<UnlistenFn> {
+  try {
+    return await listen<T>(event, (ev) => handler(ev.payload));
+  } catch (e) {
+    throw toCommandError(e);
+  }
+}
+
+/** The providers an account can be added for. */
+export function listProviders(): Promise<ProviderInfo[]> {
+  return call<ProviderInfo[]>(commands.listProviders);
+}
+
+/** Every account Castkey holds (no secrets). */
+export function listAccounts(): Promise<AccountInfo[]> {
+  return call<AccountInfo[]>(commands.listAccounts);
+}
+
+/**
+ * Opens the system browser to sign in with `provider` (a provider id). Resolves
+ * once the browser is open; the outcome arrives as `accounts-changed` or
+ * `sign-in-failed`.
+ */
+export function signIn(provider: string): Promise<SignInStarted> {
+  return call<SignInStarted>(commands.signIn, { provider });
+}
+
+/** Forgets an account and its grant. Tauri maps `accountId` to `account_id`. */
+export function signOut(accountId: string): Promise<void> {
+  return call<void>(commands.signOut, { accountId });
+}
+
+export function appStatus(): Promise<AppStatus> {
+  return call<AppStatus>(commands.appStatus);
+}
+
+/** The accounts changed (added, signed out, needing a new sign-in…): reload them. */
+export function onAccountsChanged(cb: () => void): Promise<UnlistenFn> {
+  return subscribe<unknown>(events.accountsChanged, () => cb());
+}
+
+/** A browser sign-in did not complete. */
+export function onSignInFailed(cb: (e: SignInFailed) => void): Promise<UnlistenFn> {
+  return subscribe<SignInFailed>(events.signInFailed, cb);
+}

@@ -1,0 +1,407 @@
+// Castkey's window: the accounts, the providers to add one for, and where
+// broadcasting apps connect. All data is rendered with textContent; nothing
+// here builds HTML from strings (the CSP forbids inline scripts and styles).
+
+import * as api from "./api";
+import type { AccountInfo, AppStatus, ProviderInfo } from "./api";
+
+const BROADCASTER_SCOPE = "broadcaster";
+
+// ---------------------------------------------------------------- DOM helpers
+
+type Child = Node | string | null | undefined | false;
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: { class?: string; text?: string; attrs?: Record<string, string> } = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (props.class) node.className = props.class;
+  if (props.text !== undefined) node.textContent = props.text;
+  for (const [name, value] of Object.entries(props.attrs ?? {})) node.setAttribute(name, value);
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child);
+  }
+  return node;
+}
+
+function byId<T extends HTMLElement>(id: string): T {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`missing #${id} in index.html`);
+  return node as T;
+}
+
+// ---------------------------------------------------------------- state
+
+interface PendingSignIn {
+  /** Shown on the provider's row. */
+  note: string;
+  timer?: number;
+}
+
+type Loaded<T> = { state: "loading" } | { state: "ready"; value: T } | { state: "failed" };
+
+const state = {
+  providers: { state: "loading" } as Loaded<ProviderInfo[]>,
+  accounts: { state: "loading" } as Loaded<AccountInfo[]>,
+  status: { state: "loading" } as Loaded<AppStatus>,
+  /** Sign-ins waiting for the browser, by provider id. */
+  pending: new Map<string, PendingSignIn>(),
+  /** Accounts being signed out, by id. */
+  signingOut: new Set<string>(),
+};
+
+let ui: {
+  accounts: HTMLUListElement;
+  providers: HTMLUListElement;
+  statusText: HTMLElement;
+  version: HTMLElement;
+  error: HTMLElement;
+  errorText: HTMLElement;
+};
+
+// ---------------------------------------------------------------- error banner
+
+function showError(message: string): void {
+  ui.errorText.textContent = message;
+  ui.error.hidden = false;
+}
+
+function hideError(): void {
+  ui.error.hidden = true;
+  ui.errorText.textContent = "";
+}
+
+function reportError(e: unknown): void {
+  showError(api.errorMessage(e));
+}
+
+// ---------------------------------------------------------------- rendering
+
+function providerName(id: string): string {
+  if (state.providers.state === "ready") {
+    const found = state.providers.value.find((p) => p.id === id);
+    if (found) return found.display_name;
+  }
+  return id;
+}
+
+function placeholder(text: string, failed = false): HTMLLIElement {
+  return h("li", { class: failed ? "placeholder placeholder-failed" : "placeholder", text });
+}
+
+function accountCard(account: AccountInfo): HTMLLIElement {
+  const provider = providerName(account.provider);
+  const reauth = account.status === "reauth_required";
+  const busy = state.signingOut.has(account.id);
+
+  const signOut = h("button", {
+    class: "btn btn-secondary",
+    text: busy ? "Signing out…" : "Sign out",
+    attrs: { type: "button", "aria-label": `Sign out ${account.display_name} (${provider})` },
+  });
+  signOut.disabled = busy;
+  signOut.addEventListener("click", () => void confirmSignOut(account, provider));
+
+  const scopes = h(
+    "ul",
+    { class: "chips", attrs: { "aria-label": "Scopes" } },
+    ...account.scopes.map((scope) =>
+      h("li", { class: scope === BROADCASTER_SCOPE ? "chip chip-broadcaster" : "chip", text: scope }),
+    ),
+  );
+
+  return h(
+    "li",
+    { class: reauth ? "card account account-reauth" : "card account", attrs: { "data-account-id": account.id } },
+    h(
+      "div",
+      { class: "card-main" },
+      h(
+        "div",
+        { class: "account-title" },
+        h("span", { class: "account-name", text: account.display_name }),
+        account.active && h("span", { class: "badge badge-active", text: "Active" }),
+      ),
+      h(
+        "p",
+        { class: "account-meta" },
+        account.email ? h("span", { class: "account-email", text: account.email }) : null,
+        h("span", { class: "account-provider", text: provider }),
+      ),
+      account.scopes.length > 0 && scopes,
+    ),
+    h(
+      "div",
+      { class: "card-side" },
+      h("span", {
+        class: reauth ? "badge badge-warn" : "badge badge-ok",
+        text: reauth ? "Sign in again" : "Signed in",
+      }),
+      signOut,
+    ),
+  );
+}
+
+function renderAccounts(): void {
+  const list = ui.accounts;
+  const loaded = state.accounts;
+  list.setAttribute("aria-busy", String(loaded.state === "loading"));
+  if (loaded.state === "loading") {
+    list.replaceChildren(placeholder("Loading…"));
+  } else if (loaded.state === "failed") {
+    list.replaceChildren(placeholder("Couldn't load the accounts.", true));
+  } else if (loaded.value.length === 0) {
+    list.replaceChildren(placeholder("No accounts yet. Add one below."));
+  } else {
+    const focused = focusedAccountId(list);
+    list.replaceChildren(...loaded.value.map(accountCard));
+    if (focused !== undefined) {
+      for (const card of list.querySelectorAll<HTMLElement>("[data-account-id]")) {
+        if (card.dataset.accountId === focused) card.querySelector("button")?.focus();
+      }
+    }
+  }
+}
+
+function focusedAccountId(list: HTMLElement): string | undefined {
+  const active = document.activeElement;
+  if (!(active instanceof HTMLElement) || !list.contains(active)) return undefined;
+  return active.closest<HTMLElement>("[data-account-id]")?.dataset.accountId;
+}
+
+function providerRow(provider: ProviderInfo): HTMLLIElement {
+  const button = h("button", {
+    class: "btn btn-primary",
+    text: "Sign in",
+    attrs: {
+      type: "button",
+      "data-provider": provider.id,
+      "aria-label": `Sign in with ${provider.display_name}`,
+    },
+  });
+  button.addEventListener("click", () => void startSignIn(provider));
+
+  const row = h(
+    "li",
+    { class: "card provider", attrs: { "data-provider-id": provider.id } },
+    h(
+      "div",
+      { class: "card-main" },
+      h("span", { class: "provider-name", text: provider.display_name }),
+      h("span", { class: "provider-note", attrs: { "aria-live": "polite" } }),
+    ),
+    h("div", { class: "card-side" }, button),
+  );
+  showPending(row, provider.id);
+  return row;
+}
+
+/** Updates a provider row in place (so keyboard focus is not lost). */
+function showPending(row: HTMLElement, providerId: string): void {
+  const pending = state.pending.get(providerId);
+  const button = row.querySelector<HTMLButtonElement>("button[data-provider]");
+  const note = row.querySelector<HTMLElement>(".provider-note");
+  row.classList.toggle("provider-pending", pending !== undefined);
+  if (note) note.textContent = pending?.note ?? "";
+  if (button) {
+    const wasDisabled = button.disabled;
+    button.disabled = pending !== undefined;
+    // A disabled button drops focus; give it back when the wait is over.
+    if (wasDisabled && !button.disabled && document.activeElement === document.body) button.focus();
+  }
+}
+
+function renderPending(providerId: string): void {
+  for (const row of ui.providers.querySelectorAll<HTMLElement>("[data-provider-id]")) {
+    if (row.dataset.providerId === providerId) showPending(row, providerId);
+  }
+}
+
+function renderProviders(): void {
+  const list = ui.providers;
+  const loaded = state.providers;
+  list.setAttribute("aria-busy", String(loaded.state === "loading"));
+  if (loaded.state === "loading") {
+    list.replaceChildren(placeholder("Loading…"));
+  } else if (loaded.state === "failed") {
+    list.replaceChildren(placeholder("Couldn't load the providers.", true));
+  } else if (loaded.value.length === 0) {
+    list.replaceChildren(placeholder("No providers are configured."));
+  } else {
+    list.replaceChildren(...loaded.value.map(providerRow));
+  }
+}
+
+function renderStatus(): void {
+  const loaded = state.status;
+  ui.statusText.classList.remove("status-error");
+  if (loaded.state === "loading") {
+    ui.statusText.textContent = "Checking…";
+  } else if (loaded.state === "failed") {
+    ui.statusText.textContent = "Status unavailable.";
+    ui.statusText.classList.add("status-error");
+  } else if (loaded.value.broker_error) {
+    ui.statusText.textContent = `Broadcasting apps can't connect: ${loaded.value.broker_error}`;
+    ui.statusText.classList.add("status-error");
+  } else {
+    ui.statusText.replaceChildren(
+      "Broadcasting apps connect to ",
+      h("code", { class: "socket-path", text: loaded.value.socket_path }),
+    );
+  }
+  ui.version.textContent = loaded.state === "ready" ? `Castkey ${loaded.value.version}` : "";
+}
+
+// ---------------------------------------------------------------- loading
+
+let accountsLoad = 0;
+
+async function loadAccounts(): Promise<void> {
+  const mine = ++accountsLoad;
+  try {
+    const accounts = await api.listAccounts();
+    if (mine !== accountsLoad) return;
+    state.accounts = { state: "ready", value: accounts };
+  } catch (e) {
+    if (mine !== accountsLoad) return;
+    // Keep showing what we had; only an empty window says "failed".
+    if (state.accounts.state !== "ready") state.accounts = { state: "failed" };
+    reportError(e);
+  }
+  renderAccounts();
+}
+
+async function loadProviders(): Promise<void> {
+  try {
+    state.providers = { state: "ready", value: await api.listProviders() };
+  } catch (e) {
+    if (state.providers.state !== "ready") state.providers = { state: "failed" };
+    reportError(e);
+  }
+  renderProviders();
+  // Account cards show the providers' display names.
+  renderAccounts();
+}
+
+async function loadStatus(): Promise<void> {
+  try {
+    state.status = { state: "ready", value: await api.appStatus() };
+  } catch (e) {
+    if (state.status.state !== "ready") state.status = { state: "failed" };
+    reportError(e);
+  }
+  renderStatus();
+}
+
+// ---------------------------------------------------------------- actions
+
+function endSignIn(providerId: string): void {
+  const pending = state.pending.get(providerId);
+  if (!pending) return;
+  window.clearTimeout(pending.timer);
+  state.pending.delete(providerId);
+  renderPending(providerId);
+}
+
+function endAllSignIns(): void {
+  for (const id of [...state.pending.keys()]) endSignIn(id);
+}
+
+async function startSignIn(provider: ProviderInfo): Promise<void> {
+  if (state.pending.has(provider.id)) return;
+  hideError();
+  const attempt: PendingSignIn = { note: "Opening your browser…" };
+  state.pending.set(provider.id, attempt);
+  renderPending(provider.id);
+
+  let started;
+  try {
+    started = await api.signIn(provider.id);
+  } catch (e) {
+    if (state.pending.get(provider.id) === attempt) endSignIn(provider.id);
+    reportError(e);
+    return;
+  }
+  // The outcome may already have arrived (accounts-changed / sign-in-failed).
+  if (state.pending.get(provider.id) !== attempt) return;
+
+  attempt.note = "Finish signing in in your browser…";
+  const remainingMs = started.expires_at * 1000 - Date.now();
+  attempt.timer = window.setTimeout(
+    () => {
+      if (state.pending.get(provider.id) !== attempt) return;
+      endSignIn(provider.id);
+      showError(`Signing in with ${provider.display_name} timed out. Try again.`);
+    },
+    Math.max(0, Math.min(remainingMs, 2_147_000_000)),
+  );
+  renderPending(provider.id);
+}
+
+async function confirmSignOut(account: AccountInfo, provider: string): Promise<void> {
+  const ok = window.confirm(
+    `Sign out ${account.display_name} (${provider})?\n\n` +
+      "Castkey will forget this account, and broadcasting apps will no longer get tokens for it.",
+  );
+  if (!ok) return;
+  hideError();
+  state.signingOut.add(account.id);
+  renderAccounts();
+  try {
+    await api.signOut(account.id);
+  } catch (e) {
+    reportError(e);
+  } finally {
+    state.signingOut.delete(account.id);
+  }
+  await loadAccounts();
+}
+
+// ---------------------------------------------------------------- start
+
+async function subscribe(): Promise<void> {
+  try {
+    await api.onAccountsChanged(() => {
+      endAllSignIns();
+      void loadAccounts();
+    });
+    await api.onSignInFailed((failed) => {
+      // The event does not say which provider: every waiting row is done.
+      endAllSignIns();
+      showError(failed.message);
+    });
+  } catch (e) {
+    reportError(e);
+  }
+}
+
+function start(): void {
+  ui = {
+    accounts: byId<HTMLUListElement>("accounts"),
+    providers: byId<HTMLUListElement>("providers"),
+    statusText: byId("status-text"),
+    version: byId("version"),
+    error: byId("error"),
+    errorText: byId("error-text"),
+  };
+  byId<HTMLButtonElement>("error-dismiss").addEventListener("click", hideError);
+
+  window.addEventListener("focus", () => {
+    void loadAccounts();
+    void loadStatus();
+  });
+
+  void subscribe();
+  void loadProviders();
+  void loadAccounts();
+  void loadStatus();
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", start, { once: true });
+} else {
+  start();
+}
