@@ -8,9 +8,8 @@
 //! started in its own process group and killed when the scenario ends,
 //! passing or failing.
 
-#![allow(clippy::print_stdout)]
-
 pub mod process;
+pub mod webdriver;
 
 use process::Guard;
 use serde_json::Value;
@@ -331,6 +330,19 @@ impl TestEnv {
         cmd.arg(url);
         self.spawn(name, cmd);
         self.guards.len() - 1
+    }
+
+    /// A PNG of the top-level window titled `title` on this environment's
+    /// display, as X draws it (ImageMagick's `import`).
+    pub fn window_screenshot(&self, title: &str) -> Vec<u8> {
+        let out = self.path("window.png");
+        let status = self
+            .command("import")
+            .args(["-window", title, &out.display().to_string()])
+            .status()
+            .expect("run import (imagemagick)");
+        assert!(status.success(), "import could not capture the window `{title}`");
+        std::fs::read(out).expect("screenshot file")
     }
 
     /// RFC 7662 introspection at the sandbox provider.

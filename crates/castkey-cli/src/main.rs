@@ -97,7 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Token { scope, provider, account, min_valid, json } => {
-            let scope = (!scope.is_empty()).then(|| castkey_ipc::ScopeParam::List(scope));
+            let scope = (!scope.is_empty()).then_some(castkey_ipc::ScopeParam::List(scope));
             let params = TokenParams { scope, provider, account, min_valid_secs: min_valid };
             let grant = Client::connect_default()?.call::<Token>(&params)?;
             if json {

@@ -237,3 +237,141 @@ fn grant(account: &crate::account::Account, provider: &ProviderConfig, t: &Cache
         headers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Account;
+    use crate::clock::ManualClock;
+    use crate::secret::MemoryStore;
+    use castkey_ipc::ScopeParam;
+
+    /// A broker whose provider does not answer (port 9 on loopback): any
+    /// request that gets an answer was served without the network.
+    struct World {
+        _dir: tempfile::TempDir,
+        secrets: Arc<MemoryStore>,
+        accounts: Arc<AccountStore>,
+        clock: Arc<ManualClock>,
+        broker: TokenBroker,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        let accounts = Arc::new(AccountStore::load(dir.path().join("accounts.json")).unwrap());
+        let clock = ManualClock::new(10_000);
+        let mut catalog = ProviderCatalog::default();
+        catalog.add(ProviderConfig::local_sandbox(url::Url::parse("http://127.0.0.1:9").unwrap())).unwrap();
+        let (events, _) = broadcast::channel(8);
+        let broker = TokenBroker::new(
+            accounts.clone(),
+            secrets.clone(),
+            Arc::new(catalog),
+            Arc::new(OidcProviders::new(crate::oidc::http_client())),
+            clock.clone(),
+            events,
+        );
+        accounts
+            .upsert_active(Account {
+                id: "sandbox:streamer".into(),
+                provider: "sandbox".into(),
+                subject: "streamer".into(),
+                display_name: "Streamer".into(),
+                email: None,
+                scopes: vec!["openid".into(), "broadcaster".into()],
+                status: AccountStatus::SignedIn,
+                created_at: 1,
+                updated_at: 1,
+            })
+            .unwrap();
+        World { _dir: dir, secrets, accounts, clock, broker }
+    }
+
+    fn token_set(expires_at: u64) -> TokenSet {
+        TokenSet {
+            access_token: SecretString::from("access-1"),
+            token_type: "Bearer".into(),
+            expires_at,
+            scopes: vec!["openid".into(), "broadcaster".into()],
+            refresh_token: None,
+            id_token: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_is_served_from_memory() {
+        let w = world();
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 3600));
+        let g = w.broker.token(&TokenParams::default()).await.unwrap();
+        assert_eq!(g.access_token, "access-1");
+        assert_eq!(g.headers["Authorization"], "Bearer access-1");
+        assert_eq!(g.account.display_name, "Streamer");
+        assert_eq!(g.expires_at, 13_600);
+        // By provider and by account id too.
+        let by_provider = TokenParams { provider: Some("sandbox".into()), ..Default::default() };
+        assert_eq!(w.broker.token(&by_provider).await.unwrap().access_token, "access-1");
+        let by_account = TokenParams { account: Some("sandbox:streamer".into()), ..Default::default() };
+        assert_eq!(w.broker.token(&by_account).await.unwrap().access_token, "access-1");
+    }
+
+    #[tokio::test]
+    async fn a_token_expiring_within_min_valid_is_not_served() {
+        let w = world();
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 120));
+        let short = TokenParams { min_valid_secs: Some(60), ..Default::default() };
+        assert!(w.broker.token(&short).await.is_ok());
+        w.clock.advance(61);
+        // 59 s left < 60: a refresh is due, and without a refresh token the
+        // user must sign in again; the account says so.
+        let err = w.broker.token(&short).await.unwrap_err();
+        assert!(matches!(err, CoreError::ReauthRequired(_)), "{err}");
+        assert_eq!(w.accounts.get("sandbox:streamer").unwrap().status, AccountStatus::ReauthRequired);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_loses_nothing() {
+        let w = world();
+        let key = SecretKey::refresh_token("sandbox:streamer");
+        w.secrets.put(&key, &SecretString::from("refresh-1")).await.unwrap();
+        let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert!(matches!(err, CoreError::ProviderUnavailable { .. }), "{err}");
+        assert_eq!(err.reason(), castkey_ipc::Reason::ProviderUnavailable);
+        assert_eq!(w.secrets.get(&key).await.unwrap().unwrap().expose_secret(), "refresh-1");
+        assert_eq!(w.accounts.get("sandbox:streamer").unwrap().status, AccountStatus::SignedIn);
+    }
+
+    #[tokio::test]
+    async fn scopes_and_accounts_are_checked_before_anything_else() {
+        let w = world();
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 3600));
+        let chat =
+            TokenParams { scope: Some(ScopeParam::Spaced("broadcaster chat".into())), ..Default::default() };
+        match w.broker.token(&chat).await.unwrap_err() {
+            CoreError::ScopeNotGranted { missing, .. } => assert_eq!(missing, vec!["chat"]),
+            other => panic!("{other}"),
+        }
+        let nobody = TokenParams { account: Some("sandbox:nobody".into()), ..Default::default() };
+        assert!(matches!(w.broker.token(&nobody).await, Err(CoreError::UnknownAccount(_))));
+        let other = TokenParams { provider: Some("elsewhere".into()), ..Default::default() };
+        assert!(matches!(w.broker.token(&other).await, Err(CoreError::NotSignedIn(Some(_)))));
+    }
+
+    #[tokio::test]
+    async fn an_account_marked_for_sign_in_gets_no_token_even_if_cached() {
+        let w = world();
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 3600));
+        w.accounts.set_status("sandbox:streamer", AccountStatus::ReauthRequired, 1).unwrap();
+        assert!(matches!(w.broker.token(&TokenParams::default()).await, Err(CoreError::ReauthRequired(_))));
+    }
+
+    #[tokio::test]
+    async fn sign_out_forgets_the_cached_token() {
+        let w = world();
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 3600));
+        w.broker.forget("sandbox:streamer");
+        w.secrets.unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
+        let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert!(matches!(err, CoreError::Keychain(_)), "{err}");
+    }
+}

@@ -334,19 +334,21 @@ impl OidcProvider {
     ) -> Result<Identity, CoreError> {
         match self.verify_with(d, raw, nonce) {
             Ok(id) => Ok(id),
-            Err(first) => {
-                // The provider may have rotated its keys since discovery.
-                let fresh = self.discover(true).await?;
-                self.verify_with(&fresh, raw, nonce).map_err(|_| first)
-            }
+            // The provider may have rotated its keys since discovery: one
+            // fresh look, and if that fails the first error stands.
+            Err(Unverified { error, signature: true }) => match self.discover(true).await {
+                Ok(fresh) => self.verify_with(&fresh, raw, nonce).map_err(|e| e.error),
+                Err(_) => Err(error),
+            },
+            Err(Unverified { error, .. }) => Err(error),
         }
     }
 
-    fn verify_with(&self, d: &Discovered, raw: &str, nonce: Option<&str>) -> Result<Identity, CoreError> {
+    fn verify_with(&self, d: &Discovered, raw: &str, nonce: Option<&str>) -> Result<Identity, Unverified> {
         let token = CoreIdToken::from_str(raw)
-            .map_err(|e| CoreError::ProviderRejected(format!("the ID token is malformed: {e}")))?;
-        let issuer = IssuerUrl::new(d.issuer.clone())
-            .map_err(|e| CoreError::ProviderRejected(format!("issuer: {e}")))?;
+            .map_err(|e| Unverified::claims(format!("the ID token is malformed: {e}")))?;
+        let issuer =
+            IssuerUrl::new(d.issuer.clone()).map_err(|e| Unverified::claims(format!("issuer: {e}")))?;
         let verifier = CoreIdTokenVerifier::new_public_client(
             ClientId::new(self.client_id.clone()),
             issuer,
@@ -360,13 +362,29 @@ impl OidcProvider {
                 (None, None) => Ok(()),
                 (None, Some(_)) => Ok(()),
             })
-            .map_err(|e| CoreError::ProviderRejected(format!("the ID token failed verification: {e}")))?;
+            .map_err(|e| Unverified {
+                signature: matches!(e, openidconnect::ClaimsVerificationError::SignatureVerification(_)),
+                error: CoreError::ProviderRejected(format!("the ID token failed verification: {e}")),
+            })?;
         Ok(Identity {
             subject: claims.subject().to_string(),
             name: claims.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
             preferred_username: claims.preferred_username().map(|u| u.to_string()),
             email: claims.email().map(|e| e.to_string()),
         })
+    }
+}
+
+/// Why an ID token was refused; `signature` errors may be cured by fresh keys.
+#[derive(Debug)]
+struct Unverified {
+    error: CoreError,
+    signature: bool,
+}
+
+impl Unverified {
+    fn claims(message: String) -> Self {
+        Unverified { error: CoreError::ProviderRejected(message), signature: false }
     }
 }
 
@@ -642,5 +660,117 @@ mod tests {
         assert_eq!(q["scope"], "openid broadcaster offline_access");
         assert_eq!(q["prompt"], "consent");
         assert_eq!(q["redirect_uri"], "dev.castkey.app:/callback");
+    }
+
+    mod id_tokens {
+        use super::super::*;
+        use openidconnect::core::{CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
+        use openidconnect::{
+            Audience, EmptyAdditionalClaims, EndUserEmail, JsonWebKeyId, PrivateSigningKey, StandardClaims,
+            SubjectIdentifier,
+        };
+
+        const ISSUER: &str = "http://127.0.0.1:9";
+
+        fn key(pem: &str) -> CoreRsaPrivateSigningKey {
+            CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new("k1".into()))).unwrap()
+        }
+
+        fn provider_key() -> CoreRsaPrivateSigningKey {
+            key(include_str!("../testdata/provider-key.pem"))
+        }
+
+        fn discovered() -> Discovered {
+            Discovered {
+                issuer: ISSUER.into(),
+                authorization_endpoint: Url::parse("http://127.0.0.1:9/auth").unwrap(),
+                token_endpoint: Url::parse("http://127.0.0.1:9/token").unwrap(),
+                revocation_endpoint: None,
+                userinfo_endpoint: None,
+                iss_parameter_supported: true,
+                jwks: CoreJsonWebKeySet::new(vec![provider_key().as_verification_key()]),
+            }
+        }
+
+        struct Spec<'a> {
+            signer: CoreRsaPrivateSigningKey,
+            issuer: &'a str,
+            audience: &'a str,
+            expires_in: i64,
+            nonce: Option<&'a str>,
+        }
+
+        fn spec() -> Spec<'static> {
+            Spec {
+                signer: provider_key(),
+                issuer: ISSUER,
+                audience: "castkey",
+                expires_in: 300,
+                nonce: Some("n-1"),
+            }
+        }
+
+        fn token(s: Spec<'_>) -> String {
+            let now = chrono::Utc::now();
+            let claims = CoreIdTokenClaims::new(
+                IssuerUrl::new(s.issuer.into()).unwrap(),
+                vec![Audience::new(s.audience.into())],
+                now + chrono::Duration::seconds(s.expires_in),
+                now - chrono::Duration::seconds(10),
+                StandardClaims::new(SubjectIdentifier::new("streamer".into()))
+                    .set_email(Some(EndUserEmail::new("streamer@example.test".into()))),
+                EmptyAdditionalClaims {},
+            )
+            .set_nonce(s.nonce.map(|n| Nonce::new(n.into())));
+            CoreIdToken::new(claims, &s.signer, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None)
+                .unwrap()
+                .to_string()
+        }
+
+        fn provider() -> OidcProvider {
+            OidcProvider::new("sandbox", Url::parse(ISSUER).unwrap(), "castkey", http_client())
+        }
+
+        fn refused(raw: &str, nonce: Option<&str>, what: &str) {
+            let err = provider().verify_with(&discovered(), raw, nonce).unwrap_err();
+            assert!(err.error.to_string().contains(what), "expected `{what}` in: {}", err.error);
+        }
+
+        #[test]
+        fn a_genuine_token_yields_the_identity() {
+            let id = provider().verify_with(&discovered(), &token(spec()), Some("n-1")).unwrap();
+            assert_eq!(id.subject, "streamer");
+            assert_eq!(id.email.as_deref(), Some("streamer@example.test"));
+        }
+
+        #[test]
+        fn signature_issuer_audience_expiry_and_nonce_are_checked() {
+            let other = key(include_str!("../testdata/other-key.pem"));
+            let forged = token(Spec { signer: other, ..spec() });
+            let err = provider().verify_with(&discovered(), &forged, Some("n-1")).unwrap_err();
+            assert!(err.signature, "{}", err.error);
+            refused(&token(Spec { issuer: "http://127.0.0.1:10", ..spec() }), Some("n-1"), "issuer");
+            refused(&token(Spec { audience: "someone-else", ..spec() }), Some("n-1"), "audience");
+            refused(&token(Spec { expires_in: -120, ..spec() }), Some("n-1"), "expired");
+            refused(&token(spec()), Some("n-2"), "nonce");
+            refused(&token(Spec { nonce: None, ..spec() }), Some("n-1"), "nonce");
+            refused("not.a.jwt", Some("n-1"), "malformed");
+        }
+
+        #[test]
+        fn a_refreshed_token_may_omit_the_nonce() {
+            provider().verify_with(&discovered(), &token(Spec { nonce: None, ..spec() }), None).unwrap();
+            provider().verify_with(&discovered(), &token(spec()), None).unwrap();
+        }
+
+        #[tokio::test]
+        async fn a_bad_signature_stays_refused_when_the_provider_is_unreachable() {
+            let other = key(include_str!("../testdata/other-key.pem"));
+            let err = provider()
+                .verify_id_token(&discovered(), &token(Spec { signer: other, ..spec() }), Some("n-1"))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, CoreError::ProviderRejected(_)), "{err}");
+        }
     }
 }

@@ -1,0 +1,117 @@
+//! Just enough W3C WebDriver to drive the real window through `tauri-driver`
+//! and `WebKitWebDriver` (PITFALLS #23-#26): find, click, read, screenshot.
+
+use crate::{wait_for, TestEnv};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+#[derive(Debug)]
+pub struct WebDriver {
+    base: String,
+    session: String,
+    http: ureq::Agent,
+}
+
+fn agent() -> ureq::Agent {
+    // Every WebDriver call is bounded: a stuck driver fails the test instead of hanging it.
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(60))).build().into()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn tauri_driver() -> String {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo_bin = Path::new(&home).join(".cargo/bin/tauri-driver");
+    if cargo_bin.exists() {
+        cargo_bin.display().to_string()
+    } else {
+        "tauri-driver".into()
+    }
+}
+
+impl WebDriver {
+    /// Starts tauri-driver in `env` and opens a session on `application`
+    /// (which tauri-driver launches with `env`'s variables).
+    pub fn start(env: &mut TestEnv, application: &Path) -> WebDriver {
+        let port = free_port();
+        let native = free_port();
+        let mut cmd: Command = env.command(tauri_driver());
+        cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
+        env.spawn("tauri-driver", cmd);
+        let base = format!("http://127.0.0.1:{port}");
+        let http = agent();
+        wait_for("tauri-driver", Duration::from_secs(30), || http.get(format!("{base}/status")).call().ok());
+        let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
+            "application": application.display().to_string(), "args": []
+        }}}});
+        // Session creation races the driver's start-up now and then (#26).
+        let mut last = String::new();
+        for _ in 0..3 {
+            match http.post(format!("{base}/session")).send_json(&caps) {
+                Ok(mut r) => {
+                    let v: Value = r.body_mut().read_json().expect("session JSON");
+                    let session = v["value"]["sessionId"].as_str().expect("sessionId").to_string();
+                    return WebDriver { base, session, http };
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        panic!("no WebDriver session: {last}\n{}", env.log("tauri-driver"));
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.base, self.session)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Option<Value> {
+        let mut r = self.http.post(self.url(path)).send_json(&body).ok()?;
+        r.body_mut().read_json::<Value>().ok().map(|v| v["value"].clone())
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        let mut r = self.http.get(self.url(path)).call().ok()?;
+        r.body_mut().read_json::<Value>().ok().map(|v| v["value"].clone())
+    }
+
+    /// The element matching `css`, if there is one now.
+    pub fn find(&self, css: &str) -> Option<String> {
+        let v = self.post("/element", json!({"using": "css selector", "value": css}))?;
+        v[ELEMENT].as_str().map(String::from)
+    }
+
+    /// Waits for an element to appear.
+    pub fn wait(&self, css: &str, timeout: Duration) -> String {
+        wait_for(&format!("`{css}` in the window"), timeout, || self.find(css))
+    }
+
+    pub fn click(&self, element: &str) {
+        self.post(&format!("/element/{element}/click"), json!({})).expect("click");
+    }
+
+    pub fn text(&self, element: &str) -> String {
+        self.get(&format!("/element/{element}/text"))
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
+    /// The page's HTML as the webview has it now.
+    pub fn source(&self) -> String {
+        self.get("/source").and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    }
+}
+
+impl Drop for WebDriver {
+    fn drop(&mut self) {
+        let _ = self.http.delete(self.url("")).call();
+    }
+}
