@@ -56,6 +56,8 @@ pub struct EnvOptions {
     /// Start gnome-keyring on the session bus (default yes; `false` tests a
     /// machine without a Secret Service).
     pub no_keyring: bool,
+    /// Start gnome-keyring without unlocking it (no login keyring, no prompter).
+    pub locked_keyring: bool,
     /// Start Xvfb (scenarios that run the window).
     pub display: bool,
     /// Access-token lifetime of the sandbox provider, seconds.
@@ -102,7 +104,7 @@ impl TestEnv {
         let mut env = TestEnv { home, vars, issuer: String::new(), guards: Vec::new() };
         env.start_bus();
         if !opts.no_keyring {
-            env.start_keyring();
+            env.start_keyring(!opts.locked_keyring);
         }
         if opts.display {
             env.start_display();
@@ -185,16 +187,21 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).contains("boolean true")
     }
 
-    fn start_keyring(&mut self) {
+    fn start_keyring(&mut self, unlock: bool) {
         let mut cmd = self.command("gnome-keyring-daemon");
-        cmd.args(["--foreground", "--components=secrets", "--unlock"]);
+        cmd.args(["--foreground", "--components=secrets"]);
+        if unlock {
+            cmd.arg("--unlock");
+        }
         let log = std::fs::File::create(self.path("keyring.log")).expect("log");
         cmd.stdin(Stdio::piped()).stdout(log.try_clone().expect("log")).stderr(log);
         let mut guard = Guard::spawn("gnome-keyring-daemon", cmd);
         {
             use std::io::Write;
             let mut stdin = guard.child.stdin.take().expect("stdin");
-            stdin.write_all(KEYRING_PASSWORD.as_bytes()).expect("password");
+            if unlock {
+                stdin.write_all(KEYRING_PASSWORD.as_bytes()).expect("password");
+            }
         }
         self.guards.push(guard);
         wait_for("the Secret Service on the test bus", Duration::from_secs(20), || {

@@ -76,6 +76,17 @@ fn keychain_unavailable_at_sign_in_is_a_clear_error_and_changes_nothing() {
 }
 
 #[test]
+fn a_locked_keychain_at_sign_in_is_a_clear_error_and_changes_nothing() {
+    let env = TestEnv::start(EnvOptions { locked_keyring: true, ..Default::default() });
+    let login = env.castkey(&["login", "sandbox"]);
+    assert!(!login.status.success());
+    let err = text(&login.stderr);
+    assert!(err.contains("keychain is locked"), "{err}");
+    assert!(env.accounts_file().is_none());
+    assert!(!env.path("browser.log").exists(), "the browser was opened before the keychain was checked");
+}
+
+#[test]
 fn token_before_any_sign_in_says_so() {
     let mut env = TestEnv::start(EnvOptions::default());
     let out = env.castkey(&["token"]);

@@ -61,6 +61,23 @@ pub struct Discovered {
     jwks: CoreJsonWebKeySet,
 }
 
+impl Discovered {
+    /// A provider at `issuer` with the usual paths and no keys.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn for_tests(issuer: &str) -> Self {
+        let at = |p: &str| Url::parse(&format!("{issuer}{p}")).expect("test URL");
+        Discovered {
+            issuer: issuer.into(),
+            authorization_endpoint: at("/auth"),
+            token_endpoint: at("/token"),
+            revocation_endpoint: None,
+            userinfo_endpoint: None,
+            iss_parameter_supported: true,
+            jwks: CoreJsonWebKeySet::new(vec![]),
+        }
+    }
+}
+
 /// Tokens from a token endpoint, parsed leniently, secrets wrapped.
 pub struct TokenSet {
     pub access_token: SecretString,
@@ -186,6 +203,12 @@ impl OidcProvider {
 
     fn unavailable(&self, message: String) -> CoreError {
         CoreError::ProviderUnavailable { provider: self.provider_id.clone(), message }
+    }
+
+    /// Tests start sign-ins without a provider on the network.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn set_discovered(&self, d: Discovered) {
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(d));
     }
 
     /// Discovery, cached; `refresh` forces a new fetch (e.g. rotated keys).

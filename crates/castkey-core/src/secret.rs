@@ -38,6 +38,8 @@ impl SecretKey {
 pub enum SecretStoreError {
     #[error("the OS keychain is unavailable: {0}")]
     Unavailable(String),
+    #[error("the OS keychain is locked and was not unlocked ({0}); unlock it (e.g. log in to the desktop session) and try again")]
+    Locked(String),
     #[error("the OS keychain did not answer within {0:?} (is it locked?)")]
     TimedOut(Duration),
     #[error("the OS keychain refused the operation: {0}")]
@@ -52,12 +54,13 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     /// Deleting a missing entry is not an error.
     async fn delete(&self, key: &SecretKey) -> Result<(), SecretStoreError>;
 
-    /// Fails as the store would if it cannot be used now (not running,
-    /// locked): lets a sign-in fail before the user goes through a browser.
+    /// Fails as the store would if it cannot be written now (not running,
+    /// locked): lets a sign-in fail — or ask to unlock — before the user goes
+    /// through a browser. A read is not enough: a locked keychain reads.
     async fn check_available(&self) -> Result<(), SecretStoreError> {
-        self.get(&SecretKey { name: "probe".into(), label: "Castkey availability check".into() })
-            .await
-            .map(|_| ())
+        let probe = SecretKey { name: "probe".into(), label: "Castkey availability check".into() };
+        self.put(&probe, &SecretString::from("ok")).await?;
+        self.delete(&probe).await
     }
 }
 
@@ -106,7 +109,7 @@ impl KeychainStore {
             let result = store.build(&service, &key.name, Some(&mods)).and_then(|entry| op(&entry));
             result.map_err(|e| {
                 let mapped = map_error(e);
-                if matches!(mapped, SecretStoreError::Unavailable(_)) {
+                if matches!(mapped, SecretStoreError::Unavailable(_) | SecretStoreError::Locked(_)) {
                     // The connection may be gone (daemon restarted): reconnect next time.
                     slot.lock().map(|mut s| *s = None).ok();
                 }
@@ -159,7 +162,8 @@ fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, SecretStoreErr
 fn map_error(e: keyring_core::Error) -> SecretStoreError {
     use keyring_core::Error as E;
     match e {
-        E::NoStorageAccess(inner) => SecretStoreError::Unavailable(inner.to_string()),
+        // Locked, no result (prompt not answered), prompt dismissed.
+        E::NoStorageAccess(inner) => SecretStoreError::Locked(inner.to_string()),
         E::PlatformFailure(inner) => SecretStoreError::Unavailable(inner.to_string()),
         E::NoDefaultStore => SecretStoreError::Unavailable("no keychain store".into()),
         other => SecretStoreError::Failed(other.to_string()),

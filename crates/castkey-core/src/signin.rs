@@ -254,3 +254,144 @@ impl SignIn {
         self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::oidc::Discovered;
+    use crate::provider::ProviderConfig;
+    use crate::secret::MemoryStore;
+    use sha2::Digest;
+
+    const ISSUER: &str = "http://127.0.0.1:9";
+
+    struct World {
+        _dir: tempfile::TempDir,
+        sign_in: SignIn,
+        secrets: Arc<MemoryStore>,
+    }
+
+    /// A sign-in coordinator whose provider was "discovered" already, so no
+    /// request leaves the process; port 9 answers nothing if one did.
+    fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        let clock: Arc<dyn Clock> = ManualClock::new(50_000);
+        let accounts = Arc::new(AccountStore::load(dir.path().join("accounts.json")).unwrap());
+        let mut catalog = ProviderCatalog::default();
+        catalog.add(ProviderConfig::local_sandbox(Url::parse(ISSUER).unwrap())).unwrap();
+        let catalog = Arc::new(catalog);
+        let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
+        oidc.get("sandbox", &Url::parse(ISSUER).unwrap(), "castkey")
+            .set_discovered(Discovered::for_tests(ISSUER));
+        let (events, _) = broadcast::channel(8);
+        let pending =
+            Arc::new(PendingRedirects::new(secrets.clone(), dir.path().join("pending.json"), clock.clone()));
+        let broker = Arc::new(TokenBroker::new(
+            accounts.clone(),
+            secrets.clone(),
+            catalog.clone(),
+            oidc.clone(),
+            clock.clone(),
+            events.clone(),
+        ));
+        let sign_in = SignIn::new(catalog, oidc, pending, accounts, secrets.clone(), broker, clock, events);
+        World { _dir: dir, sign_in, secrets }
+    }
+
+    fn query(url: &Url) -> HashMap<String, String> {
+        url.query_pairs().into_owned().collect()
+    }
+
+    fn redirect(state: &str, extra: &str) -> String {
+        format!("{}?state={state}{extra}", crate::APP_REDIRECT_URI)
+    }
+
+    fn login_failed(r: SignInResult, want: &str) {
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains(want), "expected `{want}` in: {err}");
+    }
+
+    #[tokio::test]
+    async fn each_sign_in_has_fresh_state_nonce_and_an_s256_pkce_challenge() {
+        let w = world();
+        let a = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let b = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let (qa, qb) = (query(&a.authorization_url), query(&b.authorization_url));
+        assert_ne!(qa["state"], qb["state"]);
+        assert_ne!(qa["nonce"], qb["nonce"]);
+        assert_ne!(qa["code_challenge"], qb["code_challenge"]);
+        assert!(qa["state"].len() >= 43 && qa["nonce"].len() >= 43);
+        assert_eq!(qa["code_challenge_method"], "S256");
+        let flow = w.sign_in.pending.take(&qa["state"]).await.unwrap();
+        let digest = sha2::Sha256::digest(flow.pkce_verifier.as_bytes());
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        assert_eq!(qa["code_challenge"], challenge);
+        assert_eq!(qa["nonce"], flow.nonce);
+        assert!((43..=128).contains(&flow.pkce_verifier.len()));
+        // The app-scheme flow was kept in the keychain for a cold start, and
+        // only there: the verifier is in no file.
+        assert!(w.secrets.names().iter().any(|n| n.starts_with("pending/")));
+    }
+
+    #[tokio::test]
+    async fn a_forged_state_changes_nothing() {
+        let w = world();
+        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        login_failed(
+            w.sign_in.complete(&redirect("forged", "&code=c"), crate::APP_REDIRECT_URI).await,
+            "no sign-in is waiting",
+        );
+        assert_eq!(w.sign_in.pending.len().await, 1);
+        assert!(w.sign_in.accounts.list().is_empty());
+        w.sign_in.pending.take(&started.state).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_denied_sign_in_is_reported_to_the_waiter_and_used_up() {
+        let w = world();
+        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let url = redirect(&started.state, &format!("&error=access_denied&iss={ISSUER}"));
+        login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "access_denied");
+        login_failed(started.done.await.unwrap(), "access_denied");
+        login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "no sign-in is waiting");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_another_issuer_or_without_iss_is_refused() {
+        let w = world();
+        let a = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let url = redirect(&a.state, "&code=c&iss=https%3A%2F%2Fevil.example");
+        login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "names issuer");
+        // The provider says it sends `iss`, so a redirect without it is refused too.
+        let b = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        login_failed(
+            w.sign_in.complete(&redirect(&b.state, "&code=c"), crate::APP_REDIRECT_URI).await,
+            "names issuer",
+        );
+        assert!(w.sign_in.accounts.list().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_redirect_must_come_back_the_way_the_sign_in_asked() {
+        let w = world();
+        let loopback = w.sign_in.start("sandbox", RedirectTarget::Loopback(4567)).await.unwrap();
+        // A deep link carrying a loopback flow's state is refused.
+        let url = redirect(&loopback.state, &format!("&code=c&iss={ISSUER}"));
+        login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "another route");
+        // A loopback flow is not kept in the keychain (its listener dies with the process).
+        assert!(!w.secrets.names().iter().any(|n| n.starts_with("pending/")));
+    }
+
+    #[tokio::test]
+    async fn a_locked_keychain_stops_a_sign_in_before_the_browser() {
+        let w = world();
+        w.secrets.unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
+        for target in [RedirectTarget::AppScheme, RedirectTarget::Loopback(4567)] {
+            let err = w.sign_in.start("sandbox", target).await.unwrap_err();
+            assert_eq!(err.reason(), castkey_ipc::Reason::KeychainUnavailable, "{err}");
+        }
+        assert_eq!(w.sign_in.pending.len().await, 0);
+    }
+}
