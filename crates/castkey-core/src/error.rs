@@ -12,8 +12,8 @@ pub enum CoreError {
     NotSignedIn(Option<String>),
     #[error("unknown account `{0}`")]
     UnknownAccount(String),
-    #[error("unknown provider `{0}`")]
-    UnknownProvider(String),
+    #[error("unknown provider `{id}`; {}", known_providers(.known))]
+    UnknownProvider { id: String, known: Vec<String> },
     #[error("account `{account}` was not granted the scope {missing:?}")]
     ScopeNotGranted { account: String, missing: Vec<String> },
     #[error("account `{0}` must sign in again: the provider refused its grant")]
@@ -34,6 +34,14 @@ pub enum CoreError {
     Internal(String),
 }
 
+fn known_providers(known: &[String]) -> String {
+    if known.is_empty() {
+        "no providers are configured".into()
+    } else {
+        format!("known providers: {}", known.join(", "))
+    }
+}
+
 fn for_provider(p: &Option<String>) -> String {
     p.as_ref().map(|p| format!(" for provider `{p}`")).unwrap_or_default()
 }
@@ -43,7 +51,7 @@ impl CoreError {
         match self {
             CoreError::InvalidRequest(_) => Reason::InvalidRequest,
             CoreError::NotSignedIn(_) => Reason::NotSignedIn,
-            CoreError::UnknownAccount(_) | CoreError::UnknownProvider(_) => Reason::UnknownAccount,
+            CoreError::UnknownAccount(_) | CoreError::UnknownProvider { .. } => Reason::UnknownAccount,
             CoreError::ScopeNotGranted { .. } => Reason::ScopeNotGranted,
             CoreError::ReauthRequired(_) => Reason::ReauthRequired,
             CoreError::ProviderUnavailable { .. } | CoreError::ProviderRejected(_) => {

@@ -128,7 +128,10 @@ impl ProviderCatalog {
     }
 
     pub fn get(&self, id: &str) -> Result<&ProviderConfig, CoreError> {
-        self.providers.iter().find(|p| p.id == id).ok_or_else(|| CoreError::UnknownProvider(id.to_string()))
+        self.providers.iter().find(|p| p.id == id).ok_or_else(|| CoreError::UnknownProvider {
+                id: id.to_string(),
+                known: self.providers.iter().map(|p| p.id.clone()).collect(),
+            })
     }
 
     pub fn list(&self) -> Vec<ProviderInfo> {
@@ -173,6 +176,7 @@ mod tests {
         p.id = "sandbox".into();
         c.add(p).unwrap();
         assert_eq!(c.list()[0].display_name, "Local sandbox");
-        assert!(matches!(c.get("other"), Err(CoreError::UnknownProvider(_))));
+        let err = c.get("other").unwrap_err();
+        assert_eq!(err.to_string(), "unknown provider `other`; known providers: sandbox");
     }
 }
