@@ -30,7 +30,7 @@ pub async fn sign_in(shell: State<'_, Shell>, provider: String) -> Result<SignIn
 
 #[tauri::command]
 pub async fn sign_out(shell: State<'_, Shell>, account_id: String) -> Result<(), CommandError> {
-    shell.core.sign_out(&account_id).await.map_err(err)
+    shell.core.sign_out(&account_id).await.map(|_revoked| ()).map_err(err)
 }
 
 #[tauri::command]

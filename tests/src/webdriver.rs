@@ -104,6 +104,11 @@ impl WebDriver {
             .unwrap_or_default()
     }
 
+    /// Accepts an open `confirm()`/`alert()`; false if none is open.
+    pub fn accept_prompt(&self) -> bool {
+        self.post("/alert/accept", json!({})).is_some()
+    }
+
     /// The page's HTML as the webview has it now.
     pub fn source(&self) -> String {
         self.get("/source").and_then(|v| v.as_str().map(String::from)).unwrap_or_default()

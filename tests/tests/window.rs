@@ -39,4 +39,19 @@ fn streamer_signs_in_from_the_window_and_sees_the_account() {
     if let Ok(out) = std::env::var("CASTKEY_SCREENSHOT_OUT") {
         std::fs::write(out, &png).unwrap();
     }
+
+    // Sign out: the provider revokes the refresh token (RFC 7009), the
+    // keychain forgets it and the account leaves the window.
+    let sign_out = driver.find("#accounts [data-account-id=\"sandbox:streamer\"] button").unwrap();
+    assert!(driver.text(&sign_out).contains("Sign out"));
+    driver.click(&sign_out);
+    castkey_scenarios::wait_for("the confirmation", Duration::from_secs(10), || {
+        driver.accept_prompt().then_some(())
+    });
+    castkey_scenarios::wait_for("the account to leave the window", Duration::from_secs(30), || {
+        driver.find("#accounts [data-account-id]").is_none().then_some(())
+    });
+    assert_eq!(env.introspect(&refresh)["active"], false, "refresh token still active after sign-out");
+    assert!(env.keychain_lookup("account/sandbox:streamer/refresh_token").is_none());
+    assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
 }

@@ -235,16 +235,53 @@ impl Castkey {
         }
     }
 
-    /// Signs an account out: forgets its tokens and removes it.
-    pub async fn sign_out(&self, account_id: &str) -> Result<(), CoreError> {
-        if self.accounts.get(account_id).is_none() {
-            return Err(CoreError::UnknownAccount(account_id.into()));
-        }
-        self.secrets.delete(&SecretKey::refresh_token(account_id)).await?;
+    /// Signs an account out: asks the provider to revoke the refresh token
+    /// (RFC 7009), then deletes it from the keychain and forgets the account
+    /// even if revocation failed — the user asked to be signed out here.
+    /// Answers whether the provider confirmed the revocation.
+    pub async fn sign_out(&self, account_id: &str) -> Result<bool, CoreError> {
+        let account =
+            self.accounts.get(account_id).ok_or_else(|| CoreError::UnknownAccount(account_id.into()))?;
+        let key = SecretKey::refresh_token(account_id);
+        let refresh = self.secrets.get(&key).await?;
+        let revoked = match (&refresh, self.catalog.get(&account.provider)) {
+            (Some(token), Ok(provider)) => {
+                let outcome =
+                    tokio::time::timeout(Duration::from_secs(15), self.revoke(provider, token)).await;
+                match outcome {
+                    Ok(Ok(done)) => done,
+                    Ok(Err(e)) => {
+                        tracing::warn!(account = %account_id, "revocation failed, signing out anyway: {e}");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(account = %account_id, "revocation timed out, signing out anyway");
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
+        self.secrets.delete(&key).await?;
         self.broker.forget(account_id);
         self.accounts.remove(account_id)?;
+        tracing::info!(account = %account_id, revoked, "signed out");
         let _ = self.events.send(CoreEvent::AccountsChanged);
-        Ok(())
+        Ok(revoked)
+    }
+
+    async fn revoke(
+        &self,
+        provider: &crate::provider::ProviderConfig,
+        token: &secrecy::SecretString,
+    ) -> Result<bool, CoreError> {
+        match &provider.sign_in {
+            crate::provider::SignInKind::OidcAuthorizationCode { issuer, client_id, .. } => {
+                let oidc = self.sign_in.oidc.get(&provider.id, issuer, client_id);
+                let d = oidc.discover(false).await?;
+                oidc.revoke_refresh_token(&d, token).await
+            }
+        }
     }
 
     /// Pending sign-ins in this process (for status displays).

@@ -346,6 +346,33 @@ impl OidcProvider {
         post_token_form(&self.http, &d.token_endpoint, &form, defaults).await
     }
 
+    /// RFC 7009: tells the provider to forget a refresh token. Providers
+    /// without a revocation endpoint get nothing (and `Ok(false)`).
+    pub async fn revoke_refresh_token(
+        &self,
+        d: &Discovered,
+        token: &SecretString,
+    ) -> Result<bool, CoreError> {
+        let Some(endpoint) = &d.revocation_endpoint else { return Ok(false) };
+        let form = [
+            ("token", token.expose_secret()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", self.client_id.as_str()),
+        ];
+        let response = self
+            .http
+            .post(endpoint.clone())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
+        // RFC 7009 §2.2: 200 also for tokens the provider no longer knows.
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            s => Err(self.unavailable(format!("the revocation endpoint answered HTTP {s}"))),
+        }
+    }
+
     /// Verifies signature (JWKS), issuer, audience, expiry and nonce. On a
     /// refresh (`nonce` = `None`) a token may omit the nonce, as many
     /// providers' refreshed ID tokens do.

@@ -129,9 +129,9 @@ impl ProviderCatalog {
 
     pub fn get(&self, id: &str) -> Result<&ProviderConfig, CoreError> {
         self.providers.iter().find(|p| p.id == id).ok_or_else(|| CoreError::UnknownProvider {
-                id: id.to_string(),
-                known: self.providers.iter().map(|p| p.id.clone()).collect(),
-            })
+            id: id.to_string(),
+            known: self.providers.iter().map(|p| p.id.clone()).collect(),
+        })
     }
 
     pub fn list(&self) -> Vec<ProviderInfo> {
