@@ -374,4 +374,88 @@ mod tests {
         let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
         assert!(matches!(err, CoreError::Keychain(_)), "{err}");
     }
+
+    /// A token endpoint that answers every request with `status` and `body`.
+    async fn faulty_token_endpoint(status: u16, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    async fn world_with_provider_answering(status: u16, body: &'static str) -> (World, SecretKey) {
+        let issuer = faulty_token_endpoint(status, body).await;
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        let accounts = Arc::new(AccountStore::load(dir.path().join("accounts.json")).unwrap());
+        let clock = ManualClock::new(10_000);
+        let url = url::Url::parse(&issuer).unwrap();
+        let mut catalog = ProviderCatalog::default();
+        catalog.add(ProviderConfig::local_sandbox(url.clone())).unwrap();
+        let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
+        oidc.get("sandbox", &url, "castkey").set_discovered(crate::oidc::Discovered::for_tests(&issuer));
+        let (events, _) = broadcast::channel(8);
+        let broker = TokenBroker::new(
+            accounts.clone(),
+            secrets.clone(),
+            Arc::new(catalog),
+            oidc,
+            clock.clone(),
+            events,
+        );
+        let w = World { _dir: dir, secrets, accounts, clock, broker };
+        let template = world();
+        w.accounts.upsert_active(template.accounts.get("sandbox:streamer").unwrap()).unwrap();
+        let key = SecretKey::refresh_token("sandbox:streamer");
+        w.secrets.put(&key, &SecretString::from("refresh-1")).await.unwrap();
+        (w, key)
+    }
+
+    async fn assert_nothing_lost(w: &World, key: &SecretKey) {
+        assert_eq!(w.secrets.get(key).await.unwrap().unwrap().expose_secret(), "refresh-1");
+    }
+
+    #[tokio::test]
+    async fn a_provider_answering_500_loses_nothing() {
+        let (w, key) = world_with_provider_answering(500, r#"{"error":"server_error"}"#).await;
+        let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert_eq!(err.reason(), castkey_ipc::Reason::ProviderUnavailable, "{err}");
+        assert!(err.to_string().contains("HTTP 500"), "{err}");
+        assert_nothing_lost(&w, &key).await;
+        assert_eq!(w.accounts.get("sandbox:streamer").unwrap().status, AccountStatus::SignedIn);
+    }
+
+    #[tokio::test]
+    async fn a_provider_answering_garbage_loses_nothing_and_is_not_echoed() {
+        let (w, key) = world_with_provider_answering(200, "<html>refresh-1 secret page</html>").await;
+        let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert_eq!(err.reason(), castkey_ipc::Reason::ProviderUnavailable, "{err}");
+        assert!(err.to_string().contains("not a token response"), "{err}");
+        assert!(!err.to_string().contains("secret page"), "{err}");
+        assert_nothing_lost(&w, &key).await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_refresh_token_asks_for_sign_in_and_keeps_the_secrets() {
+        let (w, key) = world_with_provider_answering(400, r#"{"error":"invalid_grant"}"#).await;
+        let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert_eq!(err.reason(), castkey_ipc::Reason::ReauthRequired, "{err}");
+        assert_eq!(w.accounts.get("sandbox:streamer").unwrap().status, AccountStatus::ReauthRequired);
+        assert_nothing_lost(&w, &key).await;
+        w.clock.advance(1);
+        // Until the user acts, later requests say the same without calling the provider.
+        let again = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert_eq!(again.reason(), castkey_ipc::Reason::ReauthRequired);
+    }
 }

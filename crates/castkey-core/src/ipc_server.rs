@@ -74,7 +74,9 @@ pub async fn dispatch(core: &Castkey, peer: &Peer, line: &[u8]) -> Option<Respon
         other => Err(RpcError::method_not_found(other)),
     };
     match &result {
-        Ok(_) => tracing::info!(method, pid = ?peer.pid, "ipc request served"),
+        // Debug, not info: a served token is the hot path and must not wait
+        // on a log write. Refusals are rarer and worth seeing.
+        Ok(_) => tracing::debug!(method, pid = ?peer.pid, "ipc request served"),
         Err(e) => {
             tracing::info!(method, pid = ?peer.pid, reason = ?e.reason(), "ipc request refused: {}", e.message)
         }
