@@ -224,7 +224,7 @@ impl Castkey {
 
     async fn wait(&self, started: Started) -> SignInResult {
         let state = started.state.clone();
-        let ttl = started.expires_at.saturating_sub(crate::clock::SystemClock.now());
+        let ttl = started.expires_at.saturating_sub(self.sign_in.clock.now());
         match tokio::time::timeout(Duration::from_secs(ttl.max(1)), started.done).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(CoreError::LoginFailed("the sign-in was abandoned".into())),

@@ -31,7 +31,7 @@ impl LoopbackListener {
     /// Serves until a redirect completes a sign-in (either way) or the flow
     /// expires.
     pub async fn serve(&self, sign_in: &SignIn, base: &str, expires_at: u64) -> SignInResult {
-        let ttl = expires_at.saturating_sub(crate::clock::Clock::now(&crate::clock::SystemClock));
+        let ttl = expires_at.saturating_sub(sign_in.clock.now());
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(ttl);
         loop {
             let accepted = tokio::time::timeout_at(deadline, self.listener.accept()).await;
