@@ -6,6 +6,7 @@ fn main() {
             "list_providers",
             "list_accounts",
             "sign_in",
+            "add_service_account",
             "sign_out",
             "app_status",
         ]),

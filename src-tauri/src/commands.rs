@@ -28,6 +28,19 @@ pub async fn sign_in(shell: State<'_, Shell>, provider: String) -> Result<SignIn
     Ok(SignInStarted { provider, expires_at: started.expires_at })
 }
 
+/// Adds a service account. The secret is handed to the core (which keeps it
+/// in the keychain) and dropped here; nothing returns it to the window.
+#[tauri::command]
+pub async fn add_service_account(
+    shell: State<'_, Shell>,
+    provider: String,
+    client_id: String,
+    client_secret: String,
+) -> Result<AccountInfo, CommandError> {
+    let secret = secrecy::SecretString::from(client_secret);
+    shell.core.add_service_account(&provider, &client_id, &secret).await.map_err(err)
+}
+
 #[tauri::command]
 pub async fn sign_out(shell: State<'_, Shell>, account_id: String) -> Result<(), CommandError> {
     shell.core.sign_out(&account_id).await.map(|_revoked| ()).map_err(err)

@@ -48,6 +48,7 @@ fn main() {
             commands::list_providers,
             commands::list_accounts,
             commands::sign_in,
+            commands::add_service_account,
             commands::sign_out,
             commands::app_status,
         ])

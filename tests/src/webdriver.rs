@@ -104,6 +104,18 @@ impl WebDriver {
             .unwrap_or_default()
     }
 
+    /// Types into an input.
+    pub fn type_text(&self, element: &str, text: &str) {
+        self.post(&format!("/element/{element}/value"), json!({"text": text})).expect("type");
+    }
+
+    /// The `value` property of an input.
+    pub fn value(&self, element: &str) -> String {
+        self.get(&format!("/element/{element}/property/value"))
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
     /// Accepts an open `confirm()`/`alert()`; false if none is open.
     pub fn accept_prompt(&self) -> bool {
         self.post("/alert/accept", json!({})).is_some()

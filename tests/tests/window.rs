@@ -55,3 +55,55 @@ fn streamer_signs_in_from_the_window_and_sees_the_account() {
     assert!(env.keychain_lookup("account/sandbox:streamer/refresh_token").is_none());
     assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
 }
+
+#[test]
+fn a_service_account_is_added_from_the_window_and_serves_tokens() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    // VidiFlow's authentication service, played by the sandbox provider
+    // configured as VidiFlow documents it (client credentials, scope api1).
+    let issuer = env.issuer.clone();
+    env.vars.insert("CASTKEY_VIDIFLOW_ENDPOINT".into(), issuer);
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    let row = "#providers [data-provider-id=\"vidiflow\"]";
+    let client_id = driver.wait(&format!("{row} input[name=\"client-id\"]"), Duration::from_secs(60));
+    let secret = driver.find(&format!("{row} input[name=\"client-secret\"]")).unwrap();
+    let add = driver.find(&format!("{row} button[data-provider=\"vidiflow\"]")).unwrap();
+
+    // A wrong secret: a clear error in the window, nothing kept.
+    driver.type_text(&client_id, "vidiflow-service");
+    driver.type_text(&secret, "not-the-secret");
+    driver.click(&add);
+    let banner = driver.wait("#error-text", Duration::from_secs(5));
+    castkey_scenarios::wait_for("the error banner", Duration::from_secs(30), || {
+        driver.text(&banner).contains("refused the client id or secret").then_some(())
+    });
+    assert_eq!(driver.value(&secret), "", "the window kept the secret");
+    assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
+    assert!(env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").is_none());
+
+    // The right one: the account appears and a broadcasting app gets a token.
+    driver.type_text(&secret, "vidiflow-secret");
+    driver.click(&add);
+    driver.wait("#accounts [data-account-id=\"vidiflow:vidiflow-service\"]", Duration::from_secs(30));
+    let params = castkey_ipc::TokenParams { provider: Some("vidiflow".into()), ..Default::default() };
+    let grant = env.client().call::<castkey_ipc::Token>(&params).unwrap();
+    assert_eq!(grant.scope, vec!["api1"]);
+    let info = env.introspect(&grant.access_token);
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["scope"], "api1", "{info}");
+    assert!(!driver.source().contains("vidiflow-secret"));
+    assert_eq!(
+        env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").as_deref(),
+        Some("vidiflow-secret")
+    );
+
+    // No refresh token: a token that would expire too soon is replaced by a
+    // new client-credentials token.
+    let fresh = env
+        .client()
+        .call::<castkey_ipc::Token>(&castkey_ipc::TokenParams { min_valid_secs: Some(10 * 3600), ..params })
+        .unwrap();
+    assert_ne!(fresh.access_token, grant.access_token);
+    assert_eq!(env.introspect(&fresh.access_token)["active"], true);
+}

@@ -96,6 +96,12 @@ export function signIn(provider: string): Promise<SignInStarted> {
 }
 
 /** Forgets an account and its grant. Tauri maps `accountId` to `account_id`. */
+/** Adds a service account (client credentials). The secret is sent once;
+ *  no command ever returns it. */
+export function addServiceAccount(provider: string, clientId: string, clientSecret: string): Promise<AccountInfo> {
+  return call<AccountInfo>(commands.addServiceAccount, { provider, clientId, clientSecret });
+}
+
 export function signOut(accountId: string): Promise<void> {
   return call<void>(commands.signOut, { accountId });
 }

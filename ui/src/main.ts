@@ -172,7 +172,56 @@ function focusedAccountId(list: HTMLElement): string | undefined {
   return active.closest<HTMLElement>("[data-account-id]")?.dataset.accountId;
 }
 
+/** A service account: client id and secret typed here, sent to Rust once. */
+function serviceAccountRow(provider: ProviderInfo): HTMLLIElement {
+  const clientId = h("input", {
+    class: "field",
+    attrs: { type: "text", name: "client-id", autocomplete: "off", placeholder: "Client id", "aria-label": `${provider.display_name} client id` },
+  });
+  const secret = h("input", {
+    class: "field",
+    attrs: { type: "password", name: "client-secret", autocomplete: "off", placeholder: "Client secret", "aria-label": `${provider.display_name} client secret` },
+  });
+  const button = h("button", {
+    class: "btn btn-primary",
+    text: "Add",
+    attrs: { type: "submit", "data-provider": provider.id, "aria-label": `Add a ${provider.display_name} service account` },
+  });
+  const form = h("form", { class: "service-account" }, clientId, secret, button);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = clientId.value;
+    const value = secret.value;
+    // The window keeps no copy of the secret, whatever happens next.
+    secret.value = "";
+    button.disabled = true;
+    api
+      .addServiceAccount(provider.id, id, value)
+      .then(() => {
+        clientId.value = "";
+        hideError();
+        return loadAccounts();
+      })
+      .catch(reportError)
+      .finally(() => {
+        button.disabled = false;
+      });
+  });
+  return h(
+    "li",
+    { class: "card provider", attrs: { "data-provider-id": provider.id } },
+    h(
+      "div",
+      { class: "card-main" },
+      h("span", { class: "provider-name", text: provider.display_name }),
+      h("span", { class: "provider-note", text: "Service account" }),
+    ),
+    h("div", { class: "card-side" }, form),
+  );
+}
+
 function providerRow(provider: ProviderInfo): HTMLLIElement {
+  if (provider.sign_in === "service_account") return serviceAccountRow(provider);
   const button = h("button", {
     class: "btn btn-primary",
     text: "Sign in",

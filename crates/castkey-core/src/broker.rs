@@ -75,15 +75,15 @@ impl TokenBroker {
     /// `min_valid_secs` when the provider allows (a freshly issued token is
     /// returned even if its whole lifetime is shorter).
     pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
-        let wanted = params.scopes();
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
+        let provider = self.catalog.get(&account.provider)?;
+        let wanted = params.scopes_or(&provider.broadcast_scope);
         account
             .has_scopes(&wanted)
             .map_err(|missing| CoreError::ScopeNotGranted { account: account.id.clone(), missing })?;
         if account.status == AccountStatus::ReauthRequired {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
-        let provider = self.catalog.get(&account.provider)?;
         let min_valid = params.min_valid_secs();
         if let Some(t) = self.cached(&account.id, min_valid) {
             return Ok(grant(&account, provider, &t));
@@ -138,6 +138,12 @@ impl TokenBroker {
         account: &crate::account::Account,
         provider: &ProviderConfig,
     ) -> Result<CachedToken, CoreError> {
+        let (issuer, client_id) = match &provider.sign_in {
+            SignInKind::OidcAuthorizationCode { issuer, client_id, .. } => (issuer, client_id),
+            SignInKind::ClientCredentials { issuer } => {
+                return self.fetch_for_service_account(account, provider, issuer).await
+            }
+        };
         let key = SecretKey::refresh_token(&account.id);
         let unsaved =
             self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).get(&account.id).cloned();
@@ -153,38 +159,31 @@ impl TokenBroker {
             },
         };
         let now = self.clock.now();
-        let set = match &provider.sign_in {
-            SignInKind::OidcAuthorizationCode { issuer, client_id, .. } => {
-                let oidc = self.oidc.get(&provider.id, issuer, client_id);
-                let d = oidc.discover(false).await?;
-                let set = oidc
-                    .refresh(
-                        &d,
-                        &refresh_token,
-                        ResponseDefaults {
-                            scopes: &account.scopes,
-                            lifetime_secs: provider.default_token_lifetime_secs,
-                            now,
-                        },
-                    )
-                    .await
-                    .map_err(|e| {
-                        if matches!(e, TokenError::InvalidGrant(_)) {
-                            self.mark_reauth(&account.id);
-                        }
-                        e.into_core(&provider.id, Some(&account.id))
-                    })?;
-                if let Some(raw) = &set.id_token {
-                    let id = oidc.verify_id_token(&d, raw, None).await?;
-                    if id.subject != account.subject {
-                        return Err(CoreError::ProviderRejected(
-                            "the refreshed ID token names another user".into(),
-                        ));
-                    }
+        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let d = oidc.discover(false).await?;
+        let set = oidc
+            .refresh(
+                &d,
+                &refresh_token,
+                ResponseDefaults {
+                    scopes: &account.scopes,
+                    lifetime_secs: provider.default_token_lifetime_secs,
+                    now,
+                },
+            )
+            .await
+            .map_err(|e| {
+                if matches!(e, TokenError::InvalidGrant(_)) {
+                    self.mark_reauth(&account.id);
                 }
-                set
+                e.into_core(&provider.id, Some(&account.id))
+            })?;
+        if let Some(raw) = &set.id_token {
+            let id = oidc.verify_id_token(&d, raw, None).await?;
+            if id.subject != account.subject {
+                return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
             }
-        };
+        }
         if let Some(rotated) = &set.refresh_token {
             if rotated.expose_secret() != refresh_token.expose_secret() {
                 if let Err(e) = self.secrets.put(&key, rotated).await {
@@ -200,6 +199,39 @@ impl TokenBroker {
         }
         self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
         tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
+        Ok(CachedToken {
+            access_token: set.access_token,
+            token_type: set.token_type,
+            expires_at: set.expires_at,
+            scopes: set.scopes,
+        })
+    }
+
+    /// A service account has no refresh token: its client secret gets a new token.
+    async fn fetch_for_service_account(
+        &self,
+        account: &crate::account::Account,
+        provider: &ProviderConfig,
+        issuer: &url::Url,
+    ) -> Result<CachedToken, CoreError> {
+        let Some(secret) = self.secrets.get(&SecretKey::client_secret(&account.id)).await? else {
+            self.mark_reauth(&account.id);
+            return Err(CoreError::ReauthRequired(account.id.clone()));
+        };
+        let oidc = self.oidc.get(&provider.id, issuer, &account.subject);
+        let d = oidc.discover(false).await?;
+        let defaults = ResponseDefaults {
+            scopes: &account.scopes,
+            lifetime_secs: provider.default_token_lifetime_secs,
+            now: self.clock.now(),
+        };
+        let set = oidc.client_credentials(&d, &secret, defaults).await.map_err(|e| {
+            if matches!(e, TokenError::InvalidGrant(_)) {
+                self.mark_reauth(&account.id);
+            }
+            e.into_core(&provider.id, Some(&account.id))
+        })?;
+        tracing::info!(account = %account.id, expires_at = set.expires_at, "service account token fetched");
         Ok(CachedToken {
             access_token: set.access_token,
             token_type: set.token_type,

@@ -235,6 +235,16 @@ impl Castkey {
         }
     }
 
+    /// Adds a service account (client credentials); see [`SignIn::add_service_account`].
+    pub async fn add_service_account(
+        &self,
+        provider: &str,
+        client_id: &str,
+        client_secret: &secrecy::SecretString,
+    ) -> SignInResult {
+        self.sign_in.add_service_account(provider, client_id, client_secret).await
+    }
+
     /// Signs an account out: asks the provider to revoke the refresh token
     /// (RFC 7009), then deletes it from the keychain and forgets the account
     /// even if revocation failed — the user asked to be signed out here.
@@ -262,7 +272,9 @@ impl Castkey {
             }
             _ => false,
         };
-        self.secrets.delete(&key).await?;
+        for key in SecretKey::of_account(account_id) {
+            self.secrets.delete(&key).await?;
+        }
         self.broker.forget(account_id);
         self.accounts.remove(account_id)?;
         tracing::info!(account = %account_id, revoked, "signed out");
@@ -281,6 +293,8 @@ impl Castkey {
                 let d = oidc.discover(false).await?;
                 oidc.revoke_refresh_token(&d, token).await
             }
+            // A service account holds no refresh token to revoke.
+            crate::provider::SignInKind::ClientCredentials { .. } => Ok(false),
         }
     }
 

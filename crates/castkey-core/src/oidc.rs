@@ -346,6 +346,22 @@ impl OidcProvider {
         post_token_form(&self.http, &d.token_endpoint, &form, defaults).await
     }
 
+    /// RFC 6749 §4.4: a token for the client itself. The client
+    /// authenticates with HTTP Basic (`client_secret_basic`, which every
+    /// server must support, §2.3.1), id and secret form-encoded first.
+    pub async fn client_credentials(
+        &self,
+        d: &Discovered,
+        client_secret: &SecretString,
+        defaults: ResponseDefaults<'_>,
+    ) -> Result<TokenSet, TokenError> {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let scope = defaults.scopes.join(" ");
+        let form = [("grant_type", "client_credentials"), ("scope", scope.as_str())];
+        let basic = (enc(&self.client_id), SecretString::from(enc(client_secret.expose_secret())));
+        post_token_request(&self.http, &d.token_endpoint, &form, Some(&basic), defaults).await
+    }
+
     /// RFC 7009: tells the provider to forget a refresh token. Providers
     /// without a revocation endpoint get nothing (and `Ok(false)`).
     pub async fn revoke_refresh_token(
@@ -575,13 +591,23 @@ async fn post_token_form(
     form: &[(&str, &str)],
     defaults: ResponseDefaults<'_>,
 ) -> Result<TokenSet, TokenError> {
-    let response = http
-        .post(endpoint.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
+    post_token_request(http, endpoint, form, None, defaults).await
+}
+
+async fn post_token_request(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    form: &[(&str, &str)],
+    basic_auth: Option<&(String, SecretString)>,
+    defaults: ResponseDefaults<'_>,
+) -> Result<TokenSet, TokenError> {
+    let mut request =
+        http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json").form(form);
+    if let Some((user, password)) = basic_auth {
+        request = request.basic_auth(user, Some(password.expose_secret()));
+    }
+    let response =
+        request.send().await.map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
     let status = response.status();
     let body =
         response.bytes().await.map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
@@ -592,10 +618,13 @@ async fn post_token_form(
         return Err(TokenError::Unavailable(format!("the token endpoint answered HTTP {status}")));
     }
     match serde_json::from_slice::<WireErrorResponse>(&body) {
-        Ok(err) if err.error == "invalid_grant" => Err(TokenError::InvalidGrant(format!(
-            "the provider refused the grant: {}",
-            err.error_description.unwrap_or(err.error)
-        ))),
+        // invalid_client: the service account's id or secret was refused.
+        Ok(err) if err.error == "invalid_grant" || err.error == "invalid_client" => {
+            Err(TokenError::InvalidGrant(format!(
+                "the provider refused the grant: {}",
+                err.error_description.unwrap_or(err.error)
+            )))
+        }
         Ok(err) => Err(TokenError::Rejected(format!(
             "the token endpoint refused the request: {}{}",
             err.error,
@@ -621,7 +650,8 @@ fn describe_http_error(endpoint: &Url, e: &reqwest::Error) -> String {
 #[derive(Debug, Default)]
 pub struct OidcProviders {
     http: reqwest::Client,
-    by_id: Mutex<HashMap<String, Arc<OidcProvider>>>,
+    /// By provider id and client id (service accounts bring their own).
+    by_id: Mutex<HashMap<(String, String), Arc<OidcProvider>>>,
 }
 
 impl OidcProviders {
@@ -631,13 +661,14 @@ impl OidcProviders {
 
     pub fn get(&self, provider_id: &str, issuer: &Url, client_id: &str) -> Arc<OidcProvider> {
         let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = map.get(provider_id) {
-            if &p.issuer == issuer && p.client_id == client_id {
+        let key = (provider_id.to_string(), client_id.to_string());
+        if let Some(p) = map.get(&key) {
+            if &p.issuer == issuer {
                 return p.clone();
             }
         }
         let p = Arc::new(OidcProvider::new(provider_id, issuer.clone(), client_id, self.http.clone()));
-        map.insert(provider_id.to_string(), p.clone());
+        map.insert(key, p.clone());
         p
     }
 }

@@ -18,6 +18,8 @@ pub struct ProviderConfig {
     pub sign_in: SignInKind,
     /// Scopes asked for at sign-in.
     pub scopes: Vec<String>,
+    /// The scope that means "can broadcast": what IPC `token` asks for by default.
+    pub broadcast_scope: String,
     /// Lifetime assumed when a token response omits `expires_in`.
     pub default_token_lifetime_secs: u64,
     /// Extra HTTP headers every API call needs, handed to IPC clients.
@@ -34,6 +36,12 @@ pub enum SignInKind {
         /// token from providers that follow OIDC Core §11.
         offline_access: bool,
     },
+    /// OAuth 2 client credentials (RFC 6749 §4.4) for a service account:
+    /// no person, no browser. The token endpoint comes from OpenID discovery
+    /// at `issuer`; the client id and secret belong to the account (the
+    /// secret in the keychain). No refresh token: a new token is fetched
+    /// before the old one expires.
+    ClientCredentials { issuer: Url },
 }
 
 impl ProviderConfig {
@@ -48,6 +56,23 @@ impl ProviderConfig {
                 offline_access: true,
             },
             scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
+            broadcast_scope: castkey_ipc::BROADCASTER_SCOPE.into(),
+            default_token_lifetime_secs: 3600,
+            api_headers: BTreeMap::new(),
+        }
+    }
+
+    /// VidiFlow's authentication service at `{authServiceEndpoint}`: client
+    /// credentials with `scope=api1`, discovery at
+    /// `{authServiceEndpoint}/.well-known/openid-configuration`; tokens last
+    /// an hour.
+    pub fn vidiflow(auth_service_endpoint: Url) -> Self {
+        ProviderConfig {
+            id: "vidiflow".into(),
+            display_name: "VidiFlow".into(),
+            sign_in: SignInKind::ClientCredentials { issuer: auth_service_endpoint },
+            scopes: vec!["api1".into()],
+            broadcast_scope: "api1".into(),
             default_token_lifetime_secs: 3600,
             api_headers: BTreeMap::new(),
         }
@@ -59,6 +84,7 @@ impl ProviderConfig {
             display_name: self.display_name.clone(),
             sign_in: match self.sign_in {
                 SignInKind::OidcAuthorizationCode { .. } => "browser".into(),
+                SignInKind::ClientCredentials { .. } => "service_account".into(),
             },
             scopes: self.scopes.clone(),
         }
@@ -72,7 +98,9 @@ impl ProviderConfig {
             )));
         }
         match &self.sign_in {
-            SignInKind::OidcAuthorizationCode { issuer, .. } => check_endpoint(issuer, "issuer"),
+            SignInKind::OidcAuthorizationCode { issuer, .. } | SignInKind::ClientCredentials { issuer } => {
+                check_endpoint(issuer, "issuer")
+            }
         }
     }
 }
@@ -116,6 +144,12 @@ impl ProviderCatalog {
             let url = Url::parse(&issuer)
                 .map_err(|e| CoreError::InvalidRequest(format!("CASTKEY_SANDBOX_ISSUER `{issuer}`: {e}")))?;
             catalog.add(ProviderConfig::local_sandbox(url))?;
+        }
+        if let Some(endpoint) = std::env::var("CASTKEY_VIDIFLOW_ENDPOINT").ok().filter(|s| !s.is_empty()) {
+            let url = Url::parse(&endpoint).map_err(|e| {
+                CoreError::InvalidRequest(format!("CASTKEY_VIDIFLOW_ENDPOINT `{endpoint}`: {e}"))
+            })?;
+            catalog.add(ProviderConfig::vidiflow(url))?;
         }
         Ok(catalog)
     }

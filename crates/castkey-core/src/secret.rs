@@ -29,6 +29,18 @@ impl SecretKey {
         }
     }
 
+    pub fn client_secret(account_id: &str) -> Self {
+        SecretKey {
+            name: format!("account/{account_id}/client_secret"),
+            label: format!("Castkey client secret for {account_id}"),
+        }
+    }
+
+    /// Every secret an account may own (deleted together at sign-out).
+    pub fn of_account(account_id: &str) -> [Self; 2] {
+        [Self::refresh_token(account_id), Self::client_secret(account_id)]
+    }
+
     pub fn pending_flow(state_digest: &str) -> Self {
         SecretKey { name: format!("pending/{state_digest}"), label: "Castkey sign-in in progress".into() }
     }

@@ -104,7 +104,13 @@ impl SignIn {
 
     pub async fn start(&self, provider_id: &str, target: RedirectTarget) -> Result<Started, CoreError> {
         let provider = self.catalog.get(provider_id)?;
-        let SignInKind::OidcAuthorizationCode { issuer, client_id, offline_access } = &provider.sign_in;
+        let SignInKind::OidcAuthorizationCode { issuer, client_id, offline_access } = &provider.sign_in
+        else {
+            return Err(CoreError::InvalidRequest(format!(
+                "{} signs in with a service account (client id and secret), not in the browser",
+                provider.display_name
+            )));
+        };
         let oidc = self.oidc.get(&provider.id, issuer, client_id);
         let d = oidc.discover(false).await?;
         let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
@@ -181,6 +187,61 @@ impl SignIn {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(state);
     }
 
+    /// Adds a service account (client credentials). The credentials are
+    /// tried first: a wrong id or secret is refused here, with nothing kept.
+    pub async fn add_service_account(
+        &self,
+        provider_id: &str,
+        client_id: &str,
+        client_secret: &secrecy::SecretString,
+    ) -> SignInResult {
+        use secrecy::ExposeSecret;
+        let provider = self.catalog.get(provider_id)?;
+        let SignInKind::ClientCredentials { issuer } = &provider.sign_in else {
+            return Err(CoreError::InvalidRequest(format!(
+                "{} signs in in the browser, not with a client secret",
+                provider.display_name
+            )));
+        };
+        let client_id = client_id.trim();
+        if client_id.is_empty() || client_secret.expose_secret().trim().is_empty() {
+            return Err(CoreError::InvalidRequest("enter both the client id and the client secret".into()));
+        }
+        self.secrets.check_available().await?;
+        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let d = oidc.discover(false).await?;
+        let now = self.clock.now();
+        let defaults = ResponseDefaults {
+            scopes: &provider.scopes,
+            lifetime_secs: provider.default_token_lifetime_secs,
+            now,
+        };
+        let set = oidc.client_credentials(&d, client_secret, defaults).await.map_err(|e| match e {
+            crate::oidc::TokenError::InvalidGrant(_) => {
+                CoreError::LoginFailed(format!("{} refused the client id or secret", provider.display_name))
+            }
+            other => other.into_core(&provider.id, None),
+        })?;
+        let id = Account::make_id(&provider.id, client_id);
+        self.secrets.put(&SecretKey::client_secret(&id), client_secret).await?;
+        let existing = self.accounts.get(&id);
+        self.accounts.upsert_active(Account {
+            id: id.clone(),
+            provider: provider.id.clone(),
+            subject: client_id.to_string(),
+            display_name: client_id.to_string(),
+            email: None,
+            scopes: set.scopes.clone(),
+            status: AccountStatus::SignedIn,
+            created_at: existing.map(|a| a.created_at).unwrap_or(now),
+            updated_at: now,
+        })?;
+        self.broker.seed(&id, &set);
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        tracing::info!(account = %id, "service account added");
+        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+    }
+
     async fn finish(&self, flow: PendingFlow, redirect: Redirect, expected_base: &str) -> SignInResult {
         if flow.redirect_uri != expected_base {
             return Err(RedirectError::Malformed(
@@ -189,7 +250,9 @@ impl SignIn {
             .into());
         }
         let provider = self.catalog.get(&flow.provider)?;
-        let SignInKind::OidcAuthorizationCode { issuer, client_id, .. } = &provider.sign_in;
+        let SignInKind::OidcAuthorizationCode { issuer, client_id, .. } = &provider.sign_in else {
+            return Err(CoreError::Internal("a browser flow for a service-account provider".into()));
+        };
         let oidc = self.oidc.get(&provider.id, issuer, client_id);
         let d = oidc.discover(false).await?;
         // RFC 9207: a redirect must name the issuer the flow was started with.

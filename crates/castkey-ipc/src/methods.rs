@@ -59,7 +59,8 @@ impl ScopeParam {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenParams {
-    /// Scopes the token must carry; default `"broadcaster"`.
+    /// Scopes the token must carry; default: the scope that means "can
+    /// broadcast" for the account's provider (`"broadcaster"` for most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<ScopeParam>,
     /// Provider id; default: the provider of the active account.
@@ -74,10 +75,11 @@ pub struct TokenParams {
 }
 
 impl TokenParams {
-    pub fn scopes(&self) -> Vec<String> {
+    /// The scopes asked for, or `default` (the provider's broadcast scope).
+    pub fn scopes_or(&self, default: &str) -> Vec<String> {
         match &self.scope {
             Some(s) => s.names(),
-            None => vec![BROADCASTER_SCOPE.to_string()],
+            None => vec![default.to_string()],
         }
     }
 
@@ -218,11 +220,11 @@ mod tests {
     #[test]
     fn scope_accepts_string_or_list_and_normalises() {
         let p: TokenParams = serde_json::from_str(r#"{"scope":"broadcaster  openid broadcaster"}"#).unwrap();
-        assert_eq!(p.scopes(), vec!["broadcaster", "openid"]);
+        assert_eq!(p.scopes_or(BROADCASTER_SCOPE), vec!["broadcaster", "openid"]);
         let p: TokenParams = serde_json::from_str(r#"{"scope":["openid","email openid"]}"#).unwrap();
-        assert_eq!(p.scopes(), vec!["openid", "email"]);
+        assert_eq!(p.scopes_or(BROADCASTER_SCOPE), vec!["openid", "email"]);
         let p: TokenParams = serde_json::from_str("{}").unwrap();
-        assert_eq!(p.scopes(), vec![BROADCASTER_SCOPE]);
+        assert_eq!(p.scopes_or("api1"), vec!["api1"]);
         assert_eq!(p.min_valid_secs(), DEFAULT_MIN_VALID_SECS);
     }
 

@@ -12,6 +12,9 @@ pub mod command {
     pub const LIST_PROVIDERS: &str = "list_providers";
     pub const LIST_ACCOUNTS: &str = "list_accounts";
     pub const SIGN_IN: &str = "sign_in";
+    /// Args `{provider, clientId, clientSecret}`: the secret goes in once and
+    /// never comes back to the window.
+    pub const ADD_SERVICE_ACCOUNT: &str = "add_service_account";
     pub const SIGN_OUT: &str = "sign_out";
     pub const APP_STATUS: &str = "app_status";
 }

@@ -5,6 +5,7 @@ export const commands = {
   listProviders: "list_providers",
   listAccounts: "list_accounts",
   signIn: "sign_in",
+  addServiceAccount: "add_service_account",
   signOut: "sign_out",
   appStatus: "app_status",
 } as const;
