@@ -7,6 +7,7 @@ fn main() {
             "list_accounts",
             "sign_in",
             "add_service_account",
+            "add_api_key_account",
             "sign_out",
             "app_status",
         ]),

@@ -41,6 +41,19 @@ pub async fn add_service_account(
     shell.core.add_service_account(&provider, &client_id, &secret).await.map_err(err)
 }
 
+/// Adds an API-key account (api.video). Like the client secret above, the
+/// key only goes in.
+#[tauri::command]
+pub async fn add_api_key_account(
+    shell: State<'_, Shell>,
+    provider: String,
+    environment: String,
+    api_key: String,
+) -> Result<AccountInfo, CommandError> {
+    let key = secrecy::SecretString::from(api_key);
+    shell.core.add_api_key_account(&provider, &environment, &key).await.map_err(err)
+}
+
 #[tauri::command]
 pub async fn sign_out(shell: State<'_, Shell>, account_id: String) -> Result<(), CommandError> {
     shell.core.sign_out(&account_id).await.map(|_revoked| ()).map_err(err)

@@ -234,6 +234,21 @@ impl TestEnv {
         self.vars.insert("CASTKEY_SANDBOX_ISSUER".into(), issuer);
     }
 
+    /// Starts a vendor stand-in from `tests/standins/` (for endpoints no
+    /// package implements); answers its base URL.
+    pub fn start_standin(&mut self, name: &str, script: &str, vars: &[(&str, &str)]) -> String {
+        let mut cmd = self.command("node");
+        cmd.arg(repo().join("tests/standins").join(script)).env("PORT", "0");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let (guard, base) = Guard::spawn_reading_line(name, cmd, self.path(&format!("{name}.log")), |l| {
+            l.strip_prefix("BASE=").map(|s| s.trim().to_string())
+        });
+        self.guards.push(guard);
+        base
+    }
+
     /// Runs the `castkey` command and waits for it.
     pub fn castkey(&self, args: &[&str]) -> Output {
         let out =

@@ -56,7 +56,10 @@ fn streamer_signs_in_through_the_deep_link_and_a_broadcast_app_gets_a_token() {
     assert!(text(&login.stdout).contains("Signed in as streamer (sandbox:streamer)"));
     let browser_log = std::fs::read_to_string(env.path("browser.log")).unwrap();
     assert!(browser_log.contains("xdg-open"), "{browser_log}");
-    assert!(env.log("app").contains("sign-in completed through deep link"));
+    // The shell logs this just after the core answers `login`: wait for it.
+    wait_for("the app to log the deep link", Duration::from_secs(10), || {
+        env.log("app").contains("sign-in completed through deep link").then_some(())
+    });
 
     let token = env.castkey(&["token"]);
     assert!(token.status.success());

@@ -107,3 +107,89 @@ fn a_service_account_is_added_from_the_window_and_serves_tokens() {
     assert_ne!(fresh.access_token, grant.access_token);
     assert_eq!(env.introspect(&fresh.access_token)["active"], true);
 }
+
+fn standin_get(base: &str, path: &str) -> serde_json::Value {
+    ureq::get(format!("{base}{path}")).call().unwrap().body_mut().read_json().unwrap()
+}
+
+fn standin_post(base: &str, path: &str) {
+    ureq::post(format!("{base}{path}")).send_empty().unwrap();
+}
+
+fn calls_to(base: &str, path: &str) -> usize {
+    standin_get(base, "/_test/requests").as_array().unwrap().iter().filter(|r| r["path"] == path).count()
+}
+
+#[test]
+fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    let sandbox = env.start_standin(
+        "apivideo-sandbox",
+        "apivideo.mjs",
+        &[("APIVIDEO_KEY", "sandbox-key-1234"), ("APIVIDEO_ENV", "sandbox")],
+    );
+    let production = env.start_standin(
+        "apivideo-production",
+        "apivideo.mjs",
+        &[("APIVIDEO_KEY", "prod-key-9876"), ("APIVIDEO_ENV", "production")],
+    );
+    env.vars.insert("CASTKEY_APIVIDEO_SANDBOX_URL".into(), sandbox.clone());
+    env.vars.insert("CASTKEY_APIVIDEO_PRODUCTION_URL".into(), production.clone());
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    let row = "#providers [data-provider-id=\"apivideo\"]";
+    let key = driver.wait(&format!("{row} input[name=\"api-key\"]"), Duration::from_secs(60));
+    let add = driver.find(&format!("{row} button[data-provider=\"apivideo\"]")).unwrap();
+    let environment = driver.find(&format!("{row} select[name=\"environment\"]")).unwrap();
+    assert_eq!(driver.value(&environment), "sandbox");
+
+    // The production key entered as a sandbox key: refused at once, nothing kept.
+    driver.type_text(&key, "prod-key-9876");
+    driver.click(&add);
+    let banner = driver.wait("#error-text", Duration::from_secs(5));
+    castkey_scenarios::wait_for("the error banner", Duration::from_secs(30), || {
+        driver.text(&banner).contains("refused this sandbox API key").then_some(())
+    });
+    assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
+    assert_eq!(calls_to(&production, "/auth/api-key"), 0, "a sandbox key went to production");
+
+    driver.type_text(&key, "sandbox-key-1234");
+    driver.click(&add);
+    let card = driver.wait("#accounts [data-account-id^=\"apivideo:sandbox-\"]", Duration::from_secs(30));
+    assert!(driver.text(&card).contains("…1234"), "{}", driver.text(&card));
+    assert!(!driver.source().contains("sandbox-key-1234"));
+    let requests = standin_get(&sandbox, "/_test/requests");
+    assert_eq!(requests[1]["keys"], serde_json::json!(["apiKey"]), "{requests}");
+    assert_eq!(requests[1]["content_type"], "application/json");
+
+    // A broadcasting app gets the sandbox token; it carries no scopes.
+    let params = castkey_ipc::TokenParams { provider: Some("apivideo".into()), ..Default::default() };
+    let grant = env.client().call::<castkey_ipc::Token>(&params).unwrap();
+    assert!(grant.access_token.starts_with("sandbox-at-"));
+    assert_eq!(standin_get(&sandbox, &format!("/_test/token/{}", grant.access_token))["active"], true);
+
+    // Refresh with the refresh token, not the key.
+    let fresh = castkey_ipc::TokenParams { min_valid_secs: Some(10 * 3600), ..params.clone() };
+    let second = env.client().call::<castkey_ipc::Token>(&fresh).unwrap();
+    assert_ne!(second.access_token, grant.access_token);
+    assert_eq!(calls_to(&sandbox, "/auth/refresh"), 1);
+    assert_eq!(calls_to(&sandbox, "/auth/api-key"), 2, "only the refused and the accepted key so far");
+
+    // The refresh token refused: the key gets a new pair.
+    standin_post(&sandbox, "/_test/revoke-refresh");
+    let third = env.client().call::<castkey_ipc::Token>(&fresh).unwrap();
+    assert_eq!(standin_get(&sandbox, &format!("/_test/token/{}", third.access_token))["active"], true);
+    assert_eq!(calls_to(&sandbox, "/auth/api-key"), 3);
+
+    // The key revoked too: "sign in again", and nothing is deleted.
+    standin_post(&sandbox, "/_test/revoke-refresh");
+    standin_post(&sandbox, "/_test/revoke-key");
+    let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err();
+    assert!(err.to_string().contains("reauth_required"), "{err}");
+    let accounts = env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap();
+    assert_eq!(accounts[0].status, castkey_ipc::AccountStatus::ReauthRequired);
+    assert_eq!(
+        env.keychain_lookup(&format!("account/{}/api_key", accounts[0].id)).as_deref(),
+        Some("sandbox-key-1234")
+    );
+}

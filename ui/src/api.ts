@@ -102,6 +102,12 @@ export function addServiceAccount(provider: string, clientId: string, clientSecr
   return call<AccountInfo>(commands.addServiceAccount, { provider, clientId, clientSecret });
 }
 
+/** Adds an API-key account (api.video) in `environment`. The key is sent
+ *  once; no command ever returns it. */
+export function addApiKeyAccount(provider: string, environment: string, apiKey: string): Promise<AccountInfo> {
+  return call<AccountInfo>(commands.addApiKeyAccount, { provider, environment, apiKey });
+}
+
 export function signOut(accountId: string): Promise<void> {
   return call<void>(commands.signOut, { accountId });
 }

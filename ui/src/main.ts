@@ -172,33 +172,45 @@ function focusedAccountId(list: HTMLElement): string | undefined {
   return active.closest<HTMLElement>("[data-account-id]")?.dataset.accountId;
 }
 
-/** A service account: client id and secret typed here, sent to Rust once. */
-function serviceAccountRow(provider: ProviderInfo): HTMLLIElement {
-  const clientId = h("input", {
+function field(provider: ProviderInfo, name: string, label: string, secret = false): HTMLInputElement {
+  return h("input", {
     class: "field",
-    attrs: { type: "text", name: "client-id", autocomplete: "off", placeholder: "Client id", "aria-label": `${provider.display_name} client id` },
+    attrs: {
+      type: secret ? "password" : "text",
+      name,
+      autocomplete: "off",
+      placeholder: label,
+      "aria-label": `${provider.display_name} ${label.toLowerCase()}`,
+    },
   });
-  const secret = h("input", {
-    class: "field",
-    attrs: { type: "password", name: "client-secret", autocomplete: "off", placeholder: "Client secret", "aria-label": `${provider.display_name} client secret` },
-  });
+}
+
+/**
+ * A provider whose accounts are added with credentials typed here (a service
+ * account's client secret, an API key). `submit` sends them to Rust once;
+ * the secret field is emptied at once, whatever happens next.
+ */
+function credentialsRow(
+  provider: ProviderInfo,
+  note: string,
+  inputs: HTMLElement[],
+  secret: HTMLInputElement,
+  submit: () => Promise<unknown>,
+): HTMLLIElement {
   const button = h("button", {
     class: "btn btn-primary",
     text: "Add",
-    attrs: { type: "submit", "data-provider": provider.id, "aria-label": `Add a ${provider.display_name} service account` },
+    attrs: { type: "submit", "data-provider": provider.id, "aria-label": `Add a ${provider.display_name} account` },
   });
-  const form = h("form", { class: "service-account" }, clientId, secret, button);
+  const form = h("form", { class: "service-account" }, ...inputs, button);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const id = clientId.value;
-    const value = secret.value;
-    // The window keeps no copy of the secret, whatever happens next.
+    const sent = submit();
     secret.value = "";
     button.disabled = true;
-    api
-      .addServiceAccount(provider.id, id, value)
+    sent
       .then(() => {
-        clientId.value = "";
+        for (const input of form.querySelectorAll("input")) input.value = "";
         hideError();
         return loadAccounts();
       })
@@ -214,14 +226,35 @@ function serviceAccountRow(provider: ProviderInfo): HTMLLIElement {
       "div",
       { class: "card-main" },
       h("span", { class: "provider-name", text: provider.display_name }),
-      h("span", { class: "provider-note", text: "Service account" }),
+      h("span", { class: "provider-note", text: note }),
     ),
     h("div", { class: "card-side" }, form),
   );
 }
 
+function serviceAccountRow(provider: ProviderInfo): HTMLLIElement {
+  const clientId = field(provider, "client-id", "Client id");
+  const secret = field(provider, "client-secret", "Client secret", true);
+  return credentialsRow(provider, "Service account", [clientId, secret], secret, () =>
+    api.addServiceAccount(provider.id, clientId.value, secret.value),
+  );
+}
+
+function apiKeyRow(provider: ProviderInfo): HTMLLIElement {
+  const environment = h("select", {
+    class: "field",
+    attrs: { name: "environment", "aria-label": `${provider.display_name} environment` },
+  });
+  for (const env of provider.environments) environment.append(h("option", { text: env, attrs: { value: env } }));
+  const key = field(provider, "api-key", "API key", true);
+  return credentialsRow(provider, "API key", [environment, key], key, () =>
+    api.addApiKeyAccount(provider.id, environment.value, key.value),
+  );
+}
+
 function providerRow(provider: ProviderInfo): HTMLLIElement {
   if (provider.sign_in === "service_account") return serviceAccountRow(provider);
+  if (provider.sign_in === "api_key") return apiKeyRow(provider);
   const button = h("button", {
     class: "btn btn-primary",
     text: "Sign in",

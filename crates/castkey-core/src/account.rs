@@ -23,6 +23,9 @@ pub struct Account {
     pub email: Option<String>,
     /// Scopes the provider granted at sign-in.
     pub scopes: Vec<String>,
+    /// The provider environment the account lives in (api.video: sandbox or production).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     pub status: AccountStatus,
     pub created_at: u64,
     pub updated_at: u64,
@@ -215,6 +218,7 @@ mod tests {
             display_name: sub.into(),
             email: None,
             scopes: vec!["openid".into(), "broadcaster".into()],
+            environment: None,
             status: AccountStatus::SignedIn,
             created_at: 1,
             updated_at: 1,

@@ -77,7 +77,7 @@ impl TokenBroker {
     pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
         let provider = self.catalog.get(&account.provider)?;
-        let wanted = params.scopes_or(&provider.broadcast_scope);
+        let wanted = params.scopes_or(provider.broadcast_scope.as_deref());
         account
             .has_scopes(&wanted)
             .map_err(|missing| CoreError::ScopeNotGranted { account: account.id.clone(), missing })?;
@@ -143,6 +143,7 @@ impl TokenBroker {
             SignInKind::ClientCredentials { issuer } => {
                 return self.fetch_for_service_account(account, provider, issuer).await
             }
+            SignInKind::ApiKey { .. } => return self.refresh_api_key_account(account, provider).await,
         };
         let key = SecretKey::refresh_token(&account.id);
         let unsaved =
@@ -184,21 +185,95 @@ impl TokenBroker {
                 return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
             }
         }
+        self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
+        tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
+        Ok(CachedToken {
+            access_token: set.access_token,
+            token_type: set.token_type,
+            expires_at: set.expires_at,
+            scopes: set.scopes,
+        })
+    }
+
+    /// Stores a rotated refresh token before anything is handed out. If the
+    /// keychain refuses, the new token is kept in memory for the next attempt
+    /// and the caller hands nothing out.
+    async fn store_rotated(
+        &self,
+        account_id: &str,
+        previous: Option<&SecretString>,
+        set: &TokenSet,
+    ) -> Result<(), CoreError> {
         if let Some(rotated) = &set.refresh_token {
-            if rotated.expose_secret() != refresh_token.expose_secret() {
-                if let Err(e) = self.secrets.put(&key, rotated).await {
-                    // Keep the new token in memory for the next attempt and
-                    // hand nothing out until it is stored.
+            if previous.map(|p| p.expose_secret()) != Some(rotated.expose_secret()) {
+                if let Err(e) = self.secrets.put(&SecretKey::refresh_token(account_id), rotated).await {
                     self.unsaved_refresh
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert(account.id.clone(), rotated.clone());
+                        .insert(account_id.to_string(), rotated.clone());
                     return Err(e.into());
                 }
             }
         }
-        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
-        tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
+        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+        Ok(())
+    }
+
+    /// The refresh token in use: one the keychain refused to store, else the keychain's.
+    async fn current_refresh_token(&self, account_id: &str) -> Result<Option<SecretString>, CoreError> {
+        let unsaved = self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).get(account_id).cloned();
+        match unsaved {
+            Some(t) => Ok(Some(t)),
+            None => Ok(self.secrets.get(&SecretKey::refresh_token(account_id)).await?),
+        }
+    }
+
+    /// api.video: refresh with the refresh token; only when that is refused,
+    /// authenticate again with the API key (as api.video asks clients to).
+    async fn refresh_api_key_account(
+        &self,
+        account: &crate::account::Account,
+        provider: &ProviderConfig,
+    ) -> Result<CachedToken, CoreError> {
+        let env = account.environment.as_deref().unwrap_or("production");
+        let base = provider.sign_in.environment(env).ok_or_else(|| {
+            CoreError::Internal(format!("{} has no environment `{env}`", provider.display_name))
+        })?;
+        let http = self.oidc.http();
+        let defaults = ResponseDefaults {
+            scopes: &account.scopes,
+            lifetime_secs: provider.default_token_lifetime_secs,
+            now: self.clock.now(),
+        };
+        let previous = self.current_refresh_token(&account.id).await?;
+        let refreshed = match &previous {
+            Some(rt) => match crate::apivideo::refresh(http, base, rt, defaults).await {
+                Err(TokenError::InvalidGrant(why)) => {
+                    tracing::info!(account = %account.id, "refresh token refused ({why}); using the API key");
+                    None
+                }
+                other => Some(other.map_err(|e| e.into_core(&provider.id, Some(&account.id)))?),
+            },
+            None => None,
+        };
+        let set = match refreshed {
+            Some(set) => set,
+            None => {
+                let Some(key) = self.secrets.get(&SecretKey::api_key(&account.id)).await? else {
+                    self.mark_reauth(&account.id);
+                    return Err(CoreError::ReauthRequired(account.id.clone()));
+                };
+                crate::apivideo::authenticate(http, base, &key, defaults).await.map_err(|e| {
+                    if matches!(e, TokenError::InvalidGrant(_)) {
+                        // The API key itself was revoked.
+                        self.mark_reauth(&account.id);
+                    }
+                    e.into_core(&provider.id, Some(&account.id))
+                })?
+            }
+        };
+        self.store_rotated(&account.id, previous.as_ref(), &set).await?;
+        tracing::info!(account = %account.id, expires_at = set.expires_at, "api.video token refreshed");
         Ok(CachedToken {
             access_token: set.access_token,
             token_type: set.token_type,
@@ -312,6 +387,7 @@ mod tests {
                 display_name: "Streamer".into(),
                 email: None,
                 scopes: vec!["openid".into(), "broadcaster".into()],
+                environment: None,
                 status: AccountStatus::SignedIn,
                 created_at: 1,
                 updated_at: 1,

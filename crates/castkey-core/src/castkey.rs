@@ -245,6 +245,16 @@ impl Castkey {
         self.sign_in.add_service_account(provider, client_id, client_secret).await
     }
 
+    /// Adds an API-key account; see [`SignIn::add_api_key_account`].
+    pub async fn add_api_key_account(
+        &self,
+        provider: &str,
+        environment: &str,
+        api_key: &secrecy::SecretString,
+    ) -> SignInResult {
+        self.sign_in.add_api_key_account(provider, environment, api_key).await
+    }
+
     /// Signs an account out: asks the provider to revoke the refresh token
     /// (RFC 7009), then deletes it from the keychain and forgets the account
     /// even if revocation failed — the user asked to be signed out here.
@@ -293,8 +303,10 @@ impl Castkey {
                 let d = oidc.discover(false).await?;
                 oidc.revoke_refresh_token(&d, token).await
             }
-            // A service account holds no refresh token to revoke.
-            crate::provider::SignInKind::ClientCredentials { .. } => Ok(false),
+            // A service account holds no refresh token to revoke; api.video
+            // documents no revocation (a new api-key call ends old tokens).
+            crate::provider::SignInKind::ClientCredentials { .. }
+            | crate::provider::SignInKind::ApiKey { .. } => Ok(false),
         }
     }
 

@@ -16,6 +16,7 @@
 //! broker → provider. Nothing here depends on Tauri.
 
 pub mod account;
+pub mod apivideo;
 pub mod atomic_file;
 pub mod broker;
 pub mod castkey;

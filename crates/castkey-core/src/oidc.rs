@@ -659,6 +659,11 @@ impl OidcProviders {
         OidcProviders { http, by_id: Default::default() }
     }
 
+    /// The HTTP client shared by every provider call (also the non-OIDC ones).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn get(&self, provider_id: &str, issuer: &Url, client_id: &str) -> Arc<OidcProvider> {
         let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
         let key = (provider_id.to_string(), client_id.to_string());

@@ -18,8 +18,9 @@ pub struct ProviderConfig {
     pub sign_in: SignInKind,
     /// Scopes asked for at sign-in.
     pub scopes: Vec<String>,
-    /// The scope that means "can broadcast": what IPC `token` asks for by default.
-    pub broadcast_scope: String,
+    /// The scope that means "can broadcast": what IPC `token` asks for by
+    /// default. `None` when the provider's tokens carry no scopes.
+    pub broadcast_scope: Option<String>,
     /// Lifetime assumed when a token response omits `expires_in`.
     pub default_token_lifetime_secs: u64,
     /// Extra HTTP headers every API call needs, handed to IPC clients.
@@ -42,6 +43,22 @@ pub enum SignInKind {
     /// secret in the keychain). No refresh token: a new token is fetched
     /// before the old one expires.
     ClientCredentials { issuer: Url },
+    /// An API key exchanged for an access and a refresh token (api.video:
+    /// `POST /auth/api-key`, `POST /auth/refresh`, JSON). Each account picks
+    /// one environment, by name, from `environments` (name, base URL).
+    ApiKey { environments: Vec<(String, Url)> },
+}
+
+impl SignInKind {
+    /// The base URL of an API-key provider's environment.
+    pub fn environment(&self, name: &str) -> Option<&Url> {
+        match self {
+            SignInKind::ApiKey { environments } => {
+                environments.iter().find(|(n, _)| n == name).map(|(_, u)| u)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl ProviderConfig {
@@ -56,7 +73,7 @@ impl ProviderConfig {
                 offline_access: true,
             },
             scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
-            broadcast_scope: castkey_ipc::BROADCASTER_SCOPE.into(),
+            broadcast_scope: Some(castkey_ipc::BROADCASTER_SCOPE.into()),
             default_token_lifetime_secs: 3600,
             api_headers: BTreeMap::new(),
         }
@@ -72,7 +89,23 @@ impl ProviderConfig {
             display_name: "VidiFlow".into(),
             sign_in: SignInKind::ClientCredentials { issuer: auth_service_endpoint },
             scopes: vec!["api1".into()],
-            broadcast_scope: "api1".into(),
+            broadcast_scope: Some("api1".into()),
+            default_token_lifetime_secs: 3600,
+            api_headers: BTreeMap::new(),
+        }
+    }
+
+    /// api.video: an API key per account, sandbox or production. Access
+    /// tokens last an hour; refresh tokens are renewed on every refresh.
+    pub fn api_video(production: Url, sandbox: Url) -> Self {
+        ProviderConfig {
+            id: "apivideo".into(),
+            display_name: "api.video".into(),
+            sign_in: SignInKind::ApiKey {
+                environments: vec![("sandbox".into(), sandbox), ("production".into(), production)],
+            },
+            scopes: Vec::new(),
+            broadcast_scope: None,
             default_token_lifetime_secs: 3600,
             api_headers: BTreeMap::new(),
         }
@@ -85,8 +118,13 @@ impl ProviderConfig {
             sign_in: match self.sign_in {
                 SignInKind::OidcAuthorizationCode { .. } => "browser".into(),
                 SignInKind::ClientCredentials { .. } => "service_account".into(),
+                SignInKind::ApiKey { .. } => "api_key".into(),
             },
             scopes: self.scopes.clone(),
+            environments: match &self.sign_in {
+                SignInKind::ApiKey { environments } => environments.iter().map(|(n, _)| n.clone()).collect(),
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -101,6 +139,9 @@ impl ProviderConfig {
             SignInKind::OidcAuthorizationCode { issuer, .. } | SignInKind::ClientCredentials { issuer } => {
                 check_endpoint(issuer, "issuer")
             }
+            SignInKind::ApiKey { environments } => environments
+                .iter()
+                .try_for_each(|(name, url)| check_endpoint(url, &format!("{name} endpoint"))),
         }
     }
 }
@@ -145,6 +186,16 @@ impl ProviderCatalog {
                 .map_err(|e| CoreError::InvalidRequest(format!("CASTKEY_SANDBOX_ISSUER `{issuer}`: {e}")))?;
             catalog.add(ProviderConfig::local_sandbox(url))?;
         }
+        // api.video is always offered, at its documented hosts; tests (or a
+        // proxy) may point either environment elsewhere.
+        let url_from_env = |var: &str, default: &str| -> Result<Url, CoreError> {
+            let v = std::env::var(var).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| default.to_string());
+            Url::parse(&v).map_err(|e| CoreError::InvalidRequest(format!("{var} `{v}`: {e}")))
+        };
+        catalog.add(ProviderConfig::api_video(
+            url_from_env("CASTKEY_APIVIDEO_PRODUCTION_URL", "https://ws.api.video")?,
+            url_from_env("CASTKEY_APIVIDEO_SANDBOX_URL", "https://sandbox.api.video")?,
+        ))?;
         if let Some(endpoint) = std::env::var("CASTKEY_VIDIFLOW_ENDPOINT").ok().filter(|s| !s.is_empty()) {
             let url = Url::parse(&endpoint).map_err(|e| {
                 CoreError::InvalidRequest(format!("CASTKEY_VIDIFLOW_ENDPOINT `{endpoint}`: {e}"))

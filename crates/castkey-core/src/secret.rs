@@ -36,9 +36,16 @@ impl SecretKey {
         }
     }
 
+    pub fn api_key(account_id: &str) -> Self {
+        SecretKey {
+            name: format!("account/{account_id}/api_key"),
+            label: format!("Castkey API key for {account_id}"),
+        }
+    }
+
     /// Every secret an account may own (deleted together at sign-out).
-    pub fn of_account(account_id: &str) -> [Self; 2] {
-        [Self::refresh_token(account_id), Self::client_secret(account_id)]
+    pub fn of_account(account_id: &str) -> [Self; 3] {
+        [Self::refresh_token(account_id), Self::client_secret(account_id), Self::api_key(account_id)]
     }
 
     pub fn pending_flow(state_digest: &str) -> Self {

@@ -107,7 +107,7 @@ impl SignIn {
         let SignInKind::OidcAuthorizationCode { issuer, client_id, offline_access } = &provider.sign_in
         else {
             return Err(CoreError::InvalidRequest(format!(
-                "{} signs in with a service account (client id and secret), not in the browser",
+                "{} does not sign in in the browser (add the account with its credentials instead)",
                 provider.display_name
             )));
         };
@@ -199,7 +199,7 @@ impl SignIn {
         let provider = self.catalog.get(provider_id)?;
         let SignInKind::ClientCredentials { issuer } = &provider.sign_in else {
             return Err(CoreError::InvalidRequest(format!(
-                "{} signs in in the browser, not with a client secret",
+                "{} does not use service accounts (client id and secret)",
                 provider.display_name
             )));
         };
@@ -232,6 +232,7 @@ impl SignIn {
             display_name: client_id.to_string(),
             email: None,
             scopes: set.scopes.clone(),
+            environment: None,
             status: AccountStatus::SignedIn,
             created_at: existing.map(|a| a.created_at).unwrap_or(now),
             updated_at: now,
@@ -239,6 +240,78 @@ impl SignIn {
         self.broker.seed(&id, &set);
         let _ = self.events.send(CoreEvent::AccountsChanged);
         tracing::info!(account = %id, "service account added");
+        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+    }
+
+    /// Adds an account for an API-key provider (api.video). The key is tried
+    /// first; a wrong key is refused here with nothing kept. The key and the
+    /// refresh token go to the keychain; the account shows only the key's
+    /// last four characters.
+    pub async fn add_api_key_account(
+        &self,
+        provider_id: &str,
+        environment: &str,
+        api_key: &secrecy::SecretString,
+    ) -> SignInResult {
+        use secrecy::ExposeSecret;
+        use sha2::Digest;
+        let provider = self.catalog.get(provider_id)?;
+        let Some(base) = provider.sign_in.environment(environment) else {
+            return Err(CoreError::InvalidRequest(match &provider.sign_in {
+                SignInKind::ApiKey { environments } => format!(
+                    "{} has no environment `{environment}` (choose {})",
+                    provider.display_name,
+                    environments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" or ")
+                ),
+                _ => format!("{} does not sign in with an API key", provider.display_name),
+            }));
+        };
+        let key = api_key.expose_secret().trim();
+        if key.is_empty() {
+            return Err(CoreError::InvalidRequest("enter the API key".into()));
+        }
+        let api_key = secrecy::SecretString::from(key.to_string());
+        self.secrets.check_available().await?;
+        let now = self.clock.now();
+        let defaults = ResponseDefaults {
+            scopes: &provider.scopes,
+            lifetime_secs: provider.default_token_lifetime_secs,
+            now,
+        };
+        let set =
+            crate::apivideo::authenticate(self.oidc.http(), base, &api_key, defaults).await.map_err(|e| {
+                match e {
+                    crate::oidc::TokenError::InvalidGrant(_) => CoreError::LoginFailed(format!(
+                        "{} refused this {environment} API key (check it is the {environment} key)",
+                        provider.display_name
+                    )),
+                    other => other.into_core(&provider.id, None),
+                }
+            })?;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let subject: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let id = Account::make_id(&provider.id, &format!("{environment}-{subject}"));
+        self.secrets.put(&SecretKey::api_key(&id), &api_key).await?;
+        if let Some(rt) = &set.refresh_token {
+            self.secrets.put(&SecretKey::refresh_token(&id), rt).await?;
+        }
+        let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let existing = self.accounts.get(&id);
+        self.accounts.upsert_active(Account {
+            id: id.clone(),
+            provider: provider.id.clone(),
+            subject,
+            display_name: format!("{} {environment} key …{tail}", provider.display_name),
+            email: None,
+            scopes: set.scopes.clone(),
+            environment: Some(environment.to_string()),
+            status: AccountStatus::SignedIn,
+            created_at: existing.map(|a| a.created_at).unwrap_or(now),
+            updated_at: now,
+        })?;
+        self.broker.seed(&id, &set);
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        tracing::info!(account = %id, "api key account added");
         self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
     }
 
@@ -309,6 +382,7 @@ impl SignIn {
             display_name: identity.display_name(),
             email: identity.email.clone(),
             scopes: set.scopes.clone(),
+            environment: None,
             status: AccountStatus::SignedIn,
             created_at: existing.map(|a| a.created_at).unwrap_or(now),
             updated_at: now,

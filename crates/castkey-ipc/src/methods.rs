@@ -75,11 +75,13 @@ pub struct TokenParams {
 }
 
 impl TokenParams {
-    /// The scopes asked for, or `default` (the provider's broadcast scope).
-    pub fn scopes_or(&self, default: &str) -> Vec<String> {
-        match &self.scope {
-            Some(s) => s.names(),
-            None => vec![default.to_string()],
+    /// The scopes asked for, else `default` (the provider's broadcast scope;
+    /// `None` for providers whose tokens carry no scopes, like api.video).
+    pub fn scopes_or(&self, default: Option<&str>) -> Vec<String> {
+        match (&self.scope, default) {
+            (Some(s), _) => s.names(),
+            (None, Some(d)) => vec![d.to_string()],
+            (None, None) => Vec::new(),
         }
     }
 
@@ -205,9 +207,13 @@ impl Method for Providers {
 pub struct ProviderInfo {
     pub id: String,
     pub display_name: String,
-    /// How a user signs in, e.g. `"browser"`.
+    /// How a user signs in: `"browser"`, `"service_account"` or `"api_key"`.
     pub sign_in: String,
     pub scopes: Vec<String>,
+    /// Environments an account chooses between (api.video: `sandbox`,
+    /// `production`); empty for most providers.
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// Every method name, for dispatch tables and docs.
@@ -220,11 +226,12 @@ mod tests {
     #[test]
     fn scope_accepts_string_or_list_and_normalises() {
         let p: TokenParams = serde_json::from_str(r#"{"scope":"broadcaster  openid broadcaster"}"#).unwrap();
-        assert_eq!(p.scopes_or(BROADCASTER_SCOPE), vec!["broadcaster", "openid"]);
+        assert_eq!(p.scopes_or(Some(BROADCASTER_SCOPE)), vec!["broadcaster", "openid"]);
         let p: TokenParams = serde_json::from_str(r#"{"scope":["openid","email openid"]}"#).unwrap();
-        assert_eq!(p.scopes_or(BROADCASTER_SCOPE), vec!["openid", "email"]);
+        assert_eq!(p.scopes_or(Some(BROADCASTER_SCOPE)), vec!["openid", "email"]);
         let p: TokenParams = serde_json::from_str("{}").unwrap();
-        assert_eq!(p.scopes_or("api1"), vec!["api1"]);
+        assert_eq!(p.scopes_or(Some("api1")), vec!["api1"]);
+        assert!(p.scopes_or(None).is_empty());
         assert_eq!(p.min_valid_secs(), DEFAULT_MIN_VALID_SECS);
     }
 

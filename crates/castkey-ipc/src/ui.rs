@@ -15,6 +15,9 @@ pub mod command {
     /// Args `{provider, clientId, clientSecret}`: the secret goes in once and
     /// never comes back to the window.
     pub const ADD_SERVICE_ACCOUNT: &str = "add_service_account";
+    /// Args `{provider, environment, apiKey}`: the key goes in once and never
+    /// comes back to the window.
+    pub const ADD_API_KEY_ACCOUNT: &str = "add_api_key_account";
     pub const SIGN_OUT: &str = "sign_out";
     pub const APP_STATUS: &str = "app_status";
 }

@@ -54,6 +54,7 @@ fn names_ts() -> String {
         ("LIST_ACCOUNTS", command::LIST_ACCOUNTS),
         ("SIGN_IN", command::SIGN_IN),
         ("ADD_SERVICE_ACCOUNT", command::ADD_SERVICE_ACCOUNT),
+        ("ADD_API_KEY_ACCOUNT", command::ADD_API_KEY_ACCOUNT),
         ("SIGN_OUT", command::SIGN_OUT),
         ("APP_STATUS", command::APP_STATUS),
     ];

@@ -2,6 +2,11 @@
 
 export type ProviderInfo = { id: string, display_name: string, 
 /**
- * How a user signs in, e.g. `"browser"`.
+ * How a user signs in: `"browser"`, `"service_account"` or `"api_key"`.
  */
-sign_in: string, scopes: Array<string>, };
+sign_in: string, scopes: Array<string>, 
+/**
+ * Environments an account chooses between (api.video: `sandbox`,
+ * `production`); empty for most providers.
+ */
+environments: Array<string>, };

@@ -6,6 +6,7 @@ export const commands = {
   listAccounts: "list_accounts",
   signIn: "sign_in",
   addServiceAccount: "add_service_account",
+  addApiKeyAccount: "add_api_key_account",
   signOut: "sign_out",
   appStatus: "app_status",
 } as const;
