@@ -32,6 +32,30 @@ pub struct Account {
 }
 
 impl Account {
+    /// A signed-in account with no email or environment (set those after).
+    /// `created_at` is kept from an existing account by [`AccountStore::upsert_active`].
+    pub fn signed_in(
+        id: &str,
+        provider: &str,
+        subject: &str,
+        display_name: &str,
+        scopes: &[String],
+        now: u64,
+    ) -> Self {
+        Account {
+            id: id.into(),
+            provider: provider.into(),
+            subject: subject.into(),
+            display_name: display_name.into(),
+            email: None,
+            scopes: scopes.to_vec(),
+            environment: None,
+            status: AccountStatus::SignedIn,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn make_id(provider: &str, subject: &str) -> String {
         format!("{provider}:{subject}")
     }
@@ -211,18 +235,8 @@ mod tests {
     use super::*;
 
     fn acct(provider: &str, sub: &str) -> Account {
-        Account {
-            id: Account::make_id(provider, sub),
-            provider: provider.into(),
-            subject: sub.into(),
-            display_name: sub.into(),
-            email: None,
-            scopes: vec!["openid".into(), "broadcaster".into()],
-            environment: None,
-            status: AccountStatus::SignedIn,
-            created_at: 1,
-            updated_at: 1,
-        }
+        let scopes = ["openid".to_string(), "broadcaster".to_string()];
+        Account::signed_in(&Account::make_id(provider, sub), provider, sub, sub, &scopes, 1)
     }
 
     #[test]

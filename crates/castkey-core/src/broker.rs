@@ -379,19 +379,16 @@ mod tests {
             clock.clone(),
             events,
         );
+        let scopes = ["openid".to_string(), "broadcaster".to_string()];
         accounts
-            .upsert_active(Account {
-                id: "sandbox:streamer".into(),
-                provider: "sandbox".into(),
-                subject: "streamer".into(),
-                display_name: "Streamer".into(),
-                email: None,
-                scopes: vec!["openid".into(), "broadcaster".into()],
-                environment: None,
-                status: AccountStatus::SignedIn,
-                created_at: 1,
-                updated_at: 1,
-            })
+            .upsert_active(Account::signed_in(
+                "sandbox:streamer",
+                "sandbox",
+                "streamer",
+                "Streamer",
+                &scopes,
+                1,
+            ))
             .unwrap();
         World { _dir: dir, secrets, accounts, clock, broker }
     }

@@ -17,7 +17,7 @@ use crate::provider::{ProviderCatalog, SignInKind};
 use crate::redirect::{self, Redirect, RedirectError, RedirectOutcome};
 use crate::secret::{SecretKey, SecretStore};
 use base64::Engine as _;
-use castkey_ipc::{AccountInfo, AccountStatus};
+use castkey_ipc::AccountInfo;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -224,23 +224,11 @@ impl SignIn {
         })?;
         let id = Account::make_id(&provider.id, client_id);
         self.secrets.put(&SecretKey::client_secret(&id), client_secret).await?;
-        let existing = self.accounts.get(&id);
-        self.accounts.upsert_active(Account {
-            id: id.clone(),
-            provider: provider.id.clone(),
-            subject: client_id.to_string(),
-            display_name: client_id.to_string(),
-            email: None,
-            scopes: set.scopes.clone(),
-            environment: None,
-            status: AccountStatus::SignedIn,
-            created_at: existing.map(|a| a.created_at).unwrap_or(now),
-            updated_at: now,
-        })?;
-        self.broker.seed(&id, &set);
+        let account = Account::signed_in(&id, &provider.id, client_id, client_id, &set.scopes, now);
+        let info = self.record(account, &set)?;
         let _ = self.events.send(CoreEvent::AccountsChanged);
         tracing::info!(account = %id, "service account added");
-        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+        Ok(info)
     }
 
     /// Adds an account for an API-key provider (api.video). The key is tried
@@ -296,23 +284,13 @@ impl SignIn {
             self.secrets.put(&SecretKey::refresh_token(&id), rt).await?;
         }
         let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        let existing = self.accounts.get(&id);
-        self.accounts.upsert_active(Account {
-            id: id.clone(),
-            provider: provider.id.clone(),
-            subject,
-            display_name: format!("{} {environment} key …{tail}", provider.display_name),
-            email: None,
-            scopes: set.scopes.clone(),
-            environment: Some(environment.to_string()),
-            status: AccountStatus::SignedIn,
-            created_at: existing.map(|a| a.created_at).unwrap_or(now),
-            updated_at: now,
-        })?;
-        self.broker.seed(&id, &set);
+        let display_name = format!("{} {environment} key …{tail}", provider.display_name);
+        let mut account = Account::signed_in(&id, &provider.id, &subject, &display_name, &set.scopes, now);
+        account.environment = Some(environment.to_string());
+        let info = self.record(account, &set)?;
         let _ = self.events.send(CoreEvent::AccountsChanged);
         tracing::info!(account = %id, "api key account added");
-        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+        Ok(info)
     }
 
     async fn finish(&self, flow: PendingFlow, redirect: Redirect, expected_base: &str) -> SignInResult {
@@ -374,20 +352,25 @@ impl SignIn {
                 tracing::warn!(account = %id, "the provider sent no refresh token; the account works until the access token expires")
             }
         }
-        let existing = self.accounts.get(&id);
-        self.accounts.upsert_active(Account {
-            id: id.clone(),
-            provider: provider.id.clone(),
-            subject: identity.subject.clone(),
-            display_name: identity.display_name(),
-            email: identity.email.clone(),
-            scopes: set.scopes.clone(),
-            environment: None,
-            status: AccountStatus::SignedIn,
-            created_at: existing.map(|a| a.created_at).unwrap_or(now),
-            updated_at: now,
-        })?;
-        self.broker.seed(&id, &set);
+        let mut account = Account::signed_in(
+            &id,
+            &provider.id,
+            &identity.subject,
+            &identity.display_name(),
+            &set.scopes,
+            now,
+        );
+        account.email = identity.email.clone();
+        self.record(account, &set)
+    }
+
+    /// Saves a just-signed-in account (its secrets are already in the
+    /// keychain) as its provider's active one, and serves its first token
+    /// from memory.
+    fn record(&self, account: Account, set: &crate::oidc::TokenSet) -> SignInResult {
+        let id = account.id.clone();
+        self.accounts.upsert_active(account)?;
+        self.broker.seed(&id, set);
         self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
     }
 }
