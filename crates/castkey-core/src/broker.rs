@@ -28,6 +28,17 @@ struct CachedToken {
     scopes: Vec<String>,
 }
 
+impl From<&TokenSet> for CachedToken {
+    fn from(set: &TokenSet) -> Self {
+        CachedToken {
+            access_token: set.access_token.clone(),
+            token_type: set.token_type.clone(),
+            expires_at: set.expires_at,
+            scopes: set.scopes.clone(),
+        }
+    }
+}
+
 pub struct TokenBroker {
     accounts: Arc<AccountStore>,
     secrets: Arc<dyn SecretStore>,
@@ -118,13 +129,8 @@ impl TokenBroker {
 
     /// Puts a token just obtained at sign-in into the cache.
     pub fn seed(&self, account_id: &str, set: &TokenSet) {
-        let t = CachedToken {
-            access_token: set.access_token.clone(),
-            token_type: set.token_type.clone(),
-            expires_at: set.expires_at,
-            scopes: set.scopes.clone(),
-        };
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), Arc::new(t));
+        let t = Arc::new(CachedToken::from(set));
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), t);
     }
 
     /// Drops everything held in memory for an account (sign-out).
@@ -145,19 +151,10 @@ impl TokenBroker {
             }
             SignInKind::ApiKey { .. } => return self.refresh_api_key_account(account, provider).await,
         };
-        let key = SecretKey::refresh_token(&account.id);
-        let unsaved =
-            self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).get(&account.id).cloned();
-        let refresh_token = match unsaved {
-            Some(t) => t,
-            None => match self.secrets.get(&key).await? {
-                Some(t) => t,
-                None => {
-                    tracing::warn!(account = %account.id, "no refresh token in the keychain");
-                    self.mark_reauth(&account.id);
-                    return Err(CoreError::ReauthRequired(account.id.clone()));
-                }
-            },
+        let Some(refresh_token) = self.current_refresh_token(&account.id).await? else {
+            tracing::warn!(account = %account.id, "no refresh token in the keychain");
+            self.mark_reauth(&account.id);
+            return Err(CoreError::ReauthRequired(account.id.clone()));
         };
         let now = self.clock.now();
         let oidc = self.oidc.get(&provider.id, issuer, client_id);
@@ -187,12 +184,7 @@ impl TokenBroker {
         }
         self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
         tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
-        Ok(CachedToken {
-            access_token: set.access_token,
-            token_type: set.token_type,
-            expires_at: set.expires_at,
-            scopes: set.scopes,
-        })
+        Ok(CachedToken::from(&set))
     }
 
     /// Stores a rotated refresh token before anything is handed out. If the
@@ -274,12 +266,7 @@ impl TokenBroker {
         };
         self.store_rotated(&account.id, previous.as_ref(), &set).await?;
         tracing::info!(account = %account.id, expires_at = set.expires_at, "api.video token refreshed");
-        Ok(CachedToken {
-            access_token: set.access_token,
-            token_type: set.token_type,
-            expires_at: set.expires_at,
-            scopes: set.scopes,
-        })
+        Ok(CachedToken::from(&set))
     }
 
     /// A service account has no refresh token: its client secret gets a new token.
@@ -307,12 +294,7 @@ impl TokenBroker {
             e.into_core(&provider.id, Some(&account.id))
         })?;
         tracing::info!(account = %account.id, expires_at = set.expires_at, "service account token fetched");
-        Ok(CachedToken {
-            access_token: set.access_token,
-            token_type: set.token_type,
-            expires_at: set.expires_at,
-            scopes: set.scopes,
-        })
+        Ok(CachedToken::from(&set))
     }
 
     fn mark_reauth(&self, account_id: &str) {
