@@ -10,6 +10,9 @@ fn main() {
             "add_api_key_account",
             "sign_out",
             "app_status",
+            "list_provider_templates",
+            "add_provider",
+            "remove_provider",
         ]),
     ))
     .expect("tauri build script failed");

@@ -3,7 +3,7 @@
 
 use crate::Shell;
 use castkey_core::CoreError;
-use castkey_ipc::ui::{AppStatus, CommandError, SignInStarted};
+use castkey_ipc::ui::{AddProvider, AppStatus, CommandError, ProviderTemplate, SignInStarted};
 use castkey_ipc::{AccountInfo, ProviderInfo};
 use tauri::State;
 
@@ -57,6 +57,23 @@ pub async fn add_api_key_account(
 #[tauri::command]
 pub async fn sign_out(shell: State<'_, Shell>, account_id: String) -> Result<(), CommandError> {
     shell.core.sign_out(&account_id).await.map(|_revoked| ()).map_err(err)
+}
+
+#[tauri::command]
+pub fn list_provider_templates(shell: State<'_, Shell>) -> Vec<ProviderTemplate> {
+    shell.core.provider_templates()
+}
+
+/// Adds a provider from a template. A client secret in `setup` goes to the
+/// keychain through the core and is dropped here.
+#[tauri::command]
+pub async fn add_provider(shell: State<'_, Shell>, setup: AddProvider) -> Result<ProviderInfo, CommandError> {
+    shell.core.add_provider(&setup).await.map_err(err)
+}
+
+#[tauri::command]
+pub async fn remove_provider(shell: State<'_, Shell>, provider: String) -> Result<(), CommandError> {
+    shell.core.remove_provider(&provider).await.map_err(err)
 }
 
 #[tauri::command]

@@ -52,6 +52,9 @@ fn main() {
             commands::add_api_key_account,
             commands::sign_out,
             commands::app_status,
+            commands::list_provider_templates,
+            commands::add_provider,
+            commands::remove_provider,
         ])
         .setup(|app| {
             let core = tauri::async_runtime::block_on(async {

@@ -97,19 +97,19 @@ impl TokenBroker {
         }
         let min_valid = params.min_valid_secs();
         if let Some(t) = self.cached(&account.id, min_valid) {
-            return Ok(grant(&account, provider, &t));
+            return Ok(grant(&account, &provider, &t));
         }
 
         let lock = self.refresh_lock(&account.id);
         let _guard = lock.lock().await;
         // Whoever held the lock may have refreshed already.
         if let Some(t) = self.cached(&account.id, min_valid) {
-            return Ok(grant(&account, provider, &t));
+            return Ok(grant(&account, &provider, &t));
         }
-        let fresh = self.refresh(&account, provider).await?;
+        let fresh = self.refresh(&account, &provider).await?;
         let t = Arc::new(fresh);
         self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
-        Ok(grant(&account, provider, &t))
+        Ok(grant(&account, &provider, &t))
     }
 
     fn cached(&self, account_id: &str, min_valid: u64) -> Option<Arc<CachedToken>> {
@@ -144,10 +144,10 @@ impl TokenBroker {
         account: &crate::account::Account,
         provider: &ProviderConfig,
     ) -> Result<CachedToken, CoreError> {
-        let (issuer, client_id) = match &provider.sign_in {
-            SignInKind::OidcAuthorizationCode { issuer, client_id, .. } => (issuer, client_id),
-            SignInKind::ClientCredentials { issuer } => {
-                return self.fetch_for_service_account(account, provider, issuer).await
+        let b = match &provider.sign_in {
+            SignInKind::Browser(b) => b,
+            SignInKind::ClientCredentials { endpoints } => {
+                return self.fetch_for_service_account(account, provider, endpoints).await
             }
             SignInKind::ApiKey { .. } => return self.refresh_api_key_account(account, provider).await,
         };
@@ -157,17 +157,18 @@ impl TokenBroker {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         };
         let now = self.clock.now();
-        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
         let d = oidc.discover(false).await?;
+        let client_secret = provider_client_secret(self.secrets.as_ref(), provider, b).await?;
+        // A token exchange comes after: the identity provider's scopes are
+        // not the service token's.
+        let scopes = if b.exchange.is_some() { &provider.scopes } else { &account.scopes };
         let set = oidc
             .refresh(
                 &d,
                 &refresh_token,
-                ResponseDefaults {
-                    scopes: &account.scopes,
-                    lifetime_secs: provider.default_token_lifetime_secs,
-                    now,
-                },
+                client_secret.as_ref(),
+                ResponseDefaults { scopes, lifetime_secs: provider.default_token_lifetime_secs, now },
             )
             .await
             .map_err(|e| {
@@ -176,13 +177,47 @@ impl TokenBroker {
                 }
                 e.into_core(&provider.id, Some(&account.id))
             })?;
-        if let Some(raw) = &set.id_token {
+        if let (Some(raw), true) = (&set.id_token, d.verifies_id_tokens) {
             let id = oidc.verify_id_token(&d, raw, None).await?;
             if id.subject != account.subject {
                 return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
             }
         }
+        // The rotated refresh token is stored before anything else can fail.
         self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
+        let set = match &b.exchange {
+            None => set,
+            Some(x) => {
+                let Some(raw) = set.id_token.as_deref().filter(|_| d.verifies_id_tokens) else {
+                    self.mark_reauth(&account.id);
+                    return Err(CoreError::ProviderRejected(
+                        "the identity provider sent no ID token on refresh, so none can be exchanged; sign in again"
+                            .into(),
+                    ));
+                };
+                crate::exchange::exchange(
+                    self.oidc.http(),
+                    crate::exchange::ExchangeRequest {
+                        url: &x.url,
+                        identity_token: raw,
+                        oidc_client_id: &b.client_id,
+                        service_client_id: &x.service_client_id,
+                    },
+                    ResponseDefaults {
+                        scopes: &account.scopes,
+                        lifetime_secs: provider.default_token_lifetime_secs,
+                        now,
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    if matches!(e, TokenError::InvalidGrant(_)) {
+                        self.mark_reauth(&account.id);
+                    }
+                    e.into_core(&provider.id, Some(&account.id))
+                })?
+            }
+        };
         tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
         Ok(CachedToken::from(&set))
     }
@@ -274,13 +309,13 @@ impl TokenBroker {
         &self,
         account: &crate::account::Account,
         provider: &ProviderConfig,
-        issuer: &url::Url,
+        endpoints: &crate::provider::Endpoints,
     ) -> Result<CachedToken, CoreError> {
         let Some(secret) = self.secrets.get(&SecretKey::client_secret(&account.id)).await? else {
             self.mark_reauth(&account.id);
             return Err(CoreError::ReauthRequired(account.id.clone()));
         };
-        let oidc = self.oidc.get(&provider.id, issuer, &account.subject);
+        let oidc = self.oidc.get(&provider.id, endpoints, &account.subject);
         let d = oidc.discover(false).await?;
         let defaults = ResponseDefaults {
             scopes: &account.scopes,
@@ -306,6 +341,25 @@ impl TokenBroker {
             }
             Err(e) => tracing::warn!("could not mark {account_id} for sign-in: {e}"),
         }
+    }
+}
+
+/// A confidential client's secret, from the keychain (`None` for a public
+/// client). Sign-in and refresh only; never on the hot path.
+pub(crate) async fn provider_client_secret(
+    secrets: &dyn SecretStore,
+    provider: &ProviderConfig,
+    b: &crate::provider::BrowserSignIn,
+) -> Result<Option<SecretString>, CoreError> {
+    if !b.confidential {
+        return Ok(None);
+    }
+    match secrets.get(&SecretKey::provider_client_secret(&provider.id)).await? {
+        Some(s) => Ok(Some(s)),
+        None => Err(CoreError::LoginFailed(format!(
+            "the client secret of {} is not in the keychain; remove the provider and add it again",
+            provider.display_name
+        ))),
     }
 }
 
@@ -491,7 +545,8 @@ mod tests {
         let mut catalog = ProviderCatalog::default();
         catalog.add(ProviderConfig::local_sandbox(url.clone())).unwrap();
         let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
-        oidc.get("sandbox", &url, "castkey").set_discovered(crate::oidc::Discovered::for_tests(&issuer));
+        oidc.get("sandbox", &crate::provider::Endpoints::Discover { issuer: url.clone() }, "castkey")
+            .set_discovered(crate::oidc::Discovered::for_tests(&issuer));
         let (events, _) = broadcast::channel(8);
         let broker = TokenBroker::new(
             accounts.clone(),

@@ -7,7 +7,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::CoreError;
 use crate::oidc::OidcProviders;
 use crate::pending::PendingRedirects;
-use crate::provider::ProviderCatalog;
+use crate::provider::{ProviderCatalog, RedirectStyle, SignInKind};
 use crate::secret::{SecretKey, SecretStore};
 use crate::signin::{RedirectTarget, SignIn, SignInResult, Started};
 use castkey_ipc::{AccountInfo, ProviderInfo, TokenGrant, TokenParams};
@@ -104,7 +104,9 @@ impl fmt::Debug for Castkey {
 impl Castkey {
     pub async fn start(opts: CastkeyOptions) -> Result<Arc<Self>, CoreError> {
         let (events, _) = broadcast::channel(64);
-        let catalog = Arc::new(opts.catalog);
+        let mut catalog = opts.catalog;
+        catalog.load_added(opts.config_dir.join("providers.json"))?;
+        let catalog = Arc::new(catalog);
         let accounts = Arc::new(AccountStore::load(opts.config_dir.join("accounts.json"))?);
         let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
         let pending = Arc::new(PendingRedirects::new(
@@ -164,9 +166,97 @@ impl Castkey {
         self.broker.token(params).await
     }
 
-    /// Starts a sign-in through the app's URI scheme and opens the browser.
-    /// The redirect arrives as a deep link ([`Castkey::handle_deep_link`]).
-    pub async fn begin_app_sign_in(&self, provider: &str) -> Result<Started, CoreError> {
+    /// The kinds of service a user can add.
+    pub fn provider_templates(&self) -> Vec<castkey_ipc::ui::ProviderTemplate> {
+        crate::template::templates()
+    }
+
+    /// Adds a provider from a filled-in template. Everything is checked
+    /// first — the form, the URLs, discovery (an issuer whose document names
+    /// another issuer is refused) — and nothing is kept if a check fails.
+    /// The client secret goes to the keychain, the rest to `providers.json`.
+    pub async fn add_provider(
+        &self,
+        setup: &castkey_ipc::ui::AddProvider,
+    ) -> Result<ProviderInfo, CoreError> {
+        let prepared = crate::template::prepare(setup)?;
+        if self.catalog.get(&prepared.config.id).is_ok() {
+            return Err(CoreError::InvalidRequest(format!(
+                "a provider `{}` exists already; remove it first or choose another name",
+                prepared.config.id
+            )));
+        }
+        let endpoints = match &prepared.config.sign_in {
+            SignInKind::Browser(b) => Some((&b.endpoints, b.client_id.as_str())),
+            SignInKind::ClientCredentials { endpoints } => Some((endpoints, "")),
+            SignInKind::ApiKey { .. } => None,
+        };
+        if let Some((endpoints, client_id)) = endpoints {
+            let probe = crate::oidc::OidcProvider::new(
+                &prepared.config.id,
+                endpoints.clone(),
+                client_id,
+                self.sign_in.oidc.http().clone(),
+            );
+            probe.discover(true).await?;
+        }
+        let key = SecretKey::provider_client_secret(&prepared.config.id);
+        match &prepared.client_secret {
+            Some(secret) => self.secrets.put(&key, secret).await?,
+            None => self.secrets.delete(&key).await?,
+        }
+        let info = prepared.config.info();
+        self.catalog.add_configured(prepared.configured, prepared.config)?;
+        tracing::info!(provider = %info.id, template = %setup.template, "provider added");
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        Ok(info)
+    }
+
+    /// Removes a provider the user added; its accounts must be signed out first.
+    pub async fn remove_provider(&self, id: &str) -> Result<(), CoreError> {
+        let provider = self.catalog.get(id)?;
+        if provider.template.is_none() {
+            return Err(CoreError::InvalidRequest(format!("`{id}` is built in and cannot be removed")));
+        }
+        let left: Vec<_> = self.accounts.list().into_iter().filter(|a| a.provider == id).collect();
+        if !left.is_empty() {
+            return Err(CoreError::InvalidRequest(format!(
+                "sign out of {} first ({})",
+                provider.display_name,
+                left.iter().map(|a| a.display_name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        self.catalog.remove_configured(id)?;
+        self.secrets.delete(&SecretKey::provider_client_secret(id)).await?;
+        tracing::info!(provider = %id, "provider removed");
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        Ok(())
+    }
+
+    /// Starts a sign-in for the app and opens the browser. The redirect
+    /// arrives as a deep link ([`Castkey::handle_deep_link`]), or, for a
+    /// provider that refuses custom schemes, at a loopback listener that
+    /// lives until the sign-in completes or expires. The outcome is also
+    /// announced as a [`CoreEvent`].
+    pub async fn begin_app_sign_in(self: &Arc<Self>, provider: &str) -> Result<Started, CoreError> {
+        let style = match &self.catalog.get(provider)?.sign_in {
+            SignInKind::Browser(b) => b.redirect,
+            _ => RedirectStyle::AppScheme,
+        };
+        if style == RedirectStyle::Loopback {
+            let listener = crate::loopback::LoopbackListener::bind().await?;
+            let target = RedirectTarget::Loopback(listener.port());
+            let started = self.sign_in.start(provider, target).await?;
+            self.open_browser(&started).await?;
+            let this = self.clone();
+            let expires_at = started.expires_at;
+            tokio::spawn(async move {
+                if let Err(e) = listener.serve(&this.sign_in, &target.uri(), expires_at).await {
+                    let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+                }
+            });
+            return Ok(started);
+        }
         let started = self.sign_in.start(provider, RedirectTarget::AppScheme).await?;
         self.open_browser(&started).await?;
         Ok(started)
@@ -179,7 +269,7 @@ impl Castkey {
 
     /// Signs in and waits for the outcome, the way this process receives
     /// redirects ([`RedirectMode`]).
-    pub async fn login(&self, provider: &str) -> SignInResult {
+    pub async fn login(self: &Arc<Self>, provider: &str) -> SignInResult {
         match self.redirect_mode {
             RedirectMode::AppScheme => {
                 let started = self.begin_app_sign_in(provider).await?;
@@ -267,7 +357,7 @@ impl Castkey {
         let revoked = match (&refresh, self.catalog.get(&account.provider)) {
             (Some(token), Ok(provider)) => {
                 let outcome =
-                    tokio::time::timeout(Duration::from_secs(15), self.revoke(provider, token)).await;
+                    tokio::time::timeout(Duration::from_secs(15), self.revoke(&provider, token)).await;
                 match outcome {
                     Ok(Ok(done)) => done,
                     Ok(Err(e)) => {
@@ -298,10 +388,12 @@ impl Castkey {
         token: &secrecy::SecretString,
     ) -> Result<bool, CoreError> {
         match &provider.sign_in {
-            crate::provider::SignInKind::OidcAuthorizationCode { issuer, client_id, .. } => {
-                let oidc = self.sign_in.oidc.get(&provider.id, issuer, client_id);
+            SignInKind::Browser(b) => {
+                let oidc = self.sign_in.oidc.get(&provider.id, &b.endpoints, &b.client_id);
                 let d = oidc.discover(false).await?;
-                oidc.revoke_refresh_token(&d, token).await
+                let secret =
+                    crate::broker::provider_client_secret(self.secrets.as_ref(), provider, b).await?;
+                oidc.revoke_refresh_token(&d, token, secret.as_ref()).await
             }
             // A service account holds no refresh token to revoke; api.video
             // documents no revocation (a new api-key call ends old tokens).

@@ -23,7 +23,7 @@ pub struct Peer {
 }
 
 /// Answers one request line; `None` for a notification (no `id`).
-pub async fn dispatch(core: &Castkey, peer: &Peer, line: &[u8]) -> Option<Response> {
+pub async fn dispatch(core: &Arc<Castkey>, peer: &Peer, line: &[u8]) -> Option<Response> {
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {
@@ -202,7 +202,7 @@ impl IpcServer {
 #[cfg(unix)]
 async fn serve_connection(
     stream: tokio::net::UnixStream,
-    core: &Castkey,
+    core: &Arc<Castkey>,
     peer: &Peer,
 ) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();

@@ -2,6 +2,8 @@
 //!
 //! What each module owns:
 //! - [`provider`]: provider descriptions and the catalog of them; URL rules.
+//! - [`template`]: the kinds of service a user adds from the window, as forms.
+//! - [`exchange`]: the identity-token exchange of LifeOmic-style services.
 //! - [`oidc`]: discovery, the token endpoint and ID-token verification.
 //! - [`redirect`]: turning a redirect URL into a typed [`redirect::Redirect`].
 //! - [`pending`]: [`pending::PendingRedirects`], flows waiting for their redirect.
@@ -22,6 +24,7 @@ pub mod broker;
 pub mod castkey;
 pub mod clock;
 pub mod error;
+pub mod exchange;
 pub mod ipc_server;
 pub mod loopback;
 pub mod oidc;
@@ -31,6 +34,7 @@ pub mod provider;
 pub mod redirect;
 pub mod secret;
 pub mod signin;
+pub mod template;
 
 pub use castkey::{Castkey, CastkeyOptions, CoreEvent, RedirectMode};
 pub use error::CoreError;

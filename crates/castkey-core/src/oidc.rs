@@ -7,7 +7,7 @@
 //! an array, which the crate's strict response type rejects.
 
 use crate::error::CoreError;
-use crate::provider::check_endpoint;
+use crate::provider::{check_endpoint, Endpoints};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreIdToken,
     CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
@@ -58,6 +58,9 @@ pub struct Discovered {
     pub revocation_endpoint: Option<Url>,
     pub userinfo_endpoint: Option<Url>,
     pub iss_parameter_supported: bool,
+    /// Found by discovery, with keys: ID tokens can be verified. Fixed
+    /// endpoints have no keys, so no ID token from them is trusted.
+    pub verifies_id_tokens: bool,
     jwks: CoreJsonWebKeySet,
 }
 
@@ -73,6 +76,23 @@ impl Discovered {
             revocation_endpoint: None,
             userinfo_endpoint: None,
             iss_parameter_supported: true,
+            verifies_id_tokens: true,
+            jwks: CoreJsonWebKeySet::new(vec![]),
+        }
+    }
+
+    /// Endpoints given rather than discovered (plain OAuth 2).
+    fn fixed(authorization: Option<&Url>, token: &Url, revocation: Option<&Url>) -> Self {
+        Discovered {
+            issuer: String::new(),
+            // A client-credentials provider has no authorization endpoint;
+            // nothing sends a browser there.
+            authorization_endpoint: authorization.unwrap_or(token).clone(),
+            token_endpoint: token.clone(),
+            revocation_endpoint: revocation.cloned(),
+            userinfo_endpoint: None,
+            iss_parameter_supported: false,
+            verifies_id_tokens: false,
             jwks: CoreJsonWebKeySet::new(vec![]),
         }
     }
@@ -165,10 +185,11 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// One OpenID Connect provider, with its discovery cached in memory.
+/// One OAuth 2 / OpenID Connect provider as one client sees it, with its
+/// discovery cached in memory.
 pub struct OidcProvider {
     pub provider_id: String,
-    pub issuer: Url,
+    pub endpoints: Endpoints,
     pub client_id: String,
     http: reqwest::Client,
     discovered: Mutex<Option<Arc<Discovered>>>,
@@ -176,7 +197,7 @@ pub struct OidcProvider {
 
 impl fmt::Debug for OidcProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OidcProvider").field("issuer", &self.issuer.as_str()).finish()
+        f.debug_struct("OidcProvider").field("endpoints", &self.endpoints).finish()
     }
 }
 
@@ -191,10 +212,10 @@ fn issuer_string(url: &Url) -> String {
 }
 
 impl OidcProvider {
-    pub fn new(provider_id: &str, issuer: Url, client_id: &str, http: reqwest::Client) -> Self {
+    pub fn new(provider_id: &str, endpoints: Endpoints, client_id: &str, http: reqwest::Client) -> Self {
         OidcProvider {
             provider_id: provider_id.into(),
-            issuer,
+            endpoints,
             client_id: client_id.into(),
             http,
             discovered: Mutex::new(None),
@@ -212,30 +233,44 @@ impl OidcProvider {
     }
 
     /// Discovery, cached; `refresh` forces a new fetch (e.g. rotated keys).
+    /// Fixed endpoints need no fetch.
     pub async fn discover(&self, refresh: bool) -> Result<Arc<Discovered>, CoreError> {
         if !refresh {
             if let Some(d) = self.discovered.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 return Ok(d);
             }
         }
-        check_endpoint(&self.issuer, "issuer")?;
-        let issuer = IssuerUrl::new(issuer_string(&self.issuer))
+        let asked = match &self.endpoints {
+            Endpoints::Discover { issuer } => issuer.clone(),
+            Endpoints::Fixed { authorization, token, revocation } => {
+                let d = Arc::new(Discovered::fixed(authorization.as_ref(), token, revocation.as_ref()));
+                *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
+                return Ok(d);
+            }
+        };
+        check_endpoint(&asked, "issuer")?;
+        let issuer = IssuerUrl::new(issuer_string(&asked))
             .map_err(|e| CoreError::ProviderRejected(format!("issuer URL: {e}")))?;
         let meta = Metadata::discover_async(issuer, &self.http).await.map_err(|e| {
             use openidconnect::DiscoveryError as D;
             match e {
+                // OIDC Discovery §4.3: the document must name the issuer asked for.
+                D::Validation(msg) if msg.contains("unexpected issuer") => {
+                    CoreError::ProviderRejected(format!(
+                    "the discovery document at {asked} names another issuer ({msg}); enter the issuer URL \
+                     exactly as the provider names it"
+                ))
+                }
                 D::Validation(msg) => CoreError::ProviderRejected(format!(
-                    "the discovery document of {} is not valid: {msg}",
-                    self.issuer
+                    "the discovery document of {asked} is not valid: {msg}"
                 )),
                 D::Parse(err) => CoreError::ProviderRejected(format!(
-                    "the discovery document of {} could not be read: {err}",
-                    self.issuer
+                    "the discovery document of {asked} could not be read: {err}"
                 )),
                 D::Response(status, _, _) => {
-                    self.unavailable(format!("discovery at {} answered HTTP {status}", self.issuer))
+                    self.unavailable(format!("discovery at {asked} answered HTTP {status}"))
                 }
-                other => self.unavailable(format!("discovery at {} failed: {other}", self.issuer)),
+                other => self.unavailable(format!("discovery at {asked} failed: {other}")),
             }
         })?;
         let authorization_endpoint = meta.authorization_endpoint().url().clone();
@@ -270,6 +305,7 @@ impl OidcProvider {
             token_endpoint,
             revocation_endpoint,
             iss_parameter_supported: extra.authorization_response_iss_parameter_supported == Some(true),
+            verifies_id_tokens: true,
             jwks: meta.jwks().clone(),
         });
         *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
@@ -289,7 +325,7 @@ impl OidcProvider {
         offline_access: bool,
     ) -> Url {
         let mut scope: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        if !scope.contains(&"openid") {
+        if d.verifies_id_tokens && !scope.contains(&"openid") {
             scope.insert(0, "openid");
         }
         if offline_access && !scope.contains(&"offline_access") {
@@ -314,12 +350,22 @@ impl OidcProvider {
         url
     }
 
+    /// A confidential client's credentials for HTTP Basic (RFC 6749
+    /// §2.3.1: id and secret form-encoded first).
+    fn basic_auth(&self, client_secret: Option<&SecretString>) -> Option<(String, SecretString)> {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        client_secret.map(|s| (enc(&self.client_id), SecretString::from(enc(s.expose_secret()))))
+    }
+
+    /// `client_secret`: `Some` for a confidential client (HTTP Basic, as
+    /// IBM Video Streaming asks), `None` for a public one (PKCE alone).
     pub async fn exchange_code(
         &self,
         d: &Discovered,
         code: &SecretString,
         pkce_verifier: &str,
         redirect_uri: &str,
+        client_secret: Option<&SecretString>,
         defaults: ResponseDefaults<'_>,
     ) -> Result<TokenSet, TokenError> {
         let form = [
@@ -329,13 +375,15 @@ impl OidcProvider {
             ("client_id", &self.client_id),
             ("code_verifier", pkce_verifier),
         ];
-        post_token_form(&self.http, &d.token_endpoint, &form, defaults).await
+        let basic = self.basic_auth(client_secret);
+        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
     }
 
     pub async fn refresh(
         &self,
         d: &Discovered,
         refresh_token: &SecretString,
+        client_secret: Option<&SecretString>,
         defaults: ResponseDefaults<'_>,
     ) -> Result<TokenSet, TokenError> {
         let form = [
@@ -343,7 +391,8 @@ impl OidcProvider {
             ("refresh_token", refresh_token.expose_secret()),
             ("client_id", &self.client_id),
         ];
-        post_token_form(&self.http, &d.token_endpoint, &form, defaults).await
+        let basic = self.basic_auth(client_secret);
+        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
     }
 
     /// RFC 6749 §4.4: a token for the client itself. The client
@@ -355,11 +404,10 @@ impl OidcProvider {
         client_secret: &SecretString,
         defaults: ResponseDefaults<'_>,
     ) -> Result<TokenSet, TokenError> {
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let scope = defaults.scopes.join(" ");
         let form = [("grant_type", "client_credentials"), ("scope", scope.as_str())];
-        let basic = (enc(&self.client_id), SecretString::from(enc(client_secret.expose_secret())));
-        post_token_request(&self.http, &d.token_endpoint, &form, Some(&basic), defaults).await
+        let basic = self.basic_auth(Some(client_secret));
+        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
     }
 
     /// RFC 7009: tells the provider to forget a refresh token. Providers
@@ -368,6 +416,7 @@ impl OidcProvider {
         &self,
         d: &Discovered,
         token: &SecretString,
+        client_secret: Option<&SecretString>,
     ) -> Result<bool, CoreError> {
         let Some(endpoint) = &d.revocation_endpoint else { return Ok(false) };
         let form = [
@@ -375,13 +424,12 @@ impl OidcProvider {
             ("token_type_hint", "refresh_token"),
             ("client_id", self.client_id.as_str()),
         ];
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
+        let mut request = self.http.post(endpoint.clone()).form(&form);
+        if let Some((user, password)) = self.basic_auth(client_secret) {
+            request = request.basic_auth(user, Some(password.expose_secret()));
+        }
+        let response =
+            request.send().await.map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
         // RFC 7009 §2.2: 200 also for tokens the provider no longer knows.
         match response.status() {
             s if s.is_success() => Ok(true),
@@ -411,6 +459,11 @@ impl OidcProvider {
     }
 
     fn verify_with(&self, d: &Discovered, raw: &str, nonce: Option<&str>) -> Result<Identity, Unverified> {
+        if !d.verifies_id_tokens {
+            return Err(Unverified::claims(
+                "the provider publishes no keys to verify an ID token with".into(),
+            ));
+        }
         let token = CoreIdToken::from_str(raw)
             .map_err(|e| Unverified::claims(format!("the ID token is malformed: {e}")))?;
         let issuer =
@@ -585,15 +638,6 @@ pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Resu
     })
 }
 
-async fn post_token_form(
-    http: &reqwest::Client,
-    endpoint: &Url,
-    form: &[(&str, &str)],
-    defaults: ResponseDefaults<'_>,
-) -> Result<TokenSet, TokenError> {
-    post_token_request(http, endpoint, form, None, defaults).await
-}
-
 async fn post_token_request(
     http: &reqwest::Client,
     endpoint: &Url,
@@ -664,15 +708,15 @@ impl OidcProviders {
         &self.http
     }
 
-    pub fn get(&self, provider_id: &str, issuer: &Url, client_id: &str) -> Arc<OidcProvider> {
+    pub fn get(&self, provider_id: &str, endpoints: &Endpoints, client_id: &str) -> Arc<OidcProvider> {
         let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
         let key = (provider_id.to_string(), client_id.to_string());
         if let Some(p) = map.get(&key) {
-            if &p.issuer == issuer {
+            if &p.endpoints == endpoints {
                 return p.clone();
             }
         }
-        let p = Arc::new(OidcProvider::new(provider_id, issuer.clone(), client_id, self.http.clone()));
+        let p = Arc::new(OidcProvider::new(provider_id, endpoints.clone(), client_id, self.http.clone()));
         map.insert(key, p.clone());
         p
     }
@@ -727,7 +771,12 @@ mod tests {
 
     #[test]
     fn authorization_url_carries_pkce_state_nonce() {
-        let p = OidcProvider::new("x", Url::parse("http://127.0.0.1:1").unwrap(), "castkey", http_client());
+        let p = OidcProvider::new(
+            "x",
+            Endpoints::Discover { issuer: Url::parse("http://127.0.0.1:1").unwrap() },
+            "castkey",
+            http_client(),
+        );
         let d = Discovered {
             issuer: "http://127.0.0.1:1".into(),
             authorization_endpoint: Url::parse("http://127.0.0.1:1/auth").unwrap(),
@@ -735,6 +784,7 @@ mod tests {
             revocation_endpoint: None,
             userinfo_endpoint: None,
             iss_parameter_supported: true,
+            verifies_id_tokens: true,
             jwks: CoreJsonWebKeySet::new(vec![]),
         };
         let url = p.authorization_url(&d, crate::APP_REDIRECT_URI, &scopes(), "st", "no", "ch", true);
@@ -774,6 +824,7 @@ mod tests {
                 revocation_endpoint: None,
                 userinfo_endpoint: None,
                 iss_parameter_supported: true,
+                verifies_id_tokens: true,
                 jwks: CoreJsonWebKeySet::new(vec![provider_key().as_verification_key()]),
             }
         }
@@ -814,7 +865,12 @@ mod tests {
         }
 
         fn provider() -> OidcProvider {
-            OidcProvider::new("sandbox", Url::parse(ISSUER).unwrap(), "castkey", http_client())
+            OidcProvider::new(
+                "sandbox",
+                Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() },
+                "castkey",
+                http_client(),
+            )
         }
 
         fn refused(raw: &str, nonce: Option<&str>, what: &str) {

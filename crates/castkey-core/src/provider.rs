@@ -1,13 +1,16 @@
 //! Providers as data: what Castkey needs to know to sign in to one.
 //!
 //! A [`ProviderConfig`] describes a provider; the [`ProviderCatalog`] holds the
-//! ones a user can add accounts for. Sign-in kinds beyond OpenID Connect's
-//! authorization code (API keys, client credentials, token exchange) become
-//! further [`SignInKind`] variants.
+//! ones a user can add accounts for: built-in presets and the ones a user
+//! added from a template ([`crate::template`]). A new way of signing in is a
+//! new [`SignInKind`], not a code path elsewhere.
 
 use crate::error::CoreError;
+use crate::template::ConfiguredProvider;
 use castkey_ipc::ProviderInfo;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use url::Url;
 
 #[derive(Debug, Clone)]
@@ -25,28 +28,87 @@ pub struct ProviderConfig {
     pub default_token_lifetime_secs: u64,
     /// Extra HTTP headers every API call needs, handed to IPC clients.
     pub api_headers: BTreeMap<String, String>,
+    /// The template a user added this provider from (`None`: built in).
+    pub template: Option<String>,
+}
+
+/// Where a provider's OAuth endpoints come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoints {
+    /// OpenID Connect discovery at `issuer`: endpoints, keys, and verified
+    /// ID tokens (the account is named by who signed in).
+    Discover { issuer: Url },
+    /// Documented or typed-in endpoints, plain OAuth 2 (IBM Video Streaming
+    /// publishes no discovery document). With no keys to check an ID token
+    /// against, none is trusted: such accounts are named by their provider.
+    Fixed { authorization: Option<Url>, token: Url, revocation: Option<Url> },
+}
+
+impl Endpoints {
+    fn validate(&self) -> Result<(), CoreError> {
+        match self {
+            Endpoints::Discover { issuer } => check_endpoint(issuer, "issuer"),
+            Endpoints::Fixed { authorization, token, revocation } => {
+                if let Some(a) = authorization {
+                    check_endpoint(a, "authorization endpoint")?;
+                }
+                check_endpoint(token, "token endpoint")?;
+                revocation.as_ref().map_or(Ok(()), |r| check_endpoint(r, "revocation endpoint"))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum SignInKind {
-    /// OpenID Connect authorization code + PKCE in the system browser.
-    OidcAuthorizationCode {
-        issuer: Url,
-        client_id: String,
-        /// Ask for `offline_access` with `prompt=consent` to get a refresh
-        /// token from providers that follow OIDC Core §11.
-        offline_access: bool,
-    },
+    /// Authorization code + PKCE in the system browser, OpenID Connect or
+    /// plain OAuth 2.
+    Browser(BrowserSignIn),
     /// OAuth 2 client credentials (RFC 6749 §4.4) for a service account:
-    /// no person, no browser. The token endpoint comes from OpenID discovery
-    /// at `issuer`; the client id and secret belong to the account (the
-    /// secret in the keychain). No refresh token: a new token is fetched
-    /// before the old one expires.
-    ClientCredentials { issuer: Url },
+    /// no person, no browser. The client id and secret belong to the account
+    /// (the secret in the keychain). No refresh token: a new token is
+    /// fetched before the old one expires.
+    ClientCredentials { endpoints: Endpoints },
     /// An API key exchanged for an access and a refresh token (api.video:
     /// `POST /auth/api-key`, `POST /auth/refresh`, JSON). Each account picks
     /// one environment, by name, from `environments` (name, base URL).
     ApiKey { environments: Vec<(String, Url)> },
+}
+
+#[derive(Debug, Clone)]
+pub struct BrowserSignIn {
+    pub endpoints: Endpoints,
+    pub client_id: String,
+    /// The client authenticates at the token endpoint with a secret (HTTP
+    /// Basic), kept in the keychain as [`crate::secret::SecretKey::provider_client_secret`].
+    pub confidential: bool,
+    /// Ask for `offline_access` with `prompt=consent` to get a refresh
+    /// token from providers that follow OIDC Core §11.
+    pub offline_access: bool,
+    /// After signing in at the customer's own identity provider, trade the
+    /// ID token for the service's access token (LifeOmic-style SSO).
+    pub exchange: Option<IdentityTokenExchange>,
+    pub redirect: RedirectStyle,
+}
+
+/// The identity-token exchange: `POST url` with JSON `{identityToken,
+/// providerName: "custom", oidcClientId, lifeomicClientId}` → `{accessToken}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityTokenExchange {
+    pub url: Url,
+    /// The service's own OAuth client id (`lifeomicClientId`).
+    pub service_client_id: String,
+}
+
+/// How the browser comes back to Castkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedirectStyle {
+    /// `dev.castkey.app:/callback`, delivered as a deep link.
+    #[default]
+    AppScheme,
+    /// `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3), for providers
+    /// that refuse custom schemes.
+    Loopback,
 }
 
 impl SignInKind {
@@ -67,15 +129,19 @@ impl ProviderConfig {
         ProviderConfig {
             id: "sandbox".into(),
             display_name: "Local sandbox".into(),
-            sign_in: SignInKind::OidcAuthorizationCode {
-                issuer,
+            sign_in: SignInKind::Browser(BrowserSignIn {
+                endpoints: Endpoints::Discover { issuer },
                 client_id: "castkey".into(),
+                confidential: false,
                 offline_access: true,
-            },
+                exchange: None,
+                redirect: RedirectStyle::AppScheme,
+            }),
             scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
             broadcast_scope: Some(castkey_ipc::BROADCASTER_SCOPE.into()),
             default_token_lifetime_secs: 3600,
             api_headers: BTreeMap::new(),
+            template: None,
         }
     }
 
@@ -87,11 +153,14 @@ impl ProviderConfig {
         ProviderConfig {
             id: "vidiflow".into(),
             display_name: "VidiFlow".into(),
-            sign_in: SignInKind::ClientCredentials { issuer: auth_service_endpoint },
+            sign_in: SignInKind::ClientCredentials {
+                endpoints: Endpoints::Discover { issuer: auth_service_endpoint },
+            },
             scopes: vec!["api1".into()],
             broadcast_scope: Some("api1".into()),
             default_token_lifetime_secs: 3600,
             api_headers: BTreeMap::new(),
+            template: None,
         }
     }
 
@@ -108,6 +177,7 @@ impl ProviderConfig {
             broadcast_scope: None,
             default_token_lifetime_secs: 3600,
             api_headers: BTreeMap::new(),
+            template: None,
         }
     }
 
@@ -116,7 +186,7 @@ impl ProviderConfig {
             id: self.id.clone(),
             display_name: self.display_name.clone(),
             sign_in: match self.sign_in {
-                SignInKind::OidcAuthorizationCode { .. } => "browser".into(),
+                SignInKind::Browser(_) => "browser".into(),
                 SignInKind::ClientCredentials { .. } => "service_account".into(),
                 SignInKind::ApiKey { .. } => "api_key".into(),
             },
@@ -125,6 +195,7 @@ impl ProviderConfig {
                 SignInKind::ApiKey { environments } => environments.iter().map(|(n, _)| n.clone()).collect(),
                 _ => Vec::new(),
             },
+            template: self.template.clone(),
         }
     }
 
@@ -136,9 +207,16 @@ impl ProviderConfig {
             )));
         }
         match &self.sign_in {
-            SignInKind::OidcAuthorizationCode { issuer, .. } | SignInKind::ClientCredentials { issuer } => {
-                check_endpoint(issuer, "issuer")
+            SignInKind::Browser(b) => {
+                b.endpoints.validate()?;
+                if let Endpoints::Fixed { authorization: None, .. } = b.endpoints {
+                    return Err(CoreError::InvalidRequest(
+                        "a browser sign-in needs an authorization endpoint".into(),
+                    ));
+                }
+                b.exchange.as_ref().map_or(Ok(()), |x| check_endpoint(&x.url, "token exchange endpoint"))
             }
+            SignInKind::ClientCredentials { endpoints } => endpoints.validate(),
             SignInKind::ApiKey { environments } => environments
                 .iter()
                 .try_for_each(|(name, url)| check_endpoint(url, &format!("{name} endpoint"))),
@@ -170,10 +248,15 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The providers a user can add accounts for.
-#[derive(Debug, Clone, Default)]
+/// The providers a user can add accounts for: the built-in ones, and the
+/// ones the user added from a template (kept in `providers.json`, their
+/// secrets in the keychain). Lookups hand out `Arc`s: cheap on the broker's
+/// hot path.
+#[derive(Debug, Default)]
 pub struct ProviderCatalog {
-    providers: Vec<ProviderConfig>,
+    builtin: Vec<Arc<ProviderConfig>>,
+    added: RwLock<Vec<(ConfiguredProvider, Arc<ProviderConfig>)>>,
+    file: Option<PathBuf>,
 }
 
 impl ProviderCatalog {
@@ -196,6 +279,8 @@ impl ProviderCatalog {
             url_from_env("CASTKEY_APIVIDEO_PRODUCTION_URL", "https://ws.api.video")?,
             url_from_env("CASTKEY_APIVIDEO_SANDBOX_URL", "https://sandbox.api.video")?,
         ))?;
+        // VidiFlow is normally added from the window (its endpoint is per
+        // customer); the variable is a shortcut for scripts.
         if let Some(endpoint) = std::env::var("CASTKEY_VIDIFLOW_ENDPOINT").ok().filter(|s| !s.is_empty()) {
             let url = Url::parse(&endpoint).map_err(|e| {
                 CoreError::InvalidRequest(format!("CASTKEY_VIDIFLOW_ENDPOINT `{endpoint}`: {e}"))
@@ -205,22 +290,109 @@ impl ProviderCatalog {
         Ok(catalog)
     }
 
+    /// Adds a built-in provider.
     pub fn add(&mut self, provider: ProviderConfig) -> Result<(), CoreError> {
         provider.validate()?;
-        self.providers.retain(|p| p.id != provider.id);
-        self.providers.push(provider);
+        self.builtin.retain(|p| p.id != provider.id);
+        self.builtin.push(Arc::new(provider));
         Ok(())
     }
 
-    pub fn get(&self, id: &str) -> Result<&ProviderConfig, CoreError> {
-        self.providers.iter().find(|p| p.id == id).ok_or_else(|| CoreError::UnknownProvider {
+    /// Loads the providers the user added, kept in `file` from now on. One
+    /// that no longer builds (a template changed) is skipped with a warning
+    /// rather than stopping Castkey.
+    pub fn load_added(&mut self, file: PathBuf) -> Result<(), CoreError> {
+        let saved: Vec<ConfiguredProvider> = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                CoreError::Storage(format!("{} is not valid ({e}); fix or remove it", file.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(CoreError::Storage(format!("{}: {e}", file.display()))),
+        };
+        let mut added = Vec::new();
+        for c in saved {
+            match crate::template::build(&c) {
+                Ok(config) if config.validate().is_ok() => added.push((c, Arc::new(config))),
+                Ok(_) | Err(_) => {
+                    tracing::warn!(provider = %c.id, "an added provider no longer builds; skipped")
+                }
+            }
+        }
+        *self.added.get_mut().unwrap_or_else(|e| e.into_inner()) = added;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Adds a provider the user configured; saved before it is offered.
+    pub fn add_configured(
+        &self,
+        configured: ConfiguredProvider,
+        config: ProviderConfig,
+    ) -> Result<(), CoreError> {
+        config.validate()?;
+        let mut added = self.added.write().unwrap_or_else(|e| e.into_inner());
+        if self.builtin.iter().any(|p| p.id == config.id) || added.iter().any(|(_, p)| p.id == config.id) {
+            return Err(CoreError::InvalidRequest(format!(
+                "a provider `{}` exists already; remove it first or choose another name",
+                config.id
+            )));
+        }
+        let mut next = added.clone();
+        next.push((configured, Arc::new(config)));
+        self.save(&next)?;
+        *added = next;
+        Ok(())
+    }
+
+    /// Removes a provider the user added (built-in ones stay).
+    pub fn remove_configured(&self, id: &str) -> Result<(), CoreError> {
+        let mut added = self.added.write().unwrap_or_else(|e| e.into_inner());
+        if !added.iter().any(|(c, _)| c.id == id) {
+            return Err(match self.builtin.iter().any(|p| p.id == id) {
+                true => CoreError::InvalidRequest(format!("`{id}` is built in and cannot be removed")),
+                false => self.unknown(id, &added),
+            });
+        }
+        let next: Vec<_> = added.iter().filter(|(c, _)| c.id != id).cloned().collect();
+        self.save(&next)?;
+        *added = next;
+        Ok(())
+    }
+
+    fn save(&self, added: &[(ConfiguredProvider, Arc<ProviderConfig>)]) -> Result<(), CoreError> {
+        let Some(file) = &self.file else { return Ok(()) };
+        let list: Vec<&ConfiguredProvider> = added.iter().map(|(c, _)| c).collect();
+        let bytes = serde_json::to_vec_pretty(&list).map_err(|e| CoreError::Internal(e.to_string()))?;
+        crate::atomic_file::write(file, &bytes)
+            .map_err(|e| CoreError::Storage(format!("{}: {e}", file.display())))
+    }
+
+    fn unknown(&self, id: &str, added: &[(ConfiguredProvider, Arc<ProviderConfig>)]) -> CoreError {
+        CoreError::UnknownProvider {
             id: id.to_string(),
-            known: self.providers.iter().map(|p| p.id.clone()).collect(),
-        })
+            known: self
+                .builtin
+                .iter()
+                .map(|p| p.id.clone())
+                .chain(added.iter().map(|(_, p)| p.id.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<ProviderConfig>, CoreError> {
+        if let Some(p) = self.builtin.iter().find(|p| p.id == id) {
+            return Ok(p.clone());
+        }
+        let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+        match added.iter().find(|(_, p)| p.id == id) {
+            Some((_, p)) => Ok(p.clone()),
+            None => Err(self.unknown(id, &added)),
+        }
     }
 
     pub fn list(&self) -> Vec<ProviderInfo> {
-        self.providers.iter().map(ProviderConfig::info).collect()
+        let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+        self.builtin.iter().chain(added.iter().map(|(_, p)| p)).map(|p| p.info()).collect()
     }
 }
 
@@ -251,11 +423,14 @@ mod tests {
         let mut c = ProviderCatalog::default();
         let mut p = ProviderConfig::local_sandbox(Url::parse("http://idp.example.com").unwrap());
         assert!(c.add(p.clone()).is_err());
-        p.sign_in = SignInKind::OidcAuthorizationCode {
-            issuer: Url::parse("http://127.0.0.1:9").unwrap(),
+        p.sign_in = SignInKind::Browser(BrowserSignIn {
+            endpoints: Endpoints::Discover { issuer: Url::parse("http://127.0.0.1:9").unwrap() },
             client_id: "c".into(),
+            confidential: false,
             offline_access: false,
-        };
+            exchange: None,
+            redirect: RedirectStyle::AppScheme,
+        });
         p.id = "no spaces".into();
         assert!(c.add(p.clone()).is_err());
         p.id = "sandbox".into();

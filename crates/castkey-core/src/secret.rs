@@ -43,6 +43,15 @@ impl SecretKey {
         }
     }
 
+    /// The client secret of a provider the user added (a confidential
+    /// browser client such as IBM Video Streaming's).
+    pub fn provider_client_secret(provider_id: &str) -> Self {
+        SecretKey {
+            name: format!("provider/{provider_id}/client_secret"),
+            label: format!("Castkey client secret for provider {provider_id}"),
+        }
+    }
+
     /// Every secret an account may own (deleted together at sign-out).
     pub fn of_account(account_id: &str) -> [Self; 3] {
         [Self::refresh_token(account_id), Self::client_secret(account_id), Self::api_key(account_id)]

@@ -104,14 +104,13 @@ impl SignIn {
 
     pub async fn start(&self, provider_id: &str, target: RedirectTarget) -> Result<Started, CoreError> {
         let provider = self.catalog.get(provider_id)?;
-        let SignInKind::OidcAuthorizationCode { issuer, client_id, offline_access } = &provider.sign_in
-        else {
+        let SignInKind::Browser(b) = &provider.sign_in else {
             return Err(CoreError::InvalidRequest(format!(
                 "{} does not sign in in the browser (add the account with its credentials instead)",
                 provider.display_name
             )));
         };
-        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
         let d = oidc.discover(false).await?;
         let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
         let state = random_token(32);
@@ -146,7 +145,7 @@ impl SignIn {
             &state,
             &nonce,
             challenge.as_str(),
-            *offline_access,
+            b.offline_access,
         );
         tracing::info!(provider = %provider.id, redirect = %redirect_uri, "sign-in started");
         Ok(Started { state, authorization_url: url, redirect_uri, expires_at, done: rx })
@@ -197,7 +196,7 @@ impl SignIn {
     ) -> SignInResult {
         use secrecy::ExposeSecret;
         let provider = self.catalog.get(provider_id)?;
-        let SignInKind::ClientCredentials { issuer } = &provider.sign_in else {
+        let SignInKind::ClientCredentials { endpoints } = &provider.sign_in else {
             return Err(CoreError::InvalidRequest(format!(
                 "{} does not use service accounts (client id and secret)",
                 provider.display_name
@@ -208,7 +207,7 @@ impl SignIn {
             return Err(CoreError::InvalidRequest("enter both the client id and the client secret".into()));
         }
         self.secrets.check_available().await?;
-        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let oidc = self.oidc.get(&provider.id, endpoints, client_id);
         let d = oidc.discover(false).await?;
         let now = self.clock.now();
         let defaults = ResponseDefaults {
@@ -301,14 +300,16 @@ impl SignIn {
             .into());
         }
         let provider = self.catalog.get(&flow.provider)?;
-        let SignInKind::OidcAuthorizationCode { issuer, client_id, .. } = &provider.sign_in else {
-            return Err(CoreError::Internal("a browser flow for a service-account provider".into()));
+        let SignInKind::Browser(b) = &provider.sign_in else {
+            return Err(CoreError::Internal("a browser flow for a provider without browser sign-in".into()));
         };
-        let oidc = self.oidc.get(&provider.id, issuer, client_id);
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
         let d = oidc.discover(false).await?;
-        // RFC 9207: a redirect must name the issuer the flow was started with.
+        // RFC 9207: a redirect must name the issuer the flow was started
+        // with. (A provider with fixed endpoints has no issuer identifier;
+        // `state` alone binds its redirect to the flow.)
         match &redirect.iss {
-            Some(iss) if *iss != flow.issuer => {
+            Some(iss) if !flow.issuer.is_empty() && *iss != flow.issuer => {
                 return Err(
                     RedirectError::IssuerMismatch { expected: flow.issuer, got: Some(iss.clone()) }.into()
                 )
@@ -324,6 +325,8 @@ impl SignIn {
             }
             RedirectOutcome::Code(code) => code,
         };
+        let client_secret =
+            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, b).await?;
         let now = self.clock.now();
         let set = oidc
             .exchange_code(
@@ -331,6 +334,7 @@ impl SignIn {
                 &code,
                 &flow.pkce_verifier,
                 &flow.redirect_uri,
+                client_secret.as_ref(),
                 ResponseDefaults {
                     scopes: &flow.scopes,
                     lifetime_secs: provider.default_token_lifetime_secs,
@@ -339,12 +343,52 @@ impl SignIn {
             )
             .await
             .map_err(|e| e.into_core(&provider.id, None))?;
-        let raw_id = set
-            .id_token
-            .as_deref()
-            .ok_or_else(|| CoreError::ProviderRejected("the provider sent no ID token".into()))?;
-        let mut identity = oidc.verify_id_token(&d, raw_id, Some(&flow.nonce)).await?;
-        oidc.complete_identity(&d, &mut identity, &set.access_token).await;
+        let identity = if d.verifies_id_tokens {
+            let raw_id = set
+                .id_token
+                .as_deref()
+                .ok_or_else(|| CoreError::ProviderRejected("the provider sent no ID token".into()))?;
+            let mut identity = oidc.verify_id_token(&d, raw_id, Some(&flow.nonce)).await?;
+            oidc.complete_identity(&d, &mut identity, &set.access_token).await;
+            identity
+        } else {
+            // Plain OAuth 2: nobody vouches for who signed in, so the
+            // account gets a name of its own rather than unverified claims.
+            let subject = random_token(6);
+            crate::oidc::Identity {
+                name: Some(format!("{} account {}", provider.display_name, &subject[..6])),
+                subject,
+                preferred_username: None,
+                email: None,
+            }
+        };
+        // The service's token, before anything is stored: a refused
+        // exchange leaves the keychain as it was.
+        let set = match &b.exchange {
+            None => set,
+            Some(x) => {
+                let exchanged = crate::exchange::exchange(
+                    self.oidc.http(),
+                    crate::exchange::ExchangeRequest {
+                        url: &x.url,
+                        identity_token: set.id_token.as_deref().unwrap_or_default(),
+                        oidc_client_id: &b.client_id,
+                        service_client_id: &x.service_client_id,
+                    },
+                    ResponseDefaults {
+                        scopes: &[],
+                        lifetime_secs: provider.default_token_lifetime_secs,
+                        now,
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    crate::oidc::TokenError::InvalidGrant(why) => CoreError::LoginFailed(why),
+                    other => other.into_core(&provider.id, None),
+                })?;
+                crate::oidc::TokenSet { refresh_token: set.refresh_token, ..exchanged }
+            }
+        };
         let id = Account::make_id(&provider.id, &identity.subject);
         match &set.refresh_token {
             Some(rt) => self.secrets.put(&SecretKey::refresh_token(&id), rt).await?,
@@ -403,8 +447,12 @@ mod tests {
         catalog.add(ProviderConfig::local_sandbox(Url::parse(ISSUER).unwrap())).unwrap();
         let catalog = Arc::new(catalog);
         let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
-        oidc.get("sandbox", &Url::parse(ISSUER).unwrap(), "castkey")
-            .set_discovered(Discovered::for_tests(ISSUER));
+        oidc.get(
+            "sandbox",
+            &crate::provider::Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() },
+            "castkey",
+        )
+        .set_discovered(Discovered::for_tests(ISSUER));
         let (events, _) = broadcast::channel(8);
         let pending =
             Arc::new(PendingRedirects::new(secrets.clone(), dir.path().join("pending.json"), clock.clone()));

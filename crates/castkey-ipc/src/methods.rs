@@ -214,6 +214,11 @@ pub struct ProviderInfo {
     /// `production`); empty for most providers.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// The template the user added it from; `None` for built-in providers.
+    /// Only added providers can be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub template: Option<String>,
 }
 
 /// Every method name, for dispatch tables and docs.

@@ -6,6 +6,7 @@
 
 use crate::Reason;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Command names, as `invoke()` calls them.
 pub mod command {
@@ -20,6 +21,13 @@ pub mod command {
     pub const ADD_API_KEY_ACCOUNT: &str = "add_api_key_account";
     pub const SIGN_OUT: &str = "sign_out";
     pub const APP_STATUS: &str = "app_status";
+    /// The kinds of service a user can add ([`super::ProviderTemplate`]s).
+    pub const LIST_PROVIDER_TEMPLATES: &str = "list_provider_templates";
+    /// Args `{setup: AddProvider}`: secret fields go in once and never come
+    /// back to the window.
+    pub const ADD_PROVIDER: &str = "add_provider";
+    /// Args `{provider}`: only a provider the user added, with no accounts.
+    pub const REMOVE_PROVIDER: &str = "remove_provider";
 }
 
 /// Event names the shell emits to the window.
@@ -65,4 +73,60 @@ pub struct AppStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub broker_error: Option<String>,
+}
+
+/// A kind of service the user can add from the window: IBM Video Streaming,
+/// VidiFlow, a LifeOmic-style SSO service, any OpenID Connect or OAuth 2
+/// provider. The window renders a form from `fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ProviderTemplate {
+    pub id: String,
+    pub display_name: String,
+    /// One sentence: what the user needs from the service.
+    pub description: String,
+    pub fields: Vec<TemplateField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TemplateField {
+    pub name: String,
+    pub label: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    /// Pre-filled value (the service's documented endpoint, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub default: Option<String>,
+    /// Choices for [`FieldKind::Choice`].
+    #[serde(default)]
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Text,
+    Url,
+    /// Goes to the keychain; never sent back to the window.
+    Secret,
+    Choice,
+}
+
+/// What `add_provider` takes: a template id and the form's values by field
+/// name. Empty values count as absent.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AddProvider {
+    pub template: String,
+    pub values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for AddProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may hold a client secret.
+        f.debug_struct("AddProvider").field("template", &self.template).finish_non_exhaustive()
+    }
 }

@@ -5,7 +5,10 @@
 //! rewrites them.
 #![cfg(feature = "ts")]
 
-use castkey_ipc::ui::{command, event, AppStatus, CommandError, SignInFailed, SignInStarted};
+use castkey_ipc::ui::{
+    command, event, AddProvider, AppStatus, CommandError, FieldKind, ProviderTemplate, SignInFailed,
+    SignInStarted, TemplateField,
+};
 use castkey_ipc::{AccountInfo, AccountRef, AccountStatus, ProviderInfo, Reason};
 use std::path::{Path, PathBuf};
 use ts_rs::{Config, TS};
@@ -57,6 +60,9 @@ fn names_ts() -> String {
         ("ADD_API_KEY_ACCOUNT", command::ADD_API_KEY_ACCOUNT),
         ("SIGN_OUT", command::SIGN_OUT),
         ("APP_STATUS", command::APP_STATUS),
+        ("LIST_PROVIDER_TEMPLATES", command::LIST_PROVIDER_TEMPLATES),
+        ("ADD_PROVIDER", command::ADD_PROVIDER),
+        ("REMOVE_PROVIDER", command::REMOVE_PROVIDER),
     ];
     let events = [("ACCOUNTS_CHANGED", event::ACCOUNTS_CHANGED), ("SIGN_IN_FAILED", event::SIGN_IN_FAILED)];
     format!(
@@ -85,6 +91,10 @@ fn expected_files() -> Vec<(String, String)> {
         render::<SignInStarted>(&cfg),
         render::<SignInFailed>(&cfg),
         render::<AppStatus>(&cfg),
+        render::<ProviderTemplate>(&cfg),
+        render::<TemplateField>(&cfg),
+        render::<FieldKind>(&cfg),
+        render::<AddProvider>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]
 }

@@ -9,4 +9,9 @@ sign_in: string, scopes: Array<string>,
  * Environments an account chooses between (api.video: `sandbox`,
  * `production`); empty for most providers.
  */
-environments: Array<string>, };
+environments: Array<string>, 
+/**
+ * The template the user added it from; `None` for built-in providers.
+ * Only added providers can be removed.
+ */
+template?: string, };

@@ -9,6 +9,9 @@ export const commands = {
   addApiKeyAccount: "add_api_key_account",
   signOut: "sign_out",
   appStatus: "app_status",
+  listProviderTemplates: "list_provider_templates",
+  addProvider: "add_provider",
+  removeProvider: "remove_provider",
 } as const;
 
 /** Event names the shell emits to the window. */

@@ -1,0 +1,134 @@
+//! The identity-token exchange of LifeOmic-style video services: after the
+//! user signed in at the customer's own OpenID Connect provider, the ID token
+//! is traded for the service's access token.
+//!
+//! `POST {url}` with JSON `{"identityToken", "providerName": "custom",
+//! "oidcClientId", "lifeomicClientId"}` answers `{"accessToken": …}`. The
+//! service documents no lifetime: an `expiresIn` is honoured if present,
+//! else the token's own `exp` if it is a JWT (read only to schedule the next
+//! exchange, never trusted for anything else), else the provider's default.
+//! The service's API timeout is 10 seconds, and so is this call's.
+
+use crate::oidc::{ResponseDefaults, TokenError, TokenSet};
+use base64::Engine as _;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::time::Duration;
+use url::Url;
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+pub struct ExchangeRequest<'a> {
+    pub url: &'a Url,
+    pub identity_token: &'a str,
+    /// The customer's OAuth client id at their identity provider.
+    pub oidc_client_id: &'a str,
+    /// The service's OAuth client id.
+    pub service_client_id: &'a str,
+}
+
+pub async fn exchange(
+    http: &reqwest::Client,
+    req: ExchangeRequest<'_>,
+    defaults: ResponseDefaults<'_>,
+) -> Result<TokenSet, TokenError> {
+    let body = serde_json::json!({
+        "identityToken": req.identity_token,
+        "providerName": "custom",
+        "oidcClientId": req.oidc_client_id,
+        "lifeomicClientId": req.service_client_id,
+    });
+    let host = req.url.host_str().unwrap_or("?").to_string();
+    let response = http
+        .post(req.url.clone())
+        .timeout(TIMEOUT)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| {
+            let what = if e.is_timeout() { "timed out after 10 s" } else { "could not be reached" };
+            TokenError::Unavailable(format!("the token exchange at {host} {what}"))
+        })?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|_| TokenError::Unavailable(format!("the token exchange at {host} timed out after 10 s")))?;
+    if status.is_server_error() {
+        return Err(TokenError::Unavailable(format!("the token exchange answered HTTP {status}")));
+    }
+    if !status.is_success() {
+        let why = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["error"].as_str().or(v["message"].as_str()).map(String::from))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(match status.as_u16() {
+            400 | 401 | 403 => {
+                TokenError::InvalidGrant(format!("the video service refused the identity token: {why}"))
+            }
+            _ => TokenError::Rejected(format!("the token exchange refused the request: {why}")),
+        });
+    }
+    // Never echo the body: it may hold the token.
+    let wire: WireAnswer = serde_json::from_slice(&bytes).map_err(|e| {
+        TokenError::Rejected(format!("the token exchange answered something that is not a token ({e})"))
+    })?;
+    if wire.access_token.is_empty() {
+        return Err(TokenError::Rejected("the token exchange sent an empty access token".into()));
+    }
+    let lifetime = match &wire.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let expires_at = match lifetime {
+        Some(l) => defaults.now.saturating_add(l),
+        None => jwt_exp(&wire.access_token)
+            .filter(|exp| *exp > defaults.now)
+            .unwrap_or(defaults.now.saturating_add(defaults.lifetime_secs)),
+    };
+    Ok(TokenSet {
+        access_token: SecretString::from(wire.access_token),
+        token_type: "Bearer".into(),
+        expires_at,
+        scopes: defaults.scopes.to_vec(),
+        refresh_token: None,
+        id_token: None,
+    })
+}
+
+impl std::fmt::Debug for ExchangeRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The identity token is a credential.
+        f.debug_struct("ExchangeRequest").field("url", &self.url.as_str()).finish_non_exhaustive()
+    }
+}
+
+/// The `exp` claim of a JWT, unverified (scheduling only).
+fn jwt_exp(token: &str) -> Option<u64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["exp"].as_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwt_access_token_tells_its_expiry() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1234}"#);
+        assert_eq!(jwt_exp(&format!("h.{payload}.s")), Some(1234));
+        assert_eq!(jwt_exp("opaque-token"), None);
+    }
+}
