@@ -69,6 +69,41 @@ const configuration = {
       redirect_uris: ['dev.castkey.app:/callback', 'http://127.0.0.1/callback'],
     },
     {
+      // IBM Video Streaming as its documents describe it: a confidential
+      // client (secret by HTTP Basic), authorization code + refresh token,
+      // scopes broadcaster openid email, access tokens that last a day,
+      // refresh tokens without offline_access, revocation.
+      client_id: 'ibm-app',
+      client_secret: 'ibm-app-secret',
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      redirect_uris: ['dev.castkey.app:/callback'],
+      scope: 'openid email broadcaster',
+    },
+    {
+      // An IBM Video Streaming service account (client credentials).
+      client_id: 'ibm-service',
+      client_secret: 'ibm-service-secret',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'broadcaster',
+    },
+    {
+      // A customer's own OAuth client at their identity provider, for the
+      // LifeOmic-style SSO (the customer gives client id and secret).
+      client_id: 'customer-sso',
+      client_secret: 'customer-sso-secret',
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['dev.castkey.app:/callback'],
+    },
+    {
       client_id: 'introspector',
       client_secret: 'introspector-secret',
       token_endpoint_auth_method: 'client_secret_basic',
@@ -135,9 +170,18 @@ const configuration = {
     },
   },
 
+  // IBM issues refresh tokens without offline_access; everyone else follows
+  // OIDC Core section 11 (the library default).
+  async issueRefreshToken(ctx, client, code) {
+    if (!client.grantTypeAllowed('refresh_token')) return false;
+    return client.clientId === 'ibm-app' || code.scopes.has('offline_access')
+      || (client.applicationType === 'web' && client.clientAuthMethod === 'none');
+  },
+
   ttl: {
-    AccessToken: () => ACCESS_TTL,
-    ClientCredentials: () => CC_TTL,
+    // "Access tokens expire in a day" for the IBM clients.
+    AccessToken: (ctx, token, client) => (client?.clientId === 'ibm-app' ? 86400 : ACCESS_TTL),
+    ClientCredentials: (ctx, token, client) => (client?.clientId === 'ibm-service' ? 86400 : CC_TTL),
     IdToken: () => 3600,
     // Library defaults, spelled out (keeps oidc-provider NOTICEs off stderr).
     Interaction: () => 60 * 60,

@@ -94,6 +94,15 @@ impl WebDriver {
         wait_for(&format!("`{css}` in the window"), timeout, || self.find(css))
     }
 
+    /// Clicks what `css` matches, finding it afresh until the click lands
+    /// (the window redraws lists when accounts or providers change).
+    pub fn click_css(&self, css: &str, timeout: Duration) {
+        wait_for(&format!("a click on `{css}`"), timeout, || {
+            let element = self.find(css)?;
+            self.post(&format!("/element/{element}/click"), json!({}))
+        });
+    }
+
     pub fn click(&self, element: &str) {
         self.post(&format!("/element/{element}/click"), json!({})).expect("click");
     }
@@ -107,6 +116,37 @@ impl WebDriver {
     /// Types into an input.
     pub fn type_text(&self, element: &str, text: &str) {
         self.post(&format!("/element/{element}/value"), json!({"text": text})).expect("type");
+    }
+
+    /// Empties an input.
+    pub fn clear(&self, element: &str) {
+        self.post(&format!("/element/{element}/clear"), json!({})).expect("clear");
+    }
+
+    /// Fills in the "Add a service" form of `template` and presses Add.
+    /// Fields not named keep their pre-filled values.
+    pub fn set_up_service(&self, template: &str, values: &[(&str, &str)]) {
+        let summary =
+            self.wait(&format!("#templates [data-setup-template=\"{template}\"]"), Duration::from_secs(60));
+        let form = format!("#templates form[data-template=\"{template}\"]");
+        let details =
+            self.find(&format!("#templates [data-template-id=\"{template}\"] details")).expect("details");
+        if self.get(&format!("/element/{details}/property/open")).and_then(|v| v.as_bool()) != Some(true) {
+            self.click(&summary);
+        }
+        for (name, value) in values {
+            let option = format!("{form} select[name=\"{name}\"] option[value=\"{value}\"]");
+            if let Some(o) = self.find(&option) {
+                self.click(&o);
+                continue;
+            }
+            let input =
+                self.find(&format!("{form} [name=\"{name}\"]")).unwrap_or_else(|| panic!("no field {name}"));
+            self.clear(&input);
+            self.type_text(&input, value);
+        }
+        let add = self.find(&format!("{form} button[data-add-template]")).expect("the Add button");
+        self.click(&add);
     }
 
     /// The `value` property of an input.

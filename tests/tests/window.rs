@@ -60,11 +60,12 @@ fn streamer_signs_in_from_the_window_and_sees_the_account() {
 fn a_service_account_is_added_from_the_window_and_serves_tokens() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
     // VidiFlow's authentication service, played by the sandbox provider
-    // configured as VidiFlow documents it (client credentials, scope api1).
+    // configured as VidiFlow documents it (client credentials, scope api1),
+    // its authServiceEndpoint typed in the window.
     let issuer = env.issuer.clone();
-    env.vars.insert("CASTKEY_VIDIFLOW_ENDPOINT".into(), issuer);
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
+    driver.set_up_service("vidiflow", &[("auth_service_endpoint", &issuer)]);
     let row = "#providers [data-provider-id=\"vidiflow\"]";
     let client_id = driver.wait(&format!("{row} input[name=\"client-id\"]"), Duration::from_secs(60));
     let secret = driver.find(&format!("{row} input[name=\"client-secret\"]")).unwrap();

@@ -9,6 +9,10 @@
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AccountInfo } from "./bindings/AccountInfo";
+import type { AddProvider } from "./bindings/AddProvider";
+import type { FieldKind } from "./bindings/FieldKind";
+import type { ProviderTemplate } from "./bindings/ProviderTemplate";
+import type { TemplateField } from "./bindings/TemplateField";
 import type { AccountStatus } from "./bindings/AccountStatus";
 import type { AppStatus } from "./bindings/AppStatus";
 import type { CommandError } from "./bindings/CommandError";
@@ -19,6 +23,10 @@ import type { SignInStarted } from "./bindings/SignInStarted";
 import { commands, events } from "./bindings/names";
 
 export type {
+  AddProvider,
+  FieldKind,
+  ProviderTemplate,
+  TemplateField,
   AccountInfo,
   AccountStatus,
   AppStatus,
@@ -110,6 +118,22 @@ export function addApiKeyAccount(provider: string, environment: string, apiKey: 
 
 export function signOut(accountId: string): Promise<void> {
   return call<void>(commands.signOut, { accountId });
+}
+
+/** The kinds of service a user can add (IBM Video Streaming, VidiFlow, …). */
+export function listProviderTemplates(): Promise<ProviderTemplate[]> {
+  return call<ProviderTemplate[]>(commands.listProviderTemplates);
+}
+
+/** Adds a provider from a filled-in template. A client secret among the
+ *  values is sent once; no command ever returns it. */
+export function addProvider(setup: AddProvider): Promise<ProviderInfo> {
+  return call<ProviderInfo>(commands.addProvider, { setup });
+}
+
+/** Removes a provider the user added (it must have no accounts). */
+export function removeProvider(provider: string): Promise<void> {
+  return call<void>(commands.removeProvider, { provider });
 }
 
 export function appStatus(): Promise<AppStatus> {

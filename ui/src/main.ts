@@ -45,6 +45,7 @@ type Loaded<T> = { state: "loading" } | { state: "ready"; value: T } | { state: 
 
 const state = {
   providers: { state: "loading" } as Loaded<ProviderInfo[]>,
+  templates: { state: "loading" } as Loaded<api.ProviderTemplate[]>,
   accounts: { state: "loading" } as Loaded<AccountInfo[]>,
   status: { state: "loading" } as Loaded<AppStatus>,
   /** Sign-ins waiting for the browser, by provider id. */
@@ -56,6 +57,7 @@ const state = {
 let ui: {
   accounts: HTMLUListElement;
   providers: HTMLUListElement;
+  templates: HTMLUListElement;
   statusText: HTMLElement;
   version: HTMLElement;
   error: HTMLElement;
@@ -228,8 +230,120 @@ function credentialsRow(
       h("span", { class: "provider-name", text: provider.display_name }),
       h("span", { class: "provider-note", text: note }),
     ),
-    h("div", { class: "card-side" }, form),
+    h("div", { class: "card-side" }, form, ...removeButton(provider)),
   );
+}
+
+/** A provider the user added can be removed (once it has no accounts). */
+function removeButton(provider: ProviderInfo): HTMLButtonElement[] {
+  if (!provider.template) return [];
+  const button = h("button", {
+    class: "btn btn-secondary",
+    text: "Remove",
+    attrs: { type: "button", "data-remove-provider": provider.id, "aria-label": `Remove ${provider.display_name}` },
+  });
+  button.addEventListener("click", () => {
+    if (!window.confirm(`Remove ${provider.display_name} from Castkey?`)) return;
+    hideError();
+    api
+      .removeProvider(provider.id)
+      .then(loadProviders)
+      .catch(reportError);
+  });
+  return [button];
+}
+
+/** One input for one template field; secrets are password inputs. */
+function templateInput(template: api.ProviderTemplate, f: api.TemplateField): HTMLElement {
+  const label = `${template.display_name} ${f.label}`;
+  if (f.kind === "choice") {
+    const select = h("select", { class: "field", attrs: { name: f.name, "aria-label": label } });
+    for (const c of f.choices) select.append(h("option", { text: c, attrs: { value: c } }));
+    if (f.default) select.value = f.default;
+    return h("label", { class: "field-label" }, h("span", { text: f.label }), select);
+  }
+  const input = h("input", {
+    class: "field",
+    attrs: {
+      type: f.kind === "secret" ? "password" : f.kind === "url" ? "url" : "text",
+      name: f.name,
+      autocomplete: "off",
+      "aria-label": label,
+      ...(f.required ? { required: "" } : {}),
+    },
+  });
+  if (f.default) input.value = f.default;
+  return h("label", { class: "field-label" }, h("span", { text: f.required ? f.label : `${f.label} (optional)` }), input);
+}
+
+/**
+ * A kind of service the user can add: a form built from the template's
+ * fields. Values go to Rust once; secret inputs are emptied at once.
+ */
+function templateRow(template: api.ProviderTemplate): HTMLLIElement {
+  const inputs = template.fields.map((f) => templateInput(template, f));
+  const button = h("button", {
+    class: "btn btn-primary",
+    text: "Add",
+    attrs: { type: "submit", "data-add-template": template.id, "aria-label": `Add ${template.display_name}` },
+  });
+  const form = h("form", { class: "template-form", attrs: { "data-template": template.id } }, ...inputs, button);
+  const details = h(
+    "details",
+    { class: "template" },
+    h("summary", { text: "Set up", attrs: { "data-setup-template": template.id } }),
+    form,
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const values: Record<string, string> = {};
+    for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement>("input, select")) {
+      if (el.value.trim() !== "") values[el.name] = el.value;
+      if (el instanceof HTMLInputElement && el.type === "password") el.value = "";
+    }
+    button.disabled = true;
+    hideError();
+    api
+      .addProvider({ template: template.id, values })
+      .then(() => {
+        form.reset();
+        details.open = false;
+        return loadProviders();
+      })
+      .catch(reportError)
+      .finally(() => {
+        button.disabled = false;
+      });
+  });
+  return h(
+    "li",
+    { class: "card template-card", attrs: { "data-template-id": template.id } },
+    h(
+      "div",
+      { class: "card-main" },
+      h("span", { class: "provider-name", text: template.display_name }),
+      h("span", { class: "provider-note", text: template.description }),
+      details,
+    ),
+  );
+}
+
+function renderTemplates(): void {
+  const loaded = state.templates;
+  ui.templates.setAttribute("aria-busy", String(loaded.state === "loading"));
+  if (loaded.state === "loading") ui.templates.replaceChildren(placeholder("Loading…"));
+  else if (loaded.state === "failed") ui.templates.replaceChildren(placeholder("Couldn't load the services.", true));
+  else ui.templates.replaceChildren(...loaded.value.map(templateRow));
+}
+
+async function loadTemplates(): Promise<void> {
+  try {
+    state.templates = { state: "ready", value: await api.listProviderTemplates() };
+  } catch (e) {
+    if (state.templates.state !== "ready") state.templates = { state: "failed" };
+    reportError(e);
+  }
+  renderTemplates();
 }
 
 function serviceAccountRow(provider: ProviderInfo): HTMLLIElement {
@@ -275,7 +389,7 @@ function providerRow(provider: ProviderInfo): HTMLLIElement {
       h("span", { class: "provider-name", text: provider.display_name }),
       h("span", { class: "provider-note", attrs: { "aria-live": "polite" } }),
     ),
-    h("div", { class: "card-side" }, button),
+    h("div", { class: "card-side" }, button, ...removeButton(provider)),
   );
   showPending(row, provider.id);
   return row;
@@ -358,7 +472,12 @@ async function loadAccounts(): Promise<void> {
 
 async function loadProviders(): Promise<void> {
   try {
-    state.providers = { state: "ready", value: await api.listProviders() };
+    const value = await api.listProviders();
+    // Redraw only what changed: a redraw would drop what the user is typing
+    // into a provider's form.
+    const before = state.providers;
+    if (before.state === "ready" && JSON.stringify(before.value) === JSON.stringify(value)) return;
+    state.providers = { state: "ready", value };
   } catch (e) {
     if (state.providers.state !== "ready") state.providers = { state: "failed" };
     reportError(e);
@@ -449,6 +568,7 @@ async function subscribe(): Promise<void> {
     await api.onAccountsChanged(() => {
       endAllSignIns();
       void loadAccounts();
+      void loadProviders();
     });
     await api.onSignInFailed((failed) => {
       // The event does not say which provider: every waiting row is done.
@@ -464,6 +584,7 @@ function start(): void {
   ui = {
     accounts: byId<HTMLUListElement>("accounts"),
     providers: byId<HTMLUListElement>("providers"),
+    templates: byId<HTMLUListElement>("templates"),
     statusText: byId("status-text"),
     version: byId("version"),
     error: byId("error"),
@@ -478,6 +599,7 @@ function start(): void {
 
   void subscribe();
   void loadProviders();
+  void loadTemplates();
   void loadAccounts();
   void loadStatus();
 }

@@ -179,7 +179,7 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(15))
         .user_agent(concat!("castkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()
