@@ -6,6 +6,7 @@ fn main() {
             "list_providers",
             "list_accounts",
             "sign_in",
+            "sign_in_with_code",
             "add_service_account",
             "add_api_key_account",
             "sign_out",

@@ -3,7 +3,7 @@
 
 use crate::Shell;
 use castkey_core::CoreError;
-use castkey_ipc::ui::{AddProvider, AppStatus, CommandError, ProviderTemplate, SignInStarted};
+use castkey_ipc::ui::{AddProvider, AppStatus, CommandError, DeviceSignIn, ProviderTemplate, SignInStarted};
 use castkey_ipc::{AccountInfo, ProviderInfo};
 use tauri::State;
 
@@ -26,6 +26,16 @@ pub fn list_accounts(shell: State<'_, Shell>) -> Vec<AccountInfo> {
 pub async fn sign_in(shell: State<'_, Shell>, provider: String) -> Result<SignInStarted, CommandError> {
     let started = shell.core.begin_app_sign_in(&provider).await.map_err(err)?;
     Ok(SignInStarted { provider, expires_at: started.expires_at })
+}
+
+/// Sign-in with a code (RFC 8628): answers what to show; the outcome
+/// arrives as an event.
+#[tauri::command]
+pub async fn sign_in_with_code(
+    shell: State<'_, Shell>,
+    provider: String,
+) -> Result<DeviceSignIn, CommandError> {
+    shell.core.begin_device_sign_in(&provider).await.map_err(err)
 }
 
 /// Adds a service account. The secret is handed to the core (which keeps it

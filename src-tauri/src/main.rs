@@ -48,6 +48,7 @@ fn main() {
             commands::list_providers,
             commands::list_accounts,
             commands::sign_in,
+            commands::sign_in_with_code,
             commands::add_service_account,
             commands::add_api_key_account,
             commands::sign_out,
@@ -79,6 +80,8 @@ fn main() {
             }
             app.manage(shell);
             forward_core_events(app.handle().clone(), &core);
+            let discovering = core.clone();
+            tauri::async_runtime::spawn(async move { discovering.discover_all().await });
             deep_link::install(app)?;
             Ok(())
         })
@@ -97,6 +100,9 @@ fn forward_core_events(app: tauri::AppHandle, core: &Castkey) {
             match events.recv().await {
                 Ok(CoreEvent::AccountsChanged) => {
                     let _ = app.emit(event::ACCOUNTS_CHANGED, ());
+                }
+                Ok(CoreEvent::SignedIn { account }) => {
+                    let _ = app.emit(event::SIGNED_IN, account);
                 }
                 Ok(CoreEvent::SignInFailed { message }) => {
                     let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { message });

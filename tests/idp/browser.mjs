@@ -271,6 +271,31 @@ async function main() {
       fail(`provider answered ${status} for ${show(url)}: ${excerpt(body)}`);
     }
 
+    // Sign-in with a code (RFC 8628): the code entry and confirmation
+    // forms, and the page that says it worked.
+    // (A page that posts itself on load, as a browser running its script would.)
+    const autoPost = /<title>Submitting Callback<\/title>[\s\S]*?<form method="post" action="([^"]*)">([\s\S]*?)<\/form>/i.exec(body);
+    const deviceForm = autoPost
+      ? [autoPost[0], 'Auto-post', autoPost[1], autoPost[2]]
+      : /<form id="op\.device(Input|Confirm)Form"[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(body);
+    if (deviceForm) {
+      const fields = {};
+      for (const m of deviceForm[3].matchAll(/<input[^>]*?name="([^"]+)"[^>]*?>/gi)) {
+        const value = /value="([^"]*)"/i.exec(m[0]);
+        fields[m[1]] = value ? unescapeHtml(value[1]) : '';
+      }
+      if (deviceForm[1] === 'Input' && !fields.user_code) fail('the code entry form has no code filled in');
+      log(`device ${deviceForm[1].toLowerCase()} form: continue`);
+      method = 'POST';
+      url = new URL(unescapeHtml(deviceForm[2]), url).href;
+      form = fields;
+      continue;
+    }
+    if (/<title>Sign-in Success<\/title>/i.test(body)) {
+      log('device sign-in: success page');
+      process.exit(0);
+    }
+
     const page = parseInteractionPage(body, url);
     if (page.prompt === 'login' && page.action) {
       log(`login form: signing in as ${LOGIN}`);

@@ -62,7 +62,7 @@ const configuration = {
       client_name: 'Castkey',
       application_type: 'native',
       token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
       response_types: ['code'],
       // Native clients: oidc-provider ignores the port of http loopback
       // redirect URIs (RFC 8252 section 7.3), so any port is accepted here.
@@ -149,6 +149,8 @@ const configuration = {
   features: {
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
+    // RFC 8628 sign-in with a code (the library's own pages).
+    deviceFlow: { enabled: true },
     revocation: {
       enabled: true,
       // Library default, spelled out: a client may revoke only its own tokens.
@@ -183,6 +185,7 @@ const configuration = {
     AccessToken: (ctx, token, client) => (client?.clientId === 'ibm-app' ? 86400 : ACCESS_TTL),
     ClientCredentials: (ctx, token, client) => (client?.clientId === 'ibm-service' ? 86400 : CC_TTL),
     IdToken: () => 3600,
+    DeviceCode: () => 10 * 60,
     // Library defaults, spelled out (keeps oidc-provider NOTICEs off stderr).
     Interaction: () => 60 * 60,
     Session: () => 14 * 24 * 60 * 60,

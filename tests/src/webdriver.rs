@@ -118,6 +118,11 @@ impl WebDriver {
         self.post(&format!("/element/{element}/value"), json!({"text": text})).expect("type");
     }
 
+    /// An element's attribute, if it has it.
+    pub fn attribute(&self, element: &str, name: &str) -> Option<String> {
+        self.get(&format!("/element/{element}/attribute/{name}")).and_then(|v| v.as_str().map(String::from))
+    }
+
     /// Empties an input.
     pub fn clear(&self, element: &str) {
         self.post(&format!("/element/{element}/clear"), json!({})).expect("clear");

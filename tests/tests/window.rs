@@ -194,3 +194,35 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
         Some("sandbox-key-1234")
     );
 }
+
+#[test]
+fn streamer_signs_in_with_a_code_shown_in_the_window() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+
+    // The sandbox offers RFC 8628; the window learns it from discovery.
+    driver.click_css("#providers button[data-device-provider=\"sandbox\"]", Duration::from_secs(60));
+    let code = driver.wait("#device-sign-in:not([hidden]) #device-user-code", Duration::from_secs(30));
+    let user_code = driver.text(&code);
+    assert!(user_code.len() >= 8, "{user_code}");
+    let uri = driver.find("#device-verification-uri").unwrap();
+    assert_eq!(driver.text(&uri), format!("{}/device", env.issuer));
+    let complete = driver.attribute(&uri, "data-complete").unwrap();
+    assert!(complete.contains("user_code="), "{complete}");
+    assert!(driver.find("#device-qr svg").is_some(), "no QR code");
+
+    // The user finishes on another device (here: the scripted browser,
+    // opening the URL the QR code carries).
+    let status =
+        env.command(castkey_scenarios::repo().join("tests/idp/browser")).arg(&complete).status().unwrap();
+    assert!(status.success());
+    driver.wait("#accounts [data-account-id=\"sandbox:streamer\"]", Duration::from_secs(60));
+    castkey_scenarios::wait_for("the code panel to close", Duration::from_secs(10), || {
+        driver.find("#device-sign-in[hidden]").map(|_| ())
+    });
+    let grant = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap();
+    assert!(grant.scope.iter().any(|s| s == "broadcaster"));
+    assert_eq!(env.introspect(&grant.access_token)["active"], true);
+    assert!(env.keychain_lookup("account/sandbox:streamer/refresh_token").is_some());
+}

@@ -10,6 +10,7 @@ import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AccountInfo } from "./bindings/AccountInfo";
 import type { AddProvider } from "./bindings/AddProvider";
+import type { DeviceSignIn } from "./bindings/DeviceSignIn";
 import type { FieldKind } from "./bindings/FieldKind";
 import type { ProviderTemplate } from "./bindings/ProviderTemplate";
 import type { TemplateField } from "./bindings/TemplateField";
@@ -24,6 +25,7 @@ import { commands, events } from "./bindings/names";
 
 export type {
   AddProvider,
+  DeviceSignIn,
   FieldKind,
   ProviderTemplate,
   TemplateField,
@@ -103,6 +105,14 @@ export function signIn(provider: string): Promise<SignInStarted> {
   return call<SignInStarted>(commands.signIn, { provider });
 }
 
+/**
+ * Sign-in with a code (RFC 8628): resolves with the code and the URL to show;
+ * the outcome arrives as `signed-in` or `sign-in-failed`.
+ */
+export function signInWithCode(provider: string): Promise<DeviceSignIn> {
+  return call<DeviceSignIn>(commands.signInWithCode, { provider });
+}
+
 /** Forgets an account and its grant. Tauri maps `accountId` to `account_id`. */
 /** Adds a service account (client credentials). The secret is sent once;
  *  no command ever returns it. */
@@ -143,6 +153,11 @@ export function appStatus(): Promise<AppStatus> {
 /** The accounts changed (added, signed out, needing a new sign-in…): reload them. */
 export function onAccountsChanged(cb: () => void): Promise<UnlistenFn> {
   return subscribe<unknown>(events.accountsChanged, () => cb());
+}
+
+/** A sign-in finished: the account that signed in. */
+export function onSignedIn(cb: (account: AccountInfo) => void): Promise<UnlistenFn> {
+  return subscribe<AccountInfo>(events.signedIn, cb);
 }
 
 /** A browser sign-in did not complete. */

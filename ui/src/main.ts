@@ -379,6 +379,20 @@ function providerRow(provider: ProviderInfo): HTMLLIElement {
     },
   });
   button.addEventListener("click", () => void startSignIn(provider));
+  const extra: HTMLButtonElement[] = [];
+  if (provider.device_flow) {
+    const code = h("button", {
+      class: "btn btn-secondary",
+      text: "Sign in with a code",
+      attrs: {
+        type: "button",
+        "data-device-provider": provider.id,
+        "aria-label": `Sign in to ${provider.display_name} with a code`,
+      },
+    });
+    code.addEventListener("click", () => void startDeviceSignIn(provider));
+    extra.push(code);
+  }
 
   const row = h(
     "li",
@@ -389,7 +403,7 @@ function providerRow(provider: ProviderInfo): HTMLLIElement {
       h("span", { class: "provider-name", text: provider.display_name }),
       h("span", { class: "provider-note", attrs: { "aria-live": "polite" } }),
     ),
-    h("div", { class: "card-side" }, button, ...removeButton(provider)),
+    h("div", { class: "card-side" }, button, ...extra, ...removeButton(provider)),
   );
   showPending(row, provider.id);
   return row;
@@ -542,6 +556,43 @@ async function startSignIn(provider: ProviderInfo): Promise<void> {
   renderPending(provider.id);
 }
 
+// ---------------------------------------------------------------- sign-in with a code
+
+let deviceProvider: string | undefined;
+
+function hideDeviceSignIn(): void {
+  deviceProvider = undefined;
+  byId("device-sign-in").hidden = true;
+  byId("device-qr").replaceChildren();
+}
+
+async function startDeviceSignIn(provider: ProviderInfo): Promise<void> {
+  hideError();
+  let shown: api.DeviceSignIn;
+  try {
+    shown = await api.signInWithCode(provider.id);
+  } catch (e) {
+    reportError(e);
+    return;
+  }
+  deviceProvider = provider.id;
+  byId("device-title").textContent = `Sign in to ${provider.display_name} with a code`;
+  byId("device-user-code").textContent = shown.user_code;
+  const uri = byId("device-verification-uri");
+  uri.textContent = shown.verification_uri;
+  uri.dataset.complete = shown.verification_uri_complete ?? shown.verification_uri;
+  const qr = byId("device-qr");
+  qr.replaceChildren();
+  if (shown.qr_svg) {
+    // Drawn by Castkey from the URL alone; parsed as SVG, never as HTML.
+    const doc = new DOMParser().parseFromString(shown.qr_svg, "image/svg+xml");
+    const svg = doc.documentElement;
+    if (svg.nodeName.toLowerCase() === "svg") qr.append(document.importNode(svg, true));
+  }
+  byId("device-note").textContent = "Waiting for you to finish…";
+  byId("device-sign-in").hidden = false;
+}
+
 async function confirmSignOut(account: AccountInfo, provider: string): Promise<void> {
   const ok = window.confirm(
     `Sign out ${account.display_name} (${provider})?\n\n` +
@@ -570,9 +621,14 @@ async function subscribe(): Promise<void> {
       void loadAccounts();
       void loadProviders();
     });
+    await api.onSignedIn((account) => {
+      endSignIn(account.provider);
+      if (deviceProvider === account.provider) hideDeviceSignIn();
+    });
     await api.onSignInFailed((failed) => {
       // The event does not say which provider: every waiting row is done.
       endAllSignIns();
+      hideDeviceSignIn();
       showError(failed.message);
     });
   } catch (e) {
@@ -591,6 +647,7 @@ function start(): void {
     errorText: byId("error-text"),
   };
   byId<HTMLButtonElement>("error-dismiss").addEventListener("click", hideError);
+  byId<HTMLButtonElement>("device-hide").addEventListener("click", hideDeviceSignIn);
 
   window.addEventListener("focus", () => {
     void loadAccounts();

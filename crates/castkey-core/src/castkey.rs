@@ -32,7 +32,13 @@ pub enum RedirectMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoreEvent {
     AccountsChanged,
-    SignInFailed { message: String },
+    /// A sign-in finished (browser or code); `AccountsChanged` follows.
+    SignedIn {
+        account: AccountInfo,
+    },
+    SignInFailed {
+        message: String,
+    },
 }
 
 /// Opens URLs in the user's browser.
@@ -155,7 +161,60 @@ impl Castkey {
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {
-        self.catalog.list()
+        let mut list = self.catalog.list();
+        for info in &mut list {
+            if let Ok(p) = self.catalog.get(&info.id) {
+                if let SignInKind::Browser(b) = &p.sign_in {
+                    info.device_flow = self
+                        .sign_in
+                        .oidc
+                        .cached(&p.id, &b.client_id)
+                        .is_some_and(|d| d.device_authorization_endpoint.is_some());
+                }
+            }
+        }
+        list
+    }
+
+    /// Reads every browser provider's discovery document (what the window
+    /// needs to know, such as sign-in with a code), then announces the
+    /// providers changed. Failures are left for sign-in to report. The shell
+    /// runs this in the background at start.
+    pub async fn discover_all(&self) {
+        for info in self.catalog.list() {
+            let Ok(p) = self.catalog.get(&info.id) else { continue };
+            if let SignInKind::Browser(b) = &p.sign_in {
+                let oidc = self.sign_in.oidc.get(&p.id, &b.endpoints, &b.client_id);
+                if let Err(e) = oidc.discover(false).await {
+                    tracing::debug!(provider = %p.id, "discovery failed for now: {e}");
+                }
+            }
+        }
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+    }
+
+    /// Starts a sign-in with a code (RFC 8628) and waits for it in the
+    /// background; the outcome is announced as a [`CoreEvent`].
+    pub async fn begin_device_sign_in(
+        self: &Arc<Self>,
+        provider: &str,
+    ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
+        let started = self.sign_in.start_device(provider).await?;
+        let shown = castkey_ipc::ui::DeviceSignIn {
+            provider: started.provider.clone(),
+            user_code: started.user_code.clone(),
+            verification_uri: started.verification_uri.clone(),
+            verification_uri_complete: started.verification_uri_complete.clone(),
+            expires_at: started.expires_at,
+            qr_svg: crate::qr::svg(
+                started.verification_uri_complete.as_deref().unwrap_or(&started.verification_uri),
+            ),
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.sign_in.complete_device(started).await;
+        });
+        Ok(shown)
     }
 
     pub fn accounts(&self) -> Vec<AccountInfo> {
@@ -192,13 +251,7 @@ impl Castkey {
             SignInKind::ApiKey { .. } => None,
         };
         if let Some((endpoints, client_id)) = endpoints {
-            let probe = crate::oidc::OidcProvider::new(
-                &prepared.config.id,
-                endpoints.clone(),
-                client_id,
-                self.sign_in.oidc.http().clone(),
-            );
-            probe.discover(true).await?;
+            self.sign_in.oidc.get(&prepared.config.id, endpoints, client_id).discover(true).await?;
         }
         let key = SecretKey::provider_client_secret(&prepared.config.id);
         match &prepared.client_secret {

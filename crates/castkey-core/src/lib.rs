@@ -31,6 +31,7 @@ pub mod oidc;
 pub mod paths;
 pub mod pending;
 pub mod provider;
+pub mod qr;
 pub mod redirect;
 pub mod secret;
 pub mod signin;

@@ -31,6 +31,9 @@ pub struct ExtraMetadata {
     /// RFC 7009 token revocation.
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    /// RFC 8628 device authorization.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -57,6 +60,8 @@ pub struct Discovered {
     pub token_endpoint: Url,
     pub revocation_endpoint: Option<Url>,
     pub userinfo_endpoint: Option<Url>,
+    /// RFC 8628: the provider offers sign-in with a code.
+    pub device_authorization_endpoint: Option<Url>,
     pub iss_parameter_supported: bool,
     /// Found by discovery, with keys: ID tokens can be verified. Fixed
     /// endpoints have no keys, so no ID token from them is trusted.
@@ -75,6 +80,7 @@ impl Discovered {
             token_endpoint: at("/token"),
             revocation_endpoint: None,
             userinfo_endpoint: None,
+            device_authorization_endpoint: None,
             iss_parameter_supported: true,
             verifies_id_tokens: true,
             jwks: CoreJsonWebKeySet::new(vec![]),
@@ -91,6 +97,7 @@ impl Discovered {
             token_endpoint: token.clone(),
             revocation_endpoint: revocation.cloned(),
             userinfo_endpoint: None,
+            device_authorization_endpoint: None,
             iss_parameter_supported: false,
             verifies_id_tokens: false,
             jwks: CoreJsonWebKeySet::new(vec![]),
@@ -129,6 +136,29 @@ pub struct ResponseDefaults<'a> {
     pub now: u64,
 }
 
+/// RFC 8628 §3.2: what the user needs to finish a sign-in with a code.
+#[derive(Deserialize)]
+pub struct DeviceAuthorization {
+    pub device_code: SecretString,
+    pub user_code: String,
+    pub verification_uri: String,
+    #[serde(default)]
+    pub verification_uri_complete: Option<String>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub interval: Option<u64>,
+}
+
+impl fmt::Debug for DeviceAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("verification_uri", &self.verification_uri)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Who signed in, from a verified ID token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -157,6 +187,9 @@ pub enum TokenError {
     Unavailable(String),
     /// The provider answered, but not with something usable or safe.
     Rejected(String),
+    /// RFC 8628 §3.5: the device sign-in is not finished (`authorization_pending`,
+    /// `slow_down`) or ended (`access_denied`, `expired_token`).
+    DeviceFlow(String),
 }
 
 impl TokenError {
@@ -170,6 +203,9 @@ impl TokenError {
                 CoreError::ProviderUnavailable { provider: provider.to_string(), message }
             }
             TokenError::Rejected(msg) => CoreError::ProviderRejected(msg),
+            TokenError::DeviceFlow(code) => {
+                CoreError::LoginFailed(format!("the sign-in with a code ended: {code}"))
+            }
         }
     }
 }
@@ -282,15 +318,15 @@ impl OidcProvider {
         check_endpoint(&token_endpoint, "token endpoint")?;
         check_endpoint(meta.jwks_uri().url(), "JWKS URI")?;
         let extra = meta.additional_metadata();
-        let revocation_endpoint = match &extra.revocation_endpoint {
-            Some(s) => {
-                let u = Url::parse(s)
-                    .map_err(|e| CoreError::ProviderRejected(format!("revocation endpoint: {e}")))?;
-                check_endpoint(&u, "revocation endpoint")?;
-                Some(u)
-            }
-            None => None,
+        let optional = |s: &Option<String>, what: &str| -> Result<Option<Url>, CoreError> {
+            let Some(s) = s else { return Ok(None) };
+            let u = Url::parse(s).map_err(|e| CoreError::ProviderRejected(format!("{what}: {e}")))?;
+            check_endpoint(&u, what)?;
+            Ok(Some(u))
         };
+        let revocation_endpoint = optional(&extra.revocation_endpoint, "revocation endpoint")?;
+        let device_authorization_endpoint =
+            optional(&extra.device_authorization_endpoint, "device authorization endpoint")?;
         let userinfo_endpoint = match meta.userinfo_endpoint() {
             Some(u) => {
                 check_endpoint(u.url(), "userinfo endpoint")?;
@@ -304,6 +340,7 @@ impl OidcProvider {
             authorization_endpoint,
             token_endpoint,
             revocation_endpoint,
+            device_authorization_endpoint,
             iss_parameter_supported: extra.authorization_response_iss_parameter_supported == Some(true),
             verifies_id_tokens: true,
             jwks: meta.jwks().clone(),
@@ -407,6 +444,76 @@ impl OidcProvider {
         let scope = defaults.scopes.join(" ");
         let form = [("grant_type", "client_credentials"), ("scope", scope.as_str())];
         let basic = self.basic_auth(Some(client_secret));
+        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
+    }
+
+    /// RFC 8628 §3.1: asks for a user code and where to enter it.
+    pub async fn device_authorization(
+        &self,
+        d: &Discovered,
+        scopes: &[String],
+        offline_access: bool,
+        client_secret: Option<&SecretString>,
+    ) -> Result<DeviceAuthorization, CoreError> {
+        let Some(endpoint) = &d.device_authorization_endpoint else {
+            return Err(CoreError::InvalidRequest("this provider does not offer sign-in with a code".into()));
+        };
+        let mut scope: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        if d.verifies_id_tokens && !scope.contains(&"openid") {
+            scope.insert(0, "openid");
+        }
+        if offline_access && !scope.contains(&"offline_access") {
+            scope.push("offline_access");
+        }
+        let scope = scope.join(" ");
+        let mut form = vec![("client_id", self.client_id.as_str()), ("scope", scope.as_str())];
+        if offline_access {
+            form.push(("prompt", "consent"));
+        }
+        let mut request =
+            self.http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json").form(&form);
+        if let Some((user, password)) = self.basic_auth(client_secret) {
+            request = request.basic_auth(user, Some(password.expose_secret()));
+        }
+        let response =
+            request.send().await.map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(self.unavailable(format!("the device authorization endpoint answered HTTP {status}")));
+        }
+        let body = response.bytes().await.map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
+        if !status.is_success() {
+            let why = serde_json::from_slice::<WireErrorResponse>(&body)
+                .map(|e| e.error_description.unwrap_or(e.error))
+                .unwrap_or_else(|_| format!("HTTP {status}"));
+            return Err(CoreError::LoginFailed(format!("the provider refused sign-in with a code: {why}")));
+        }
+        let wire: DeviceAuthorization = serde_json::from_slice(&body).map_err(|e| {
+            CoreError::ProviderRejected(format!("the device authorization answer could not be read ({e})"))
+        })?;
+        for u in std::iter::once(&wire.verification_uri).chain(wire.verification_uri_complete.as_ref()) {
+            let url = Url::parse(u).map_err(|e| {
+                CoreError::ProviderRejected(format!("the verification URL is not a URL ({e})"))
+            })?;
+            check_endpoint(&url, "verification URL")?;
+        }
+        Ok(wire)
+    }
+
+    /// RFC 8628 §3.4: one poll of the token endpoint for a device code.
+    pub async fn poll_device(
+        &self,
+        d: &Discovered,
+        device_code: &SecretString,
+        client_secret: Option<&SecretString>,
+        defaults: ResponseDefaults<'_>,
+    ) -> Result<TokenSet, TokenError> {
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.expose_secret()),
+            ("client_id", &self.client_id),
+        ];
+        let basic = self.basic_auth(client_secret);
         post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
     }
 
@@ -662,6 +769,14 @@ async fn post_token_request(
         return Err(TokenError::Unavailable(format!("the token endpoint answered HTTP {status}")));
     }
     match serde_json::from_slice::<WireErrorResponse>(&body) {
+        Ok(err)
+            if matches!(
+                err.error.as_str(),
+                "authorization_pending" | "slow_down" | "access_denied" | "expired_token"
+            ) =>
+        {
+            Err(TokenError::DeviceFlow(err.error))
+        }
         // invalid_client: the service account's id or secret was refused.
         Ok(err) if err.error == "invalid_grant" || err.error == "invalid_client" => {
             Err(TokenError::InvalidGrant(format!(
@@ -706,6 +821,14 @@ impl OidcProviders {
     /// The HTTP client shared by every provider call (also the non-OIDC ones).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// What discovery found for a provider, if it ran already (no request).
+    pub fn cached(&self, provider_id: &str, client_id: &str) -> Option<Arc<Discovered>> {
+        let map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        let p = map.get(&(provider_id.to_string(), client_id.to_string()))?;
+        let d = p.discovered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        d
     }
 
     pub fn get(&self, provider_id: &str, endpoints: &Endpoints, client_id: &str) -> Arc<OidcProvider> {
@@ -783,6 +906,7 @@ mod tests {
             token_endpoint: Url::parse("http://127.0.0.1:1/token").unwrap(),
             revocation_endpoint: None,
             userinfo_endpoint: None,
+            device_authorization_endpoint: None,
             iss_parameter_supported: true,
             verifies_id_tokens: true,
             jwks: CoreJsonWebKeySet::new(vec![]),
@@ -823,6 +947,7 @@ mod tests {
                 token_endpoint: Url::parse("http://127.0.0.1:9/token").unwrap(),
                 revocation_endpoint: None,
                 userinfo_endpoint: None,
+                device_authorization_endpoint: None,
                 iss_parameter_supported: true,
                 verifies_id_tokens: true,
                 jwks: CoreJsonWebKeySet::new(vec![provider_key().as_verification_key()]),

@@ -195,6 +195,7 @@ impl ProviderConfig {
                 SignInKind::ApiKey { environments } => environments.iter().map(|(n, _)| n.clone()).collect(),
                 _ => Vec::new(),
             },
+            device_flow: false,
             template: self.template.clone(),
         }
     }

@@ -11,9 +11,9 @@ use crate::broker::TokenBroker;
 use crate::castkey::CoreEvent;
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::oidc::{OidcProviders, ResponseDefaults};
+use crate::oidc::{Discovered, OidcProvider, OidcProviders, ResponseDefaults, TokenSet};
 use crate::pending::{PendingFlow, PendingRedirects, DEFAULT_TTL_SECS};
-use crate::provider::{ProviderCatalog, SignInKind};
+use crate::provider::{BrowserSignIn, ProviderCatalog, ProviderConfig, SignInKind};
 use crate::redirect::{self, Redirect, RedirectError, RedirectOutcome};
 use crate::secret::{SecretKey, SecretStore};
 use base64::Engine as _;
@@ -52,6 +52,27 @@ pub struct Started {
     pub redirect_uri: String,
     pub expires_at: u64,
     pub done: oneshot::Receiver<SignInResult>,
+}
+
+/// A started sign-in with a code (RFC 8628): show `user_code` and the
+/// verification URL, then await [`SignIn::complete_device`].
+pub struct DeviceStarted {
+    pub provider: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_at: u64,
+    interval: u64,
+    device_code: secrecy::SecretString,
+}
+
+impl fmt::Debug for DeviceStarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceStarted")
+            .field("provider", &self.provider)
+            .field("verification_uri", &self.verification_uri)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct SignIn {
@@ -168,10 +189,7 @@ impl SignIn {
             Err(e) => tracing::warn!("sign-in failed: {e}"),
         }
         self.notify(&state, result.clone());
-        let _ = self.events.send(match &result {
-            Ok(_) => CoreEvent::AccountsChanged,
-            Err(e) => CoreEvent::SignInFailed { message: e.to_string() },
-        });
+        self.announce(&result);
         result
     }
 
@@ -343,13 +361,31 @@ impl SignIn {
             )
             .await
             .map_err(|e| e.into_core(&provider.id, None))?;
+        self.keep_signed_in(&provider, b, &oidc, &d, set, Some(&flow.nonce), now).await
+    }
+
+    /// The end of every browser-style sign-in: who signed in (a verified ID
+    /// token, or a name of its own for plain OAuth 2), the service's token
+    /// if the provider trades the ID token for one, then the refresh token to
+    /// the keychain and the account to disk.
+    #[allow(clippy::too_many_arguments)]
+    async fn keep_signed_in(
+        &self,
+        provider: &ProviderConfig,
+        b: &BrowserSignIn,
+        oidc: &OidcProvider,
+        d: &Discovered,
+        set: TokenSet,
+        nonce: Option<&str>,
+        now: u64,
+    ) -> SignInResult {
         let identity = if d.verifies_id_tokens {
             let raw_id = set
                 .id_token
                 .as_deref()
                 .ok_or_else(|| CoreError::ProviderRejected("the provider sent no ID token".into()))?;
-            let mut identity = oidc.verify_id_token(&d, raw_id, Some(&flow.nonce)).await?;
-            oidc.complete_identity(&d, &mut identity, &set.access_token).await;
+            let mut identity = oidc.verify_id_token(d, raw_id, nonce).await?;
+            oidc.complete_identity(d, &mut identity, &set.access_token).await;
             identity
         } else {
             // Plain OAuth 2: nobody vouches for who signed in, so the
@@ -406,6 +442,106 @@ impl SignIn {
         );
         account.email = identity.email.clone();
         self.record(account, &set)
+    }
+
+    /// RFC 8628: asks the provider for a user code. The user enters it at
+    /// the verification URL on any device; [`SignIn::complete_device`]
+    /// waits for that.
+    pub async fn start_device(&self, provider_id: &str) -> Result<DeviceStarted, CoreError> {
+        let provider = self.catalog.get(provider_id)?;
+        let SignInKind::Browser(b) = &provider.sign_in else {
+            return Err(CoreError::InvalidRequest(format!(
+                "{} does not sign in people (add the account with its credentials instead)",
+                provider.display_name
+            )));
+        };
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let d = oidc.discover(false).await?;
+        if d.device_authorization_endpoint.is_none() {
+            return Err(CoreError::InvalidRequest(format!(
+                "{} does not offer sign-in with a code",
+                provider.display_name
+            )));
+        }
+        self.secrets.check_available().await?;
+        let client_secret =
+            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, b).await?;
+        let auth =
+            oidc.device_authorization(&d, &provider.scopes, b.offline_access, client_secret.as_ref()).await?;
+        let now = self.clock.now();
+        tracing::info!(provider = %provider.id, "sign-in with a code started");
+        Ok(DeviceStarted {
+            provider: provider.id.clone(),
+            user_code: auth.user_code,
+            verification_uri: auth.verification_uri,
+            verification_uri_complete: auth.verification_uri_complete,
+            // RFC 8628 §3.2: expires_in is required; be lenient, 10 minutes.
+            expires_at: now + auth.expires_in.unwrap_or(600).min(DEFAULT_TTL_SECS * 3),
+            interval: auth.interval.unwrap_or(5).clamp(1, 60),
+            device_code: auth.device_code,
+        })
+    }
+
+    /// Polls until the user finished (or refused, or the code expired),
+    /// then keeps the account like a browser sign-in. Announces the outcome.
+    pub async fn complete_device(&self, started: DeviceStarted) -> SignInResult {
+        let result = self.poll_device(started).await;
+        match &result {
+            Ok(a) => tracing::info!(account = %a.id, "signed in with a code"),
+            Err(e) => tracing::warn!("sign-in with a code failed: {e}"),
+        }
+        self.announce(&result);
+        result
+    }
+
+    fn announce(&self, result: &SignInResult) {
+        match result {
+            Ok(account) => {
+                let _ = self.events.send(CoreEvent::SignedIn { account: account.clone() });
+                let _ = self.events.send(CoreEvent::AccountsChanged);
+            }
+            Err(e) => {
+                let _ = self.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+            }
+        }
+    }
+
+    async fn poll_device(&self, started: DeviceStarted) -> SignInResult {
+        let provider = self.catalog.get(&started.provider)?;
+        let SignInKind::Browser(b) = &provider.sign_in else {
+            return Err(CoreError::Internal("a device sign-in for a provider without sign-in".into()));
+        };
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let d = oidc.discover(false).await?;
+        let client_secret =
+            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, b).await?;
+        let mut interval = started.interval;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+            let now = self.clock.now();
+            if now >= started.expires_at {
+                return Err(CoreError::LoginFailed(
+                    "the code expired before the sign-in was finished".into(),
+                ));
+            }
+            let defaults = ResponseDefaults {
+                scopes: &provider.scopes,
+                lifetime_secs: provider.default_token_lifetime_secs,
+                now,
+            };
+            match oidc.poll_device(&d, &started.device_code, client_secret.as_ref(), defaults).await {
+                Ok(set) => return self.keep_signed_in(&provider, b, &oidc, &d, set, None, now).await,
+                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "authorization_pending" => {}
+                // RFC 8628 §3.5: slow down by 5 seconds.
+                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "slow_down" => interval += 5,
+                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "access_denied" => {
+                    return Err(CoreError::LoginFailed("the sign-in was refused".into()))
+                }
+                // A provider that is briefly unreachable may answer next time.
+                Err(crate::oidc::TokenError::Unavailable(why)) => tracing::debug!("device poll: {why}"),
+                Err(e) => return Err(e.into_core(&provider.id, None)),
+            }
+        }
     }
 
     /// Saves a just-signed-in account (its secrets are already in the

@@ -214,6 +214,10 @@ pub struct ProviderInfo {
     /// `production`); empty for most providers.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// The provider offers sign-in with a code (RFC 8628); known once its
+    /// discovery document was read.
+    #[serde(default)]
+    pub device_flow: bool,
     /// The template the user added it from; `None` for built-in providers.
     /// Only added providers can be removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,9 @@ pub mod command {
     pub const LIST_PROVIDERS: &str = "list_providers";
     pub const LIST_ACCOUNTS: &str = "list_accounts";
     pub const SIGN_IN: &str = "sign_in";
+    /// Args `{provider}`: sign-in with a code (RFC 8628); answers a
+    /// [`super::DeviceSignIn`] to show, the outcome arrives as an event.
+    pub const SIGN_IN_WITH_CODE: &str = "sign_in_with_code";
     /// Args `{provider, clientId, clientSecret}`: the secret goes in once and
     /// never comes back to the window.
     pub const ADD_SERVICE_ACCOUNT: &str = "add_service_account";
@@ -34,6 +37,8 @@ pub mod command {
 pub mod event {
     /// Payload: none. Reload the accounts.
     pub const ACCOUNTS_CHANGED: &str = "castkey://accounts-changed";
+    /// Payload: the [`crate::AccountInfo`] that just signed in.
+    pub const SIGNED_IN: &str = "castkey://signed-in";
     /// Payload: [`super::SignInFailed`].
     pub const SIGN_IN_FAILED: &str = "castkey://sign-in-failed";
 }
@@ -55,6 +60,27 @@ pub struct SignInStarted {
     /// Unix seconds after which the sign-in is no longer accepted.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub expires_at: u64,
+}
+
+/// What the window shows for a sign-in with a code: enter `user_code` at
+/// `verification_uri` on any device, or scan the QR code of
+/// `verification_uri_complete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DeviceSignIn {
+    pub provider: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub verification_uri_complete: Option<String>,
+    /// Unix seconds after which the code no longer works.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires_at: u64,
+    /// An SVG drawing of the QR code of the (complete) verification URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub qr_svg: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

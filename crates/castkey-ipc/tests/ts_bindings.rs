@@ -6,8 +6,8 @@
 #![cfg(feature = "ts")]
 
 use castkey_ipc::ui::{
-    command, event, AddProvider, AppStatus, CommandError, FieldKind, ProviderTemplate, SignInFailed,
-    SignInStarted, TemplateField,
+    command, event, AddProvider, AppStatus, CommandError, DeviceSignIn, FieldKind, ProviderTemplate,
+    SignInFailed, SignInStarted, TemplateField,
 };
 use castkey_ipc::{AccountInfo, AccountRef, AccountStatus, ProviderInfo, Reason};
 use std::path::{Path, PathBuf};
@@ -56,6 +56,7 @@ fn names_ts() -> String {
         ("LIST_PROVIDERS", command::LIST_PROVIDERS),
         ("LIST_ACCOUNTS", command::LIST_ACCOUNTS),
         ("SIGN_IN", command::SIGN_IN),
+        ("SIGN_IN_WITH_CODE", command::SIGN_IN_WITH_CODE),
         ("ADD_SERVICE_ACCOUNT", command::ADD_SERVICE_ACCOUNT),
         ("ADD_API_KEY_ACCOUNT", command::ADD_API_KEY_ACCOUNT),
         ("SIGN_OUT", command::SIGN_OUT),
@@ -64,7 +65,11 @@ fn names_ts() -> String {
         ("ADD_PROVIDER", command::ADD_PROVIDER),
         ("REMOVE_PROVIDER", command::REMOVE_PROVIDER),
     ];
-    let events = [("ACCOUNTS_CHANGED", event::ACCOUNTS_CHANGED), ("SIGN_IN_FAILED", event::SIGN_IN_FAILED)];
+    let events = [
+        ("ACCOUNTS_CHANGED", event::ACCOUNTS_CHANGED),
+        ("SIGNED_IN", event::SIGNED_IN),
+        ("SIGN_IN_FAILED", event::SIGN_IN_FAILED),
+    ];
     format!(
         "{HEADER}\n{}\n{}\nexport type CommandName = (typeof commands)[keyof typeof commands];\n\
          export type EventName = (typeof events)[keyof typeof events];\n",
@@ -95,6 +100,7 @@ fn expected_files() -> Vec<(String, String)> {
         render::<TemplateField>(&cfg),
         render::<FieldKind>(&cfg),
         render::<AddProvider>(&cfg),
+        render::<DeviceSignIn>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]
 }

@@ -11,6 +11,11 @@ sign_in: string, scopes: Array<string>,
  */
 environments: Array<string>, 
 /**
+ * The provider offers sign-in with a code (RFC 8628); known once its
+ * discovery document was read.
+ */
+device_flow: boolean, 
+/**
  * The template the user added it from; `None` for built-in providers.
  * Only added providers can be removed.
  */

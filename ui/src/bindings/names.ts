@@ -5,6 +5,7 @@ export const commands = {
   listProviders: "list_providers",
   listAccounts: "list_accounts",
   signIn: "sign_in",
+  signInWithCode: "sign_in_with_code",
   addServiceAccount: "add_service_account",
   addApiKeyAccount: "add_api_key_account",
   signOut: "sign_out",
@@ -17,6 +18,7 @@ export const commands = {
 /** Event names the shell emits to the window. */
 export const events = {
   accountsChanged: "castkey://accounts-changed",
+  signedIn: "castkey://signed-in",
   signInFailed: "castkey://sign-in-failed",
 } as const;
 
