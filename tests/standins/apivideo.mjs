@@ -11,6 +11,7 @@
 //   GET  /_test/token/<token>   {"active": bool} for an access token
 //   POST /_test/revoke-refresh  every refresh token dies (as after a new api-key call elsewhere)
 //   POST /_test/revoke-key      the API key stops working
+//   POST /_test/fail?mode=500|hang|garbage|none   how /auth/* answer from now on
 //
 // Env: APIVIDEO_KEY (the one valid key, default "test-api-key"),
 //      APIVIDEO_ENV (a label, e.g. sandbox), APIVIDEO_TTL (default 3600), PORT (default 0).
@@ -24,6 +25,7 @@ const label = process.env.APIVIDEO_ENV || 'sandbox';
 const access = new Map(); // token -> expires (ms)
 let refresh = new Set();
 const requests = [];
+let failMode = 'none';
 
 const invalid = {
   type: 'https://docs.api.video/docs/authenticationinvalid_credentials',
@@ -58,6 +60,7 @@ const server = http.createServer((req, res) => {
         return send(res, 200, { active: (access.get(t) || 0) > Date.now() });
       }
       if (url.pathname === '/_test/revoke-refresh') { refresh = new Set(); return send(res, 200, {}); }
+      if (url.pathname === '/_test/fail') { failMode = url.searchParams.get('mode') || 'none'; return send(res, 200, {}); }
       if (url.pathname === '/_test/revoke-key') { validKey = crypto.randomBytes(8).toString('hex'); return send(res, 200, {}); }
       return send(res, 404, {});
     }
@@ -65,6 +68,12 @@ const server = http.createServer((req, res) => {
     try { body = JSON.parse(raw || '{}'); } catch { return send(res, 400, { ...invalid, title: 'Invalid JSON' }); }
     requests.push({ method: req.method, path: url.pathname, content_type: req.headers['content-type'] || '', keys: Object.keys(body).sort() });
     if (req.method !== 'POST') return send(res, 405, {});
+    if (failMode === '500') return send(res, 500, { type: 'about:blank', title: 'Internal Server Error', status: 500 });
+    if (failMode === 'hang') return undefined;
+    if (failMode === 'garbage') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return res.end('<html><body>Service maintenance</body></html>');
+    }
     if (url.pathname === '/auth/api-key') {
       return body.apiKey === validKey ? send(res, 200, issue()) : send(res, 400, invalid);
     }

@@ -176,6 +176,23 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     assert_eq!(calls_to(&sandbox, "/auth/refresh"), 1);
     assert_eq!(calls_to(&sandbox, "/auth/api-key"), 2, "only the refused and the accepted key so far");
 
+    // api.video failing (500, an HTML page, silence): a clear error over
+    // IPC; the account stays signed in and keeps its secrets.
+    let refresh_key = format!("account/{}/refresh_token", grant.account.id);
+    let refresh = env.keychain_lookup(&refresh_key).unwrap();
+    for (mode, says) in
+        [("500", "answered HTTP 500"), ("garbage", "not a token response"), ("hang", "timed out")]
+    {
+        standin_post(&sandbox, &format!("/_test/fail?mode={mode}"));
+        let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err().to_string();
+        assert!(err.contains("provider_unavailable") && err.contains(says), "{mode}: {err}");
+        assert!(!err.contains("maintenance"), "the body was echoed: {err}");
+        let accounts = env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap();
+        assert_eq!(accounts[0].status, castkey_ipc::AccountStatus::SignedIn, "{mode}");
+        assert_eq!(env.keychain_lookup(&refresh_key).as_deref(), Some(refresh.as_str()), "{mode}");
+    }
+    standin_post(&sandbox, "/_test/fail?mode=none");
+
     // The refresh token refused: the key gets a new pair.
     standin_post(&sandbox, "/_test/revoke-refresh");
     let third = env.client().call::<castkey_ipc::Token>(&fresh).unwrap();
@@ -193,6 +210,19 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
         env.keychain_lookup(&format!("account/{}/api_key", accounts[0].id)).as_deref(),
         Some("sandbox-key-1234")
     );
+
+    // Adding a key while api.video fails: the window says so.
+    standin_post(&production, "/_test/fail?mode=500");
+    let production_option =
+        driver.find(&format!("{row} select[name=\"environment\"] option[value=\"production\"]"));
+    driver.click(&production_option.unwrap());
+    driver.type_text(&key, "prod-key-9876");
+    driver.click(&add);
+    castkey_scenarios::wait_for("the error banner", Duration::from_secs(30), || {
+        let banner = driver.find("#error-text")?;
+        driver.text(&banner).contains("answered HTTP 500").then_some(())
+    });
+    assert_eq!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().len(), 1);
 }
 
 #[test]
