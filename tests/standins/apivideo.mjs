@@ -16,8 +16,8 @@
 // Env: APIVIDEO_KEY (the one valid key, default "test-api-key"),
 //      APIVIDEO_ENV (a label, e.g. sandbox), APIVIDEO_TTL (default 3600), PORT (default 0).
 // Prints `BASE=http://127.0.0.1:<port>` once listening.
-import http from 'node:http';
 import crypto from 'node:crypto';
+import { send, serve } from './serve.mjs';
 
 let validKey = process.env.APIVIDEO_KEY || 'test-api-key';
 const ttl = Number(process.env.APIVIDEO_TTL || 3600);
@@ -42,51 +42,35 @@ function issue() {
   return { token_type: 'Bearer', expires_in: ttl, access_token: at, refresh_token: rt };
 }
 
-function send(res, status, body) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
-const server = http.createServer((req, res) => {
-  let raw = '';
-  req.on('data', (c) => { raw += c; if (raw.length > 65536) req.destroy(); });
-  req.on('end', () => {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname.startsWith('/_test/')) {
-      if (url.pathname === '/_test/requests') return send(res, 200, requests);
-      if (url.pathname.startsWith('/_test/token/')) {
-        const t = decodeURIComponent(url.pathname.slice('/_test/token/'.length));
-        return send(res, 200, { active: (access.get(t) || 0) > Date.now() });
-      }
-      if (url.pathname === '/_test/revoke-refresh') { refresh = new Set(); return send(res, 200, {}); }
-      if (url.pathname === '/_test/fail') { failMode = url.searchParams.get('mode') || 'none'; return send(res, 200, {}); }
-      if (url.pathname === '/_test/revoke-key') { validKey = crypto.randomBytes(8).toString('hex'); return send(res, 200, {}); }
-      return send(res, 404, {});
+serve((req, res, url, raw) => {
+  if (url.pathname.startsWith('/_test/')) {
+    if (url.pathname === '/_test/requests') return send(res, 200, requests);
+    if (url.pathname.startsWith('/_test/token/')) {
+      const t = decodeURIComponent(url.pathname.slice('/_test/token/'.length));
+      return send(res, 200, { active: (access.get(t) || 0) > Date.now() });
     }
-    let body = {};
-    try { body = JSON.parse(raw || '{}'); } catch { return send(res, 400, { ...invalid, title: 'Invalid JSON' }); }
-    requests.push({ method: req.method, path: url.pathname, content_type: req.headers['content-type'] || '', keys: Object.keys(body).sort() });
-    if (req.method !== 'POST') return send(res, 405, {});
-    if (failMode === '500') return send(res, 500, { type: 'about:blank', title: 'Internal Server Error', status: 500 });
-    if (failMode === 'hang') return undefined;
-    if (failMode === 'garbage') {
-      res.writeHead(200, { 'content-type': 'text/html' });
-      return res.end('<html><body>Service maintenance</body></html>');
-    }
-    if (url.pathname === '/auth/api-key') {
-      return body.apiKey === validKey ? send(res, 200, issue()) : send(res, 400, invalid);
-    }
-    if (url.pathname === '/auth/refresh') {
-      if (!refresh.has(body.refreshToken)) return send(res, 400, invalid);
-      refresh.delete(body.refreshToken);
-      return send(res, 200, issue());
-    }
-    return send(res, 404, { type: 'https://docs.api.video/reference/not-found', title: 'Not found', status: 404 });
-  });
+    if (url.pathname === '/_test/revoke-refresh') { refresh = new Set(); return send(res, 200, {}); }
+    if (url.pathname === '/_test/fail') { failMode = url.searchParams.get('mode') || 'none'; return send(res, 200, {}); }
+    if (url.pathname === '/_test/revoke-key') { validKey = crypto.randomBytes(8).toString('hex'); return send(res, 200, {}); }
+    return send(res, 404, {});
+  }
+  let body = {};
+  try { body = JSON.parse(raw.toString() || '{}'); } catch { return send(res, 400, { ...invalid, title: 'Invalid JSON' }); }
+  requests.push({ method: req.method, path: url.pathname, content_type: req.headers['content-type'] || '', keys: Object.keys(body).sort() });
+  if (req.method !== 'POST') return send(res, 405, {});
+  if (failMode === '500') return send(res, 500, { type: 'about:blank', title: 'Internal Server Error', status: 500 });
+  if (failMode === 'hang') return undefined;
+  if (failMode === 'garbage') {
+    return send(res, 200, '<html><body>Service maintenance</body></html>', 'text/html');
+  }
+  if (url.pathname === '/auth/api-key') {
+    return body.apiKey === validKey ? send(res, 200, issue()) : send(res, 400, invalid);
+  }
+  if (url.pathname === '/auth/refresh') {
+    if (!refresh.has(body.refreshToken)) return send(res, 400, invalid);
+    refresh.delete(body.refreshToken);
+    return send(res, 200, issue());
+  }
+  return send(res, 404, { type: 'https://docs.api.video/reference/not-found', title: 'Not found', status: 404 });
 });
-
-server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
-  console.log(`BASE=http://127.0.0.1:${server.address().port}`);
-});
-for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));

@@ -15,16 +15,12 @@
 //
 // Env: UPSTREAM (base URL), PORT (default 0). Prints `BASE=http://127.0.0.1:<port>`.
 import http from 'node:http';
+import { send, serve } from './serve.mjs';
 
 const UPSTREAM = new URL(process.env.UPSTREAM);
 const modes = new Map();
 const counts = new Map();
 
-function send(res, status, body, type = 'application/json') {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
 function forward(req, body, res, reshape) {
   const headers = { ...req.headers, host: UPSTREAM.host };
@@ -54,29 +50,17 @@ function forward(req, body, res, reshape) {
   up.end(body);
 }
 
-const server = http.createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/_test/fail') {
-      modes.set(url.searchParams.get('path'), url.searchParams.get('mode') || 'none');
-      return send(res, 200, {});
-    }
-    if (url.pathname === '/_test/count') return send(res, 200, { count: counts.get(url.searchParams.get('path')) || 0 });
-    counts.set(url.pathname, (counts.get(url.pathname) || 0) + 1);
-    const mode = modes.get(url.pathname) || 'none';
-    if (mode === '500') return send(res, 500, { error: 'server_error' });
-    if (mode === 'hang') return undefined;
-    if (mode === 'garbage') return send(res, 200, '<html><body>Service maintenance</body></html>', 'text/html');
-    if (mode === 'invalid_grant') return send(res, 400, { error: 'invalid_grant', error_description: 'grant request is invalid' });
-    return forward(req, Buffer.concat(chunks), res, mode === 'lenient');
-  });
+serve((req, res, url, body) => {
+  if (url.pathname === '/_test/fail') {
+    modes.set(url.searchParams.get('path'), url.searchParams.get('mode') || 'none');
+    return send(res, 200, {});
+  }
+  if (url.pathname === '/_test/count') return send(res, 200, { count: counts.get(url.searchParams.get('path')) || 0 });
+  counts.set(url.pathname, (counts.get(url.pathname) || 0) + 1);
+  const mode = modes.get(url.pathname) || 'none';
+  if (mode === '500') return send(res, 500, { error: 'server_error' });
+  if (mode === 'hang') return undefined;
+  if (mode === 'garbage') return send(res, 200, '<html><body>Service maintenance</body></html>', 'text/html');
+  if (mode === 'invalid_grant') return send(res, 400, { error: 'invalid_grant', error_description: 'grant request is invalid' });
+  return forward(req, body, res, mode === 'lenient');
 });
-
-server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
-  console.log(`BASE=http://127.0.0.1:${server.address().port}`);
-});
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => { server.close(() => process.exit(0)); server.closeAllConnections(); });
-}

@@ -22,8 +22,8 @@
 //      SERVICE_CLIENT_ID (the service's client id), ACCOUNT (the account id),
 //      TTL (token lifetime, seconds, default 3600), PORT (default 0).
 // Prints `BASE=http://127.0.0.1:<port>` once listening.
-import http from 'node:http';
 import crypto from 'node:crypto';
+import { send, serve } from './serve.mjs';
 
 const ISSUER = process.env.OIDC_ISSUER;
 const OIDC_CLIENT_ID = process.env.OIDC_CLIENT_ID;
@@ -39,11 +39,6 @@ const tokens = new Map(); // accessToken -> {sub, expires (ms)}
 const requests = [];
 let failMode = 'none';
 
-function send(res, status, body) {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
 async function jwks() {
   const config = await (await fetch(`${ISSUER}/.well-known/openid-configuration`)).json();
@@ -102,36 +97,21 @@ function graphql(req, res) {
   return send(res, 200, { data: { me: { sub: t.sub } } });
 }
 
-const server = http.createServer((req, res) => {
-  let raw = '';
-  req.on('data', (c) => { raw += c; if (raw.length > 65536) req.destroy(); });
-  req.on('end', () => {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname.startsWith('/_test/')) {
-      if (url.pathname === '/_test/requests') return send(res, 200, requests);
-      if (url.pathname.startsWith('/_test/token/')) {
-        const t = tokens.get(decodeURIComponent(url.pathname.slice('/_test/token/'.length)));
-        return send(res, 200, { active: !!t && t.expires > Date.now() });
-      }
-      if (url.pathname === '/_test/fail') { failMode = url.searchParams.get('mode') || 'none'; return send(res, 200, {}); }
-      return send(res, 404, {});
+serve((req, res, url, raw) => {
+  if (url.pathname.startsWith('/_test/')) {
+    if (url.pathname === '/_test/requests') return send(res, 200, requests);
+    if (url.pathname.startsWith('/_test/token/')) {
+      const t = tokens.get(decodeURIComponent(url.pathname.slice('/_test/token/'.length)));
+      return send(res, 200, { active: !!t && t.expires > Date.now() });
     }
-    let body = {};
-    try { body = JSON.parse(raw || '{}'); } catch { return send(res, 400, { error: 'invalid JSON' }); }
-    requests.push({ method: req.method, path: url.pathname, content_type: req.headers['content-type'] || '', keys: Object.keys(body).sort() });
-    if (req.method !== 'POST') return send(res, 405, { error: 'method not allowed' });
-    if (url.pathname === '/v1/identity-token-exchange') {
-      exchange(req, res, body).catch((err) => send(res, 500, { error: String(err) }));
-      return undefined;
-    }
-    if (url.pathname === '/graphql') return graphql(req, res);
-    return send(res, 404, { error: 'not found' });
-  });
+    if (url.pathname === '/_test/fail') { failMode = url.searchParams.get('mode') || 'none'; return send(res, 200, {}); }
+    return send(res, 404, {});
+  }
+  let body = {};
+  try { body = JSON.parse(raw.toString() || '{}'); } catch { return send(res, 400, { error: 'invalid JSON' }); }
+  requests.push({ method: req.method, path: url.pathname, content_type: req.headers['content-type'] || '', keys: Object.keys(body).sort() });
+  if (req.method !== 'POST') return send(res, 405, { error: 'method not allowed' });
+  if (url.pathname === '/v1/identity-token-exchange') return exchange(req, res, body);
+  if (url.pathname === '/graphql') return graphql(req, res);
+  return send(res, 404, { error: 'not found' });
 });
-
-server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
-  console.log(`BASE=http://127.0.0.1:${server.address().port}`);
-});
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => { server.close(() => process.exit(0)); server.closeAllConnections(); });
-}

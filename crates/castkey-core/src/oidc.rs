@@ -405,15 +405,13 @@ impl OidcProvider {
         client_secret: Option<&SecretString>,
         defaults: ResponseDefaults<'_>,
     ) -> Result<TokenSet, TokenError> {
-        let form = [
+        let grant = [
             ("grant_type", "authorization_code"),
             ("code", code.expose_secret()),
             ("redirect_uri", redirect_uri),
-            ("client_id", &self.client_id),
             ("code_verifier", pkce_verifier),
         ];
-        let basic = self.basic_auth(client_secret);
-        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
+        self.token_grant(d, &grant, client_secret, defaults).await
     }
 
     pub async fn refresh(
@@ -423,11 +421,21 @@ impl OidcProvider {
         client_secret: Option<&SecretString>,
         defaults: ResponseDefaults<'_>,
     ) -> Result<TokenSet, TokenError> {
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose_secret()),
-            ("client_id", &self.client_id),
-        ];
+        let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())];
+        self.token_grant(d, &grant, client_secret, defaults).await
+    }
+
+    /// A token endpoint request for this client: `grant` plus `client_id`,
+    /// and HTTP Basic for a confidential client.
+    async fn token_grant(
+        &self,
+        d: &Discovered,
+        grant: &[(&str, &str)],
+        client_secret: Option<&SecretString>,
+        defaults: ResponseDefaults<'_>,
+    ) -> Result<TokenSet, TokenError> {
+        let mut form = grant.to_vec();
+        form.push(("client_id", &self.client_id));
         let basic = self.basic_auth(client_secret);
         post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
     }
@@ -508,13 +516,11 @@ impl OidcProvider {
         client_secret: Option<&SecretString>,
         defaults: ResponseDefaults<'_>,
     ) -> Result<TokenSet, TokenError> {
-        let form = [
+        let grant = [
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", device_code.expose_secret()),
-            ("client_id", &self.client_id),
         ];
-        let basic = self.basic_auth(client_secret);
-        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
+        self.token_grant(d, &grant, client_secret, defaults).await
     }
 
     /// RFC 7009: tells the provider to forget a refresh token. Providers
