@@ -91,6 +91,7 @@ fn ibm_video_streaming_from_set_up_to_sign_out() {
     // Sign-out revokes the refresh token at the provider, then forgets it.
     sign_out_in_window(&driver, &account);
     assert_eq!(env.introspect(&rotated)["active"], false, "refresh token still active after sign-out");
+    assert_eq!(env.introspect(&second.access_token)["active"], false, "the grant outlived the sign-out");
     assert!(env.keychain_lookup(&refresh_key).is_none());
 
     // The service account (client credentials) at the same token endpoint.
@@ -137,12 +138,20 @@ fn lifeomic_sso_exchanges_the_identity_token_and_hands_out_both_headers() {
             ("account_id", "acme-studios"),
         ],
     );
+    // The exchange failing at sign-in: the window says so, nothing is kept.
+    standin_post(&service, "/_test/fail?mode=500");
+    driver.click_css("#providers button[data-provider=\"lifeomic\"]", Duration::from_secs(30));
+    banner_says(&driver, "the token exchange answered HTTP 500");
+    assert!(env.client().call::<Accounts>(&Default::default()).unwrap().is_empty());
+    assert!(env.keychain_lookup("account/lifeomic:streamer/refresh_token").is_none());
+    standin_post(&service, "/_test/fail?mode=none");
+
     driver.click_css("#providers button[data-provider=\"lifeomic\"]", Duration::from_secs(30));
     driver.wait("#accounts [data-account-id=\"lifeomic:streamer\"]", Duration::from_secs(60));
 
     // The exchange got exactly the documented fields, as JSON.
     let requests = standin_get(&service, "/_test/requests");
-    let exchange = requests.as_array().unwrap().iter().find(|r| r["path"] == "/v1/identity-token-exchange");
+    let exchange = requests.as_array().unwrap().iter().rfind(|r| r["path"] == "/v1/identity-token-exchange");
     let exchange = exchange.expect("an exchange request");
     assert_eq!(
         exchange["keys"],
@@ -178,7 +187,7 @@ fn lifeomic_sso_exchanges_the_identity_token_and_hands_out_both_headers() {
     let fresh = TokenParams { min_valid_secs: Some(10 * 3600), ..for_provider("lifeomic") };
     let second = env.client().call::<Token>(&fresh).unwrap();
     assert_ne!(second.access_token, grant.access_token);
-    assert_eq!(exchanges(), 2);
+    assert_eq!(exchanges(), 3, "the refused one at sign-in, the good one, the refresh");
     assert_eq!(standin_get(&service, &format!("/_test/token/{}", second.access_token))["active"], true);
     let current = env.keychain_lookup(refresh_key).unwrap();
     assert_eq!(env.introspect(&current)["active"], true, "the keychain holds a dead refresh token");
@@ -254,6 +263,26 @@ fn a_custom_openid_provider_is_checked_added_used_through_a_loopback_redirect_an
         driver.find("#providers [data-provider-id=\"studio-idp\"]").is_none().then_some(())
     });
     assert!(!env.config_files_text().contains("studio-idp"));
+
+    // A plain OAuth 2 provider, endpoints typed in: no ID token is trusted,
+    // so the account gets a name of its own; tokens work the same.
+    driver.set_up_service(
+        "oauth2",
+        &[
+            ("name", "Plain OAuth"),
+            ("authorization_url", &format!("{issuer}/auth")),
+            ("token_url", &format!("{issuer}/token")),
+            ("revocation_url", &format!("{issuer}/token/revocation")),
+            ("client_id", "castkey"),
+            ("scopes", "openid broadcaster"),
+            ("broadcast_scope", "broadcaster"),
+        ],
+    );
+    driver.click_css("#providers button[data-provider=\"plain-oauth\"]", Duration::from_secs(30));
+    let card = driver.wait("#accounts [data-account-id^=\"plain-oauth:\"]", Duration::from_secs(60));
+    assert!(driver.text(&card).contains("Plain OAuth account"), "{}", driver.text(&card));
+    let grant = env.client().call::<Token>(&for_provider("plain-oauth")).unwrap();
+    assert_eq!(env.introspect(&grant.access_token)["active"], true);
 }
 
 #[test]
