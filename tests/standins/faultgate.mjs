@@ -13,14 +13,18 @@
 //                   array, no token_type
 //   GET  /_test/count?path=/token  how many requests reached `path`
 //
-// Env: UPSTREAM (base URL), PORT (default 0). Prints `BASE=http://127.0.0.1:<port>`.
+// With AS_ISSUER=1 the gate stands in the upstream's place as an issuer: its
+// discovery document names the gate's own address wherever the upstream's
+// appears, so clients that discover (VidiFlow) reach every endpoint through it.
+//
+// Env: UPSTREAM (base URL), AS_ISSUER, PORT (default 0). Prints `BASE=http://127.0.0.1:<port>`.
 import http from 'node:http';
 import { send, serve } from './serve.mjs';
 
 const UPSTREAM = new URL(process.env.UPSTREAM);
 const modes = new Map();
 const counts = new Map();
-
+const AS_ISSUER = process.env.AS_ISSUER === '1';
 
 function forward(req, body, res, reshape) {
   const headers = { ...req.headers, host: UPSTREAM.host };
@@ -33,6 +37,9 @@ function forward(req, body, res, reshape) {
       upRes.on('end', () => {
         let out = Buffer.concat(chunks);
         const h = { ...upRes.headers };
+        if (AS_ISSUER && req.url.startsWith('/.well-known/openid-configuration')) {
+          out = Buffer.from(out.toString().split(UPSTREAM.origin).join(`http://${req.headers.host}`));
+        }
         if (reshape && upRes.statusCode === 200) {
           const json = JSON.parse(out.toString());
           if (json.expires_in !== undefined) json.expires_in = String(json.expires_in);

@@ -109,6 +109,63 @@ fn a_service_account_is_added_from_the_window_and_serves_tokens() {
     assert_eq!(env.introspect(&fresh.access_token)["active"], true);
 }
 
+#[test]
+fn vidiflow_token_endpoint_faults_are_clear_and_lose_nothing() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    // The authentication service behind a gate that can fail like real
+    // services do; discovery leads every request through it.
+    let issuer = env.issuer.clone();
+    let gate = env.start_standin("faultgate", "faultgate.mjs", &[("UPSTREAM", &issuer), ("AS_ISSUER", "1")]);
+    let fail = |mode: &str| standin_post(&gate, &format!("/_test/fail?path=/token&mode={mode}"));
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    driver.set_up_service("vidiflow", &[("auth_service_endpoint", &gate)]);
+    let row = "#providers [data-provider-id=\"vidiflow\"]";
+    let client_id = driver.wait(&format!("{row} input[name=\"client-id\"]"), Duration::from_secs(30));
+    let secret = driver.find(&format!("{row} input[name=\"client-secret\"]")).unwrap();
+    let add = format!("{row} button[data-provider=\"vidiflow\"]");
+
+    // Adding the account while the token endpoint answers 500: the window says so.
+    fail("500");
+    driver.type_text(&client_id, "vidiflow-service");
+    driver.type_text(&secret, "vidiflow-secret");
+    driver.click_css(&add, Duration::from_secs(10));
+    castkey_scenarios::wait_for("the error banner", Duration::from_secs(30), || {
+        let banner = driver.find("#error-text")?;
+        driver.text(&banner).contains("answered HTTP 500").then_some(())
+    });
+    assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
+
+    // With the odd-but-valid answers some services send, it works.
+    fail("lenient");
+    driver.type_text(&secret, "vidiflow-secret");
+    driver.click_css(&add, Duration::from_secs(10));
+    driver.wait("#accounts [data-account-id=\"vidiflow:vidiflow-service\"]", Duration::from_secs(30));
+    let params = castkey_ipc::TokenParams { provider: Some("vidiflow".into()), ..Default::default() };
+    let grant = env.client().call::<castkey_ipc::Token>(&params).unwrap();
+    assert_eq!(grant.scope, vec!["api1"]);
+
+    // 500, an HTML page, silence: clear errors over IPC, the secret kept.
+    let fresh = castkey_ipc::TokenParams { min_valid_secs: Some(10 * 3600), ..params.clone() };
+    for (mode, says) in
+        [("500", "answered HTTP 500"), ("garbage", "not a token response"), ("hang", "timed out")]
+    {
+        fail(mode);
+        let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err().to_string();
+        assert!(err.contains("provider_unavailable") && err.contains(says), "{mode}: {err}");
+        assert_eq!(
+            env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").as_deref(),
+            Some("vidiflow-secret"),
+            "{mode}"
+        );
+    }
+    // The secret revoked at the service (invalid_client): sign in again, secret kept.
+    fail("invalid_grant");
+    let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err().to_string();
+    assert!(err.contains("reauth_required"), "{err}");
+    assert!(env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").is_some());
+}
+
 fn standin_get(base: &str, path: &str) -> serde_json::Value {
     ureq::get(format!("{base}{path}")).call().unwrap().body_mut().read_json().unwrap()
 }
