@@ -101,6 +101,9 @@ fn forward_core_events(app: tauri::AppHandle, core: &Castkey) {
                 Ok(CoreEvent::AccountsChanged) => {
                     let _ = app.emit(event::ACCOUNTS_CHANGED, ());
                 }
+                Ok(CoreEvent::ProvidersChanged) => {
+                    let _ = app.emit(event::PROVIDERS_CHANGED, ());
+                }
                 Ok(CoreEvent::SignedIn { account }) => {
                     let _ = app.emit(event::SIGNED_IN, account);
                 }
@@ -108,6 +111,7 @@ fn forward_core_events(app: tauri::AppHandle, core: &Castkey) {
                     let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { message });
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = app.emit(event::PROVIDERS_CHANGED, ());
                     let _ = app.emit(event::ACCOUNTS_CHANGED, ());
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,

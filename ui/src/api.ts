@@ -155,6 +155,11 @@ export function onAccountsChanged(cb: () => void): Promise<UnlistenFn> {
   return subscribe<unknown>(events.accountsChanged, () => cb());
 }
 
+/** A provider was added or removed, or Castkey learned more about one: reload them. */
+export function onProvidersChanged(cb: () => void): Promise<UnlistenFn> {
+  return subscribe<unknown>(events.providersChanged, () => cb());
+}
+
 /** A sign-in finished: the account that signed in. */
 export function onSignedIn(cb: (account: AccountInfo) => void): Promise<UnlistenFn> {
   return subscribe<AccountInfo>(events.signedIn, cb);

@@ -619,8 +619,8 @@ async function subscribe(): Promise<void> {
     await api.onAccountsChanged(() => {
       endAllSignIns();
       void loadAccounts();
-      void loadProviders();
     });
+    await api.onProvidersChanged(() => void loadProviders());
     await api.onSignedIn((account) => {
       endSignIn(account.provider);
       if (deviceProvider === account.provider) hideDeviceSignIn();

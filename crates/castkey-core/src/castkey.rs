@@ -32,6 +32,8 @@ pub enum RedirectMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoreEvent {
     AccountsChanged,
+    /// A provider was added or removed, or discovery told more about one.
+    ProvidersChanged,
     /// A sign-in finished (browser or code); `AccountsChanged` follows.
     SignedIn {
         account: AccountInfo,
@@ -190,7 +192,7 @@ impl Castkey {
                 }
             }
         }
-        let _ = self.events.send(CoreEvent::AccountsChanged);
+        let _ = self.events.send(CoreEvent::ProvidersChanged);
     }
 
     /// Starts a sign-in with a code (RFC 8628) and waits for it in the
@@ -261,7 +263,7 @@ impl Castkey {
         let info = prepared.config.info();
         self.catalog.add_configured(prepared.configured, prepared.config)?;
         tracing::info!(provider = %info.id, template = %setup.template, "provider added");
-        let _ = self.events.send(CoreEvent::AccountsChanged);
+        let _ = self.events.send(CoreEvent::ProvidersChanged);
         Ok(info)
     }
 
@@ -282,7 +284,7 @@ impl Castkey {
         self.catalog.remove_configured(id)?;
         self.secrets.delete(&SecretKey::provider_client_secret(id)).await?;
         tracing::info!(provider = %id, "provider removed");
-        let _ = self.events.send(CoreEvent::AccountsChanged);
+        let _ = self.events.send(CoreEvent::ProvidersChanged);
         Ok(())
     }
 

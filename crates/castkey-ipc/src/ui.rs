@@ -37,6 +37,8 @@ pub mod command {
 pub mod event {
     /// Payload: none. Reload the accounts.
     pub const ACCOUNTS_CHANGED: &str = "castkey://accounts-changed";
+    /// Payload: none. Reload the providers.
+    pub const PROVIDERS_CHANGED: &str = "castkey://providers-changed";
     /// Payload: the [`crate::AccountInfo`] that just signed in.
     pub const SIGNED_IN: &str = "castkey://signed-in";
     /// Payload: [`super::SignInFailed`].

@@ -67,6 +67,7 @@ fn names_ts() -> String {
     ];
     let events = [
         ("ACCOUNTS_CHANGED", event::ACCOUNTS_CHANGED),
+        ("PROVIDERS_CHANGED", event::PROVIDERS_CHANGED),
         ("SIGNED_IN", event::SIGNED_IN),
         ("SIGN_IN_FAILED", event::SIGN_IN_FAILED),
     ];

@@ -18,6 +18,7 @@ export const commands = {
 /** Event names the shell emits to the window. */
 export const events = {
   accountsChanged: "castkey://accounts-changed",
+  providersChanged: "castkey://providers-changed",
   signedIn: "castkey://signed-in",
   signInFailed: "castkey://sign-in-failed",
 } as const;
