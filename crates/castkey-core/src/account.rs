@@ -26,6 +26,11 @@ pub struct Account {
     /// The provider environment the account lives in (api.video: sandbox or production).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// Headers this account's API calls need, fixed at sign-in (a
+    /// LifeOmic-style service's `LifeOmic-Account`): they stay with the
+    /// account even if the provider's settings change later.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_headers: BTreeMap<String, String>,
     pub status: AccountStatus,
     pub created_at: u64,
     pub updated_at: u64,
@@ -50,6 +55,7 @@ impl Account {
             email: None,
             scopes: scopes.to_vec(),
             environment: None,
+            api_headers: BTreeMap::new(),
             status: AccountStatus::SignedIn,
             created_at: now,
             updated_at: now,

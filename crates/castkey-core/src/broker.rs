@@ -365,7 +365,9 @@ pub(crate) async fn provider_client_secret(
 
 fn grant(account: &crate::account::Account, provider: &ProviderConfig, t: &CachedToken) -> TokenGrant {
     let access_token = t.access_token.expose_secret().to_string();
+    // The account's own headers (fixed at sign-in) over the provider's.
     let mut headers: BTreeMap<String, String> = provider.api_headers.clone();
+    headers.extend(account.api_headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers.insert("Authorization".into(), format!("{} {}", t.token_type, access_token));
     TokenGrant {
         access_token,
@@ -454,6 +456,18 @@ mod tests {
         assert_eq!(w.broker.token(&by_provider).await.unwrap().access_token, "access-1");
         let by_account = TokenParams { account: Some("sandbox:streamer".into()), ..Default::default() };
         assert_eq!(w.broker.token(&by_account).await.unwrap().access_token, "access-1");
+    }
+
+    #[tokio::test]
+    async fn an_account_s_own_headers_come_with_its_token() {
+        let w = world();
+        let mut a = w.accounts.get("sandbox:streamer").unwrap();
+        a.api_headers.insert("LifeOmic-Account".into(), "acme".into());
+        w.accounts.upsert_active(a).unwrap();
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 3600));
+        let g = w.broker.token(&TokenParams::default()).await.unwrap();
+        assert_eq!(g.headers["LifeOmic-Account"], "acme");
+        assert_eq!(g.headers["Authorization"], "Bearer access-1");
     }
 
     #[tokio::test]

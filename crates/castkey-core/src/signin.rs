@@ -441,6 +441,7 @@ impl SignIn {
             now,
         );
         account.email = identity.email.clone();
+        account.api_headers = provider.api_headers.clone();
         self.record(account, &set)
     }
 
