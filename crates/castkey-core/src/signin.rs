@@ -538,6 +538,11 @@ impl SignIn {
                 Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "access_denied" => {
                     return Err(CoreError::LoginFailed("the sign-in was refused".into()))
                 }
+                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "expired_token" => {
+                    return Err(CoreError::LoginFailed(
+                        "the code expired before the sign-in was finished".into(),
+                    ))
+                }
                 // A provider that is briefly unreachable may answer next time.
                 Err(crate::oidc::TokenError::Unavailable(why)) => tracing::debug!("device poll: {why}"),
                 Err(e) => return Err(e.into_core(&provider.id, None)),
@@ -698,5 +703,91 @@ mod tests {
             assert_eq!(err.reason(), castkey_ipc::Reason::KeychainUnavailable, "{err}");
         }
         assert_eq!(w.sign_in.pending.len().await, 0);
+    }
+
+    /// A provider whose device endpoint hands out a code (verification URL
+    /// `verification_uri`) and whose token endpoint answers each poll with
+    /// the next of `polls` (an OAuth error code). Answers the poll count.
+    async fn device_provider(
+        w: &World,
+        verification_uri: &'static str,
+        polls: Vec<&'static str>,
+    ) -> Arc<std::sync::atomic::AtomicUsize> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let (status, body) = if buf[..n].starts_with(b"POST /device/auth") {
+                    let uri = if verification_uri.is_empty() {
+                        "http://127.0.0.1:9/device"
+                    } else {
+                        verification_uri
+                    };
+                    let body = format!(
+                        r#"{{"device_code":"dc-1","user_code":"WDJB-MJHT","verification_uri":"{uri}","expires_in":60,"interval":1}}"#
+                    );
+                    (200, body)
+                } else {
+                    let i = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    (400, format!(r#"{{"error":"{}"}}"#, polls.get(i).copied().unwrap_or("expired_token")))
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        let mut d = Discovered::for_tests(&base);
+        d.device_authorization_endpoint = Some(Url::parse(&format!("{base}/device/auth")).unwrap());
+        let endpoints = crate::provider::Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() };
+        w.sign_in.oidc.get("sandbox", &endpoints, "castkey").set_discovered(d);
+        count
+    }
+
+    #[tokio::test]
+    async fn a_code_sign_in_polls_until_the_user_refuses_and_keeps_nothing() {
+        let w = world();
+        let polls =
+            device_provider(&w, "", vec!["authorization_pending", "authorization_pending", "access_denied"])
+                .await;
+        let mut events = w.sign_in.events.subscribe();
+        let started = w.sign_in.start_device("sandbox").await.unwrap();
+        assert_eq!(started.user_code, "WDJB-MJHT");
+        assert!(!format!("{started:?}").contains("dc-1"), "the device code is a secret");
+        let err = w.sign_in.complete_device(started).await.unwrap_err();
+        assert_eq!(err.to_string(), "sign-in failed: the sign-in was refused");
+        assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(w.sign_in.accounts.list().is_empty());
+        assert!(matches!(events.recv().await.unwrap(), CoreEvent::SignInFailed { .. }));
+    }
+
+    #[tokio::test]
+    async fn an_expired_code_ends_the_sign_in_with_a_clear_error() {
+        let w = world();
+        device_provider(&w, "", vec!["expired_token"]).await;
+        let started = w.sign_in.start_device("sandbox").await.unwrap();
+        let err = w.sign_in.complete_device(started).await.unwrap_err();
+        assert_eq!(err.to_string(), "sign-in failed: the code expired before the sign-in was finished");
+    }
+
+    #[tokio::test]
+    async fn a_verification_url_over_plain_http_elsewhere_is_refused() {
+        let w = world();
+        device_provider(&w, "http://phish.example/device", vec![]).await;
+        let err = w.sign_in.start_device("sandbox").await.unwrap_err();
+        assert!(err.to_string().contains("plain HTTP"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_provider_without_a_device_endpoint_says_so() {
+        let w = world();
+        let err = w.sign_in.start_device("sandbox").await.unwrap_err();
+        assert_eq!(err.to_string(), "Local sandbox does not offer sign-in with a code");
     }
 }
