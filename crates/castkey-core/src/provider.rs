@@ -440,4 +440,37 @@ mod tests {
         let err = c.get("other").unwrap_err();
         assert_eq!(err.to_string(), "unknown provider `other`; known providers: sandbox");
     }
+
+    #[test]
+    fn added_providers_are_kept_on_disk_without_secrets_and_can_be_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("providers.json");
+        let setup = castkey_ipc::ui::AddProvider {
+            template: crate::template::IBM.into(),
+            values: [("client_id", "abc"), ("client_secret", "s3cret")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+        };
+        let prepared = crate::template::prepare(&setup).unwrap();
+        let mut c = ProviderCatalog::default();
+        c.load_added(file.clone()).unwrap();
+        c.add_configured(prepared.configured.clone(), prepared.config.clone()).unwrap();
+        let err = c.add_configured(prepared.configured, prepared.config).unwrap_err();
+        assert!(err.to_string().contains("exists already"), "{err}");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("abc") && !text.contains("s3cret"), "{text}");
+
+        let mut again = ProviderCatalog::default();
+        again.load_added(file.clone()).unwrap();
+        assert_eq!(again.get("ibm").unwrap().template.as_deref(), Some("ibm"));
+        again.remove_configured("ibm").unwrap();
+        assert!(again.get("ibm").is_err());
+        let mut third = ProviderCatalog::default();
+        third.load_added(file.clone()).unwrap();
+        assert!(third.list().is_empty());
+
+        std::fs::write(&file, b"{not json").unwrap();
+        let err = ProviderCatalog::default().load_added(file).unwrap_err();
+        assert!(err.to_string().contains("providers.json is not valid"), "{err}");
+    }
 }
