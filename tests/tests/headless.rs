@@ -29,6 +29,17 @@ fn streamer_signs_in_headless_and_a_broadcast_app_gets_a_token_across_restarts()
     assert_eq!(accounts["accounts"][0]["email"], "streamer@example.test");
 
     let serve = env.start_serve();
+    let providers = env.castkey(&["providers"]);
+    assert!(providers.status.success());
+    let listed = text(&providers.stdout);
+    assert!(listed.lines().any(|l| l.starts_with("sandbox") && l.contains("browser")), "{listed}");
+    assert!(listed.lines().any(|l| l.starts_with("apivideo") && l.contains("API key")), "{listed}");
+    // The broker learns from discovery that the sandbox offers sign-in with a code.
+    castkey_scenarios::wait_for("discovery", std::time::Duration::from_secs(20), || {
+        let json = env.castkey(&["providers", "--json"]);
+        let list: serde_json::Value = serde_json::from_slice(&json.stdout).ok()?;
+        list.as_array()?.iter().any(|p| p["id"] == "sandbox" && p["device_flow"] == true).then_some(())
+    });
     let token = env.castkey(&["token"]);
     assert!(token.status.success());
     let access = text(&token.stdout).trim().to_string();

@@ -9,7 +9,7 @@ use anyhow::Context;
 use castkey_core::ipc_server::IpcServer;
 use castkey_core::{Castkey, CastkeyOptions, RedirectMode};
 use castkey_ipc::{
-    AccountStatus, Accounts, Client, ClientError, Login, LoginParams, Reason, Token, TokenParams,
+    AccountStatus, Accounts, Client, ClientError, Login, LoginParams, Providers, Reason, Token, TokenParams,
 };
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -45,6 +45,11 @@ enum Command {
     },
     /// List accounts (no secrets).
     Accounts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the providers accounts can be added for.
+    Providers {
         #[arg(long)]
         json: bool,
     },
@@ -129,6 +134,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Providers { json } => {
+            let providers = Client::connect_default()?.call::<Providers>(&Default::default())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&providers)?)?;
+            } else {
+                for p in providers {
+                    let how = match p.sign_in.as_str() {
+                        "browser" if p.device_flow => "browser or code (castkey login)",
+                        "browser" => "browser (castkey login)",
+                        "service_account" => "service account (add it in the window)",
+                        "api_key" => "API key (add it in the window)",
+                        other => other,
+                    };
+                    writeln!(out, "{:<16} {:<40} {how}", p.id, p.display_name)?;
+                }
+            }
+        }
         Command::Status => {
             let path = castkey_ipc::socket::default_socket_path();
             match Client::connect(&path) {
@@ -199,6 +221,8 @@ fn serve() -> anyhow::Result<()> {
         let path = castkey_ipc::socket::default_socket_path();
         let server = IpcServer::bind(&path)?;
         eprintln!("castkey: broker listening on {}", path.display());
+        let discovering = core.clone();
+        tokio::spawn(async move { discovering.discover_all().await });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = server.serve(core) => {}
