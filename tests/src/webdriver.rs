@@ -118,6 +118,18 @@ impl WebDriver {
         self.post(&format!("/element/{element}/value"), json!({"text": text})).expect("type");
     }
 
+    /// Signs an account out from its card and waits for the card to go.
+    pub fn sign_out(&self, account_id: &str) {
+        self.click_css(
+            &format!("#accounts [data-account-id=\"{account_id}\"] button"),
+            Duration::from_secs(10),
+        );
+        wait_for("the confirmation", Duration::from_secs(10), || self.accept_prompt().then_some(()));
+        wait_for("the account to leave the window", Duration::from_secs(30), || {
+            self.find(&format!("#accounts [data-account-id=\"{account_id}\"]")).is_none().then_some(())
+        });
+    }
+
     /// An element's attribute, if it has it.
     pub fn attribute(&self, element: &str, name: &str) -> Option<String> {
         self.get(&format!("/element/{element}/attribute/{name}")).and_then(|v| v.as_str().map(String::from))

@@ -25,15 +25,6 @@ fn for_provider(provider: &str) -> TokenParams {
     TokenParams { provider: Some(provider.into()), ..Default::default() }
 }
 
-fn sign_out_in_window(driver: &WebDriver, account_id: &str) {
-    driver
-        .click_css(&format!("#accounts [data-account-id=\"{account_id}\"] button"), Duration::from_secs(10));
-    wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
-    wait_for("the account to leave the window", Duration::from_secs(30), || {
-        driver.find(&format!("#accounts [data-account-id=\"{account_id}\"]")).is_none().then_some(())
-    });
-}
-
 #[test]
 fn ibm_video_streaming_from_set_up_to_sign_out() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
@@ -89,7 +80,7 @@ fn ibm_video_streaming_from_set_up_to_sign_out() {
     let _ = first_refresh;
 
     // Sign-out revokes the refresh token at the provider, then forgets it.
-    sign_out_in_window(&driver, &account);
+    driver.sign_out(&account);
     assert_eq!(env.introspect(&rotated)["active"], false, "refresh token still active after sign-out");
     assert_eq!(env.introspect(&second.access_token)["active"], false, "the grant outlived the sign-out");
     assert!(env.keychain_lookup(&refresh_key).is_none());
@@ -211,7 +202,7 @@ fn lifeomic_sso_exchanges_the_identity_token_and_hands_out_both_headers() {
 
     // Sign-out revokes the customer's refresh token.
     let last_refresh = env.keychain_lookup(refresh_key).unwrap();
-    sign_out_in_window(&driver, "lifeomic:streamer");
+    driver.sign_out("lifeomic:streamer");
     assert_eq!(env.introspect(&last_refresh)["active"], false);
     assert!(env.keychain_lookup(refresh_key).is_none());
 }
@@ -256,7 +247,7 @@ fn a_custom_openid_provider_is_checked_added_used_through_a_loopback_redirect_an
     driver.click_css("#providers button[data-remove-provider=\"studio-idp\"]", Duration::from_secs(10));
     wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
     banner_says(&driver, "sign out of Studio IdP first");
-    sign_out_in_window(&driver, "studio-idp:streamer");
+    driver.sign_out("studio-idp:streamer");
     driver.click_css("#providers button[data-remove-provider=\"studio-idp\"]", Duration::from_secs(10));
     wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
     wait_for("the provider to leave the window", Duration::from_secs(30), || {

@@ -103,10 +103,19 @@ fn a_service_account_is_added_from_the_window_and_serves_tokens() {
     // new client-credentials token.
     let fresh = env
         .client()
-        .call::<castkey_ipc::Token>(&castkey_ipc::TokenParams { min_valid_secs: Some(10 * 3600), ..params })
+        .call::<castkey_ipc::Token>(&castkey_ipc::TokenParams {
+            min_valid_secs: Some(10 * 3600),
+            ..params.clone()
+        })
         .unwrap();
     assert_ne!(fresh.access_token, grant.access_token);
     assert_eq!(env.introspect(&fresh.access_token)["active"], true);
+
+    // Sign-out: the secret leaves the keychain, the account the window.
+    driver.sign_out("vidiflow:vidiflow-service");
+    assert!(env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").is_none());
+    let err = env.client().call::<castkey_ipc::Token>(&params).unwrap_err().to_string();
+    assert!(err.contains("not_signed_in"), "{err}");
 }
 
 #[test]
@@ -280,6 +289,13 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
         driver.text(&banner).contains("answered HTTP 500").then_some(())
     });
     assert_eq!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().len(), 1);
+
+    // Sign-out: the key and the refresh token leave the keychain.
+    let id = accounts[0].id.clone();
+    driver.sign_out(&id);
+    assert!(env.keychain_lookup(&format!("account/{id}/api_key")).is_none());
+    assert!(env.keychain_lookup(&format!("account/{id}/refresh_token")).is_none());
+    assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
 }
 
 #[test]
