@@ -7,6 +7,7 @@ use castkey_scenarios::{EnvOptions, TestEnv};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -71,6 +72,34 @@ fn streamer_signs_in_headless_and_a_broadcast_app_gets_a_token_across_restarts()
     // The refresh token never crosses the socket.
     let raw = env.client().call_raw("token", serde_json::json!({})).unwrap().to_string();
     assert!(!raw.contains(&refresh_after));
+}
+
+#[test]
+fn a_machine_without_a_browser_signs_in_with_a_code() {
+    let mut env = TestEnv::start(EnvOptions::default());
+    // No browser here: the code and URL go to the terminal, the user finishes
+    // on another device (the scripted browser plays that device).
+    env.vars.insert("BROWSER".into(), "false".into());
+    let login = env.spawn_castkey("login-code", &["login", "--code", "sandbox"]);
+    let url = castkey_scenarios::wait_for("the code on the terminal", Duration::from_secs(30), || {
+        let log = env.log("login-code");
+        log.lines().find_map(|l| l.strip_prefix("castkey: complete URL: ").map(|u| u.trim().to_string()))
+    });
+    let log = env.log("login-code");
+    assert!(log.contains("enter the code") && log.contains('█'), "no code or QR code printed:\n{log}");
+    let status = env.command(castkey_scenarios::repo().join("tests/idp/browser")).arg(&url).status().unwrap();
+    assert!(status.success());
+    assert_eq!(env.wait_exit(login, Duration::from_secs(60)), Some(0), "{}", env.log("login-code"));
+    assert!(env.log("login-code").contains("Signed in as streamer (sandbox:streamer)"));
+
+    env.start_serve();
+    let grant = env.client().call::<Token>(&TokenParams::default()).unwrap();
+    assert_eq!(grant.account.id, "sandbox:streamer");
+    assert_eq!(env.introspect(&grant.access_token)["active"], true);
+    // With a broker running, the CLI says where to go instead.
+    let again = env.castkey(&["login", "--code", "sandbox"]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("a Castkey broker is running"), "{}", text(&again.stderr));
 }
 
 #[test]

@@ -59,6 +59,10 @@ enum Command {
     Login {
         /// Provider id, e.g. `sandbox`.
         provider: String,
+        /// Sign in with a code entered on any device (RFC 8628) instead:
+        /// for machines without a browser. Needs no running broker.
+        #[arg(long)]
+        code: bool,
     },
     /// Run the broker without a window (headless machines, services).
     Serve,
@@ -169,7 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Command::Login { provider } => return login(&provider, &mut out),
+        Command::Login { provider, code: false } => return login(&provider, &mut out),
+        Command::Login { provider, code: true } => return login_with_code(&provider, &mut out),
         Command::Serve => serve()?,
     }
     Ok(ExitCode::SUCCESS)
@@ -208,6 +213,35 @@ fn login(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Sign-in with a code, in this process: the account is written where the
+/// broker will find it when it starts. A running broker keeps its own list,
+/// so it is asked to stop first (or use its window).
+fn login_with_code(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if Client::connect_default().is_ok() {
+        anyhow::bail!(
+            "a Castkey broker is running: sign in with a code from its window, or stop it and run this again"
+        );
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let core = Castkey::start(CastkeyOptions::system(RedirectMode::Loopback)?).await?;
+        let account = core
+            .login_with_code(provider, |started| {
+                let url = started.verification_uri_complete.as_deref().unwrap_or(&started.verification_uri);
+                eprintln!(
+                    "castkey: on any device, open\n  {}\nand enter the code\n  {}\n\nor scan:\n{}\n                     castkey: waiting for you to finish…",
+                    started.verification_uri,
+                    started.user_code,
+                    castkey_core::qr::terminal(url).unwrap_or_default()
+                );
+                eprintln!("castkey: complete URL: {url}");
+            })
+            .await?;
+        writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -195,6 +195,18 @@ impl Castkey {
         let _ = self.events.send(CoreEvent::ProvidersChanged);
     }
 
+    /// Signs in with a code (RFC 8628) and waits for the outcome;
+    /// `on_started` hears the code and the URL (the CLI prints them).
+    pub async fn login_with_code(
+        &self,
+        provider: &str,
+        on_started: impl FnOnce(&crate::signin::DeviceStarted),
+    ) -> SignInResult {
+        let started = self.sign_in.start_device(provider).await?;
+        on_started(&started);
+        self.sign_in.complete_device(started).await
+    }
+
     /// Starts a sign-in with a code (RFC 8628) and waits for it in the
     /// background; the outcome is announced as a [`CoreEvent`].
     pub async fn begin_device_sign_in(

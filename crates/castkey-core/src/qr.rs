@@ -18,6 +18,17 @@ pub fn svg(text: &str) -> Option<String> {
     )
 }
 
+/// `text` as a QR code drawn with Unicode half blocks, for a terminal.
+pub fn terminal(text: &str) -> Option<String> {
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .build(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
