@@ -267,13 +267,18 @@ impl Castkey {
         if let Some((endpoints, client_id)) = endpoints {
             self.sign_in.oidc.get(&prepared.config.id, endpoints, client_id).discover(true).await?;
         }
+        // (A removed provider's secret went with it: nothing stale to clear.)
         let key = SecretKey::provider_client_secret(&prepared.config.id);
-        match &prepared.client_secret {
-            Some(secret) => self.secrets.put(&key, secret).await?,
-            None => self.secrets.delete(&key).await?,
+        if let Some(secret) = &prepared.client_secret {
+            self.secrets.put(&key, secret).await?;
         }
         let info = prepared.config.info();
-        self.catalog.add_configured(prepared.configured, prepared.config)?;
+        if let Err(e) = self.catalog.add_configured(prepared.configured, prepared.config) {
+            if prepared.client_secret.is_some() {
+                let _ = self.secrets.delete(&key).await;
+            }
+            return Err(e);
+        }
         tracing::info!(provider = %info.id, template = %setup.template, "provider added");
         let _ = self.events.send(CoreEvent::ProvidersChanged);
         Ok(info)
