@@ -200,10 +200,11 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
         "apivideo.mjs",
         &[("APIVIDEO_KEY", "prod-key-9876"), ("APIVIDEO_ENV", "production")],
     );
-    env.vars.insert("CASTKEY_APIVIDEO_SANDBOX_URL".into(), sandbox.clone());
-    env.vars.insert("CASTKEY_APIVIDEO_PRODUCTION_URL".into(), production.clone());
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
+    // api.video's hosts, pointed at the stand-ins from the window.
+    driver.set_up_service("apivideo", &[("production_url", &production), ("sandbox_url", &sandbox)]);
+    driver.wait("#providers button[data-remove-provider=\"apivideo\"]", Duration::from_secs(30));
     let row = "#providers [data-provider-id=\"apivideo\"]";
     let key = driver.wait(&format!("{row} input[name=\"api-key\"]"), Duration::from_secs(60));
     let add = driver.find(&format!("{row} button[data-provider=\"apivideo\"]")).unwrap();

@@ -253,12 +253,7 @@ impl Castkey {
         setup: &castkey_ipc::ui::AddProvider,
     ) -> Result<ProviderInfo, CoreError> {
         let prepared = crate::template::prepare(setup)?;
-        if self.catalog.get(&prepared.config.id).is_ok() {
-            return Err(CoreError::InvalidRequest(format!(
-                "a provider `{}` exists already; remove it first or choose another name",
-                prepared.config.id
-            )));
-        }
+        self.catalog.check_new(&prepared.config)?;
         let endpoints = match &prepared.config.sign_in {
             SignInKind::Browser(b) => Some((&b.endpoints, b.client_id.as_str())),
             SignInKind::ClientCredentials { endpoints } => Some((endpoints, "")),
@@ -290,8 +285,9 @@ impl Castkey {
         if provider.template.is_none() {
             return Err(CoreError::InvalidRequest(format!("`{id}` is built in and cannot be removed")));
         }
+        // Accounts of a replaced built-in go back to the built-in's hosts.
         let left: Vec<_> = self.accounts.list().into_iter().filter(|a| a.provider == id).collect();
-        if !left.is_empty() {
+        if !left.is_empty() && !self.catalog.replaces_builtin(id) {
             return Err(CoreError::InvalidRequest(format!(
                 "sign out of {} first ({})",
                 provider.display_name,

@@ -270,15 +270,16 @@ impl ProviderCatalog {
                 .map_err(|e| CoreError::InvalidRequest(format!("CASTKEY_SANDBOX_ISSUER `{issuer}`: {e}")))?;
             catalog.add(ProviderConfig::local_sandbox(url))?;
         }
-        // api.video is always offered, at its documented hosts; tests (or a
-        // proxy) may point either environment elsewhere.
+        // api.video is always offered, at its documented hosts; the
+        // variables (or the "api.video at other hosts" template) point
+        // either environment elsewhere.
         let url_from_env = |var: &str, default: &str| -> Result<Url, CoreError> {
             let v = std::env::var(var).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| default.to_string());
             Url::parse(&v).map_err(|e| CoreError::InvalidRequest(format!("{var} `{v}`: {e}")))
         };
         catalog.add(ProviderConfig::api_video(
-            url_from_env("CASTKEY_APIVIDEO_PRODUCTION_URL", "https://ws.api.video")?,
-            url_from_env("CASTKEY_APIVIDEO_SANDBOX_URL", "https://sandbox.api.video")?,
+            url_from_env("CASTKEY_APIVIDEO_PRODUCTION_URL", crate::template::APIVIDEO_PRODUCTION_URL)?,
+            url_from_env("CASTKEY_APIVIDEO_SANDBOX_URL", crate::template::APIVIDEO_SANDBOX_URL)?,
         ))?;
         // VidiFlow is normally added from the window (its endpoint is per
         // customer); the variable is a shortcut for scripts.
@@ -324,6 +325,28 @@ impl ProviderCatalog {
         Ok(())
     }
 
+    /// Whether `config` may be added: its id must be new, except that a
+    /// built-in provider may be replaced by its own template (api.video at
+    /// other hosts); removing the replacement brings the built-in back.
+    pub fn check_new(&self, config: &ProviderConfig) -> Result<(), CoreError> {
+        let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+        let replaces_builtin = config.template.as_deref() == Some(config.id.as_str());
+        if added.iter().any(|(_, p)| p.id == config.id)
+            || (!replaces_builtin && self.builtin.iter().any(|p| p.id == config.id))
+        {
+            return Err(CoreError::InvalidRequest(format!(
+                "a provider `{}` exists already; remove it first or choose another name",
+                config.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the added provider `id` stands in for a built-in one.
+    pub fn replaces_builtin(&self, id: &str) -> bool {
+        self.builtin.iter().any(|p| p.id == id)
+    }
+
     /// Adds a provider the user configured; saved before it is offered.
     pub fn add_configured(
         &self,
@@ -331,12 +354,10 @@ impl ProviderCatalog {
         config: ProviderConfig,
     ) -> Result<(), CoreError> {
         config.validate()?;
+        self.check_new(&config)?;
         let mut added = self.added.write().unwrap_or_else(|e| e.into_inner());
-        if self.builtin.iter().any(|p| p.id == config.id) || added.iter().any(|(_, p)| p.id == config.id) {
-            return Err(CoreError::InvalidRequest(format!(
-                "a provider `{}` exists already; remove it first or choose another name",
-                config.id
-            )));
+        if added.iter().any(|(_, p)| p.id == config.id) {
+            return Err(CoreError::InvalidRequest(format!("a provider `{}` exists already", config.id)));
         }
         let mut next = added.clone();
         next.push((configured, Arc::new(config)));
@@ -380,20 +401,27 @@ impl ProviderCatalog {
         }
     }
 
+    /// An added provider first: it may stand in for a built-in one.
     pub fn get(&self, id: &str) -> Result<Arc<ProviderConfig>, CoreError> {
-        if let Some(p) = self.builtin.iter().find(|p| p.id == id) {
+        let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = added.iter().find(|(_, p)| p.id == id) {
             return Ok(p.clone());
         }
-        let added = self.added.read().unwrap_or_else(|e| e.into_inner());
-        match added.iter().find(|(_, p)| p.id == id) {
-            Some((_, p)) => Ok(p.clone()),
+        match self.builtin.iter().find(|p| p.id == id) {
+            Some(p) => Ok(p.clone()),
             None => Err(self.unknown(id, &added)),
         }
     }
 
     pub fn list(&self) -> Vec<ProviderInfo> {
         let added = self.added.read().unwrap_or_else(|e| e.into_inner());
-        self.builtin.iter().chain(added.iter().map(|(_, p)| p)).map(|p| p.info()).collect()
+        let replaced = |id: &str| added.iter().any(|(_, p)| p.id == id);
+        self.builtin
+            .iter()
+            .filter(|p| !replaced(&p.id))
+            .chain(added.iter().map(|(_, p)| p))
+            .map(|p| p.info())
+            .collect()
     }
 }
 
@@ -472,5 +500,41 @@ mod tests {
         std::fs::write(&file, b"{not json").unwrap();
         let err = ProviderCatalog::default().load_added(file).unwrap_err();
         assert!(err.to_string().contains("providers.json is not valid"), "{err}");
+    }
+
+    #[test]
+    fn a_builtin_is_replaced_only_by_its_own_template_and_comes_back_when_that_goes() {
+        let mut c = ProviderCatalog::default();
+        c.add(ProviderConfig::api_video(
+            Url::parse("https://ws.api.video").unwrap(),
+            Url::parse("https://sandbox.api.video").unwrap(),
+        ))
+        .unwrap();
+        let form = |template: &str, values: &[(&str, &str)]| castkey_ipc::ui::AddProvider {
+            template: template.into(),
+            values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let other = crate::template::prepare(&form(
+            crate::template::OIDC,
+            &[("name", "apivideo"), ("issuer", "https://id.example"), ("client_id", "c")],
+        ))
+        .unwrap();
+        assert!(c.check_new(&other.config).unwrap_err().to_string().contains("exists already"));
+
+        let proxy = crate::template::prepare(&form(
+            crate::template::APIVIDEO,
+            &[("production_url", "http://127.0.0.1:8081"), ("sandbox_url", "http://127.0.0.1:8082")],
+        ))
+        .unwrap();
+        c.add_configured(proxy.configured, proxy.config).unwrap();
+        assert_eq!(c.list().len(), 1, "the replacement shows instead of the built-in");
+        let p = c.get("apivideo").unwrap();
+        assert_eq!(p.sign_in.environment("sandbox").unwrap().as_str(), "http://127.0.0.1:8082/");
+        c.remove_configured("apivideo").unwrap();
+        assert_eq!(
+            c.get("apivideo").unwrap().sign_in.environment("sandbox").unwrap().as_str(),
+            "https://sandbox.api.video/"
+        );
+        assert!(c.remove_configured("apivideo").unwrap_err().to_string().contains("built in"));
     }
 }

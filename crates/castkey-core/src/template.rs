@@ -22,6 +22,8 @@ use url::Url;
 pub const IBM: &str = "ibm";
 pub const IBM_SERVICE: &str = "ibm-service";
 pub const VIDIFLOW: &str = "vidiflow";
+/// api.video at other hosts; replaces the built-in `apivideo`.
+pub const APIVIDEO: &str = "apivideo";
 pub const LIFEOMIC: &str = "lifeomic";
 pub const OIDC: &str = "oidc";
 pub const OAUTH2: &str = "oauth2";
@@ -31,6 +33,10 @@ pub const OAUTH2: &str = "oauth2";
 pub const IBM_AUTHORIZATION_URL: &str = "https://authentication.video.ibm.com/authorize";
 pub const IBM_TOKEN_URL: &str = "https://video.ibm.com/oauth2/token";
 pub const IBM_REVOCATION_URL: &str = "https://video.ibm.com/oauth2/token/revoke";
+
+/// api.video's documented hosts.
+pub const APIVIDEO_PRODUCTION_URL: &str = "https://ws.api.video";
+pub const APIVIDEO_SANDBOX_URL: &str = "https://sandbox.api.video";
 
 /// The one field name that holds a secret, in every template.
 pub const CLIENT_SECRET: &str = "client_secret";
@@ -104,6 +110,17 @@ pub fn templates() -> Vec<ProviderTemplate> {
                           authentication service."
                 .into(),
             fields: vec![field("auth_service_endpoint", "authServiceEndpoint", U, true, None)],
+        },
+        ProviderTemplate {
+            id: APIVIDEO.into(),
+            display_name: "api.video at other hosts".into(),
+            description: "Points api.video's sandbox and production at other hosts (a proxy, a test \
+                          server). It replaces the built-in api.video; remove it to go back."
+                .into(),
+            fields: vec![
+                field("production_url", "Production", U, true, Some(APIVIDEO_PRODUCTION_URL)),
+                field("sandbox_url", "Sandbox", U, true, Some(APIVIDEO_SANDBOX_URL)),
+            ],
         },
         ProviderTemplate {
             id: LIFEOMIC.into(),
@@ -311,6 +328,10 @@ pub fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
         VIDIFLOW => ProviderConfig {
             template: Some(c.template.clone()),
             ..ProviderConfig::vidiflow(url("auth_service_endpoint")?)
+        },
+        APIVIDEO => ProviderConfig {
+            template: Some(c.template.clone()),
+            ..ProviderConfig::api_video(url("production_url")?, url("sandbox_url")?)
         },
         LIFEOMIC => ProviderConfig {
             scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
