@@ -7,6 +7,7 @@ fn main() {
             "list_accounts",
             "sign_in",
             "sign_in_with_code",
+            "cancel_sign_in_with_code",
             "add_service_account",
             "add_api_key_account",
             "sign_out",

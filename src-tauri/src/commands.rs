@@ -38,6 +38,12 @@ pub async fn sign_in_with_code(
     shell.core.begin_device_sign_in(&provider).await.map_err(err)
 }
 
+/// The user closed the code: stop waiting for it.
+#[tauri::command]
+pub fn cancel_sign_in_with_code(shell: State<'_, Shell>, provider: String) {
+    shell.core.cancel_device_sign_in(&provider);
+}
+
 /// Adds a service account. The secret is handed to the core (which keeps it
 /// in the keychain) and dropped here; nothing returns it to the window.
 #[tauri::command]

@@ -49,6 +49,7 @@ fn main() {
             commands::list_accounts,
             commands::sign_in,
             commands::sign_in_with_code,
+            commands::cancel_sign_in_with_code,
             commands::add_service_account,
             commands::add_api_key_account,
             commands::sign_out,

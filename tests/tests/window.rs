@@ -306,7 +306,13 @@ fn streamer_signs_in_with_a_code_shown_in_the_window() {
     env.wait_for_broker();
 
     // The sandbox offers RFC 8628; the window learns it from discovery.
+    // A first code, cancelled: the panel closes.
     driver.click_css("#providers button[data-device-provider=\"sandbox\"]", Duration::from_secs(60));
+    driver.wait("#device-sign-in:not([hidden]) #device-user-code", Duration::from_secs(30));
+    driver.click_css("#device-hide", Duration::from_secs(10));
+    driver.wait("#device-sign-in[hidden]", Duration::from_secs(10));
+
+    driver.click_css("#providers button[data-device-provider=\"sandbox\"]", Duration::from_secs(10));
     let code = driver.wait("#device-sign-in:not([hidden]) #device-user-code", Duration::from_secs(30));
     let user_code = driver.text(&code);
     assert!(user_code.len() >= 8, "{user_code}");

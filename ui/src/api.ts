@@ -113,6 +113,11 @@ export function signInWithCode(provider: string): Promise<DeviceSignIn> {
   return call<DeviceSignIn>(commands.signInWithCode, { provider });
 }
 
+/** Stops waiting for `provider`'s sign-in with a code (the user closed it). */
+export function cancelSignInWithCode(provider: string): Promise<void> {
+  return call<void>(commands.cancelSignInWithCode, { provider });
+}
+
 /** Forgets an account and its grant. Tauri maps `accountId` to `account_id`. */
 /** Adds a service account (client credentials). The secret is sent once;
  *  no command ever returns it. */

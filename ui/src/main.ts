@@ -647,7 +647,11 @@ function start(): void {
     errorText: byId("error-text"),
   };
   byId<HTMLButtonElement>("error-dismiss").addEventListener("click", hideError);
-  byId<HTMLButtonElement>("device-hide").addEventListener("click", hideDeviceSignIn);
+  byId<HTMLButtonElement>("device-hide").addEventListener("click", () => {
+    // Closing the code ends that sign-in; no late "expired" error.
+    if (deviceProvider) api.cancelSignInWithCode(deviceProvider).catch(reportError);
+    hideDeviceSignIn();
+  });
 
   window.addEventListener("focus", () => {
     void loadAccounts();

@@ -207,6 +207,11 @@ impl Castkey {
         self.sign_in.complete_device(started).await
     }
 
+    /// Stops waiting for a sign-in with a code (the user closed it).
+    pub fn cancel_device_sign_in(&self, provider: &str) -> bool {
+        self.sign_in.cancel_device(provider)
+    }
+
     /// Starts a sign-in with a code (RFC 8628) and waits for it in the
     /// background; the outcome is announced as a [`CoreEvent`].
     pub async fn begin_device_sign_in(

@@ -85,6 +85,9 @@ pub struct SignIn {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: broadcast::Sender<CoreEvent>,
     waiters: Mutex<HashMap<String, oneshot::Sender<SignInResult>>>,
+    /// Sign-ins with a code being polled, one per provider: dropping the
+    /// sender stops the poll ([`SignIn::cancel_device`]).
+    device_polls: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
 }
 
 impl fmt::Debug for SignIn {
@@ -120,6 +123,7 @@ impl SignIn {
             clock,
             events,
             waiters: Default::default(),
+            device_polls: Default::default(),
         }
     }
 
@@ -485,14 +489,42 @@ impl SignIn {
 
     /// Polls until the user finished (or refused, or the code expired),
     /// then keeps the account like a browser sign-in. Announces the outcome.
+    /// A newer sign-in with a code for the same provider replaces this one;
+    /// a cancelled one ends quietly, with nothing announced.
     pub async fn complete_device(&self, started: DeviceStarted) -> SignInResult {
-        let result = self.poll_device(started).await;
+        let provider = started.provider.clone();
+        let generation = rand::random::<u64>();
+        let (tx, cancelled) = oneshot::channel();
+        self.device_polls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(provider.clone(), (generation, tx));
+        let result = tokio::select! {
+            r = self.poll_device(started) => Some(r),
+            _ = cancelled => None,
+        };
+        {
+            let mut polls = self.device_polls.lock().unwrap_or_else(|e| e.into_inner());
+            if polls.get(&provider).is_some_and(|(g, _)| *g == generation) {
+                polls.remove(&provider);
+            }
+        }
+        let Some(result) = result else {
+            tracing::info!(provider = %provider, "sign-in with a code cancelled");
+            return Err(CoreError::LoginFailed("the sign-in with a code was cancelled".into()));
+        };
         match &result {
             Ok(a) => tracing::info!(account = %a.id, "signed in with a code"),
             Err(e) => tracing::warn!("sign-in with a code failed: {e}"),
         }
         self.announce(&result);
         result
+    }
+
+    /// Stops polling for `provider`'s sign-in with a code (the user closed
+    /// it). Answers whether one was running.
+    pub fn cancel_device(&self, provider: &str) -> bool {
+        self.device_polls.lock().unwrap_or_else(|e| e.into_inner()).remove(provider).is_some()
     }
 
     fn announce(&self, result: &SignInResult) {
@@ -789,5 +821,26 @@ mod tests {
         let w = world();
         let err = w.sign_in.start_device("sandbox").await.unwrap_err();
         assert_eq!(err.to_string(), "Local sandbox does not offer sign-in with a code");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_code_sign_in_stops_polling_and_announces_nothing() {
+        let w = Arc::new(world());
+        let polls = device_provider(&w, "", vec!["authorization_pending"; 100]).await;
+        let mut events = w.sign_in.events.subscribe();
+        let started = w.sign_in.start_device("sandbox").await.unwrap();
+        let waiting = {
+            let w = w.clone();
+            tokio::spawn(async move { w.sign_in.complete_device(started).await })
+        };
+        // Cancel once it has polled (it registers before its first poll).
+        while polls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(w.sign_in.cancel_device("sandbox"));
+        let err = waiting.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        assert!(!w.sign_in.cancel_device("sandbox"), "nothing left to cancel");
+        assert!(events.try_recv().is_err(), "a cancelled sign-in announced something");
     }
 }

@@ -16,6 +16,8 @@ pub mod command {
     /// Args `{provider}`: sign-in with a code (RFC 8628); answers a
     /// [`super::DeviceSignIn`] to show, the outcome arrives as an event.
     pub const SIGN_IN_WITH_CODE: &str = "sign_in_with_code";
+    /// Args `{provider}`: stop waiting for that sign-in with a code.
+    pub const CANCEL_SIGN_IN_WITH_CODE: &str = "cancel_sign_in_with_code";
     /// Args `{provider, clientId, clientSecret}`: the secret goes in once and
     /// never comes back to the window.
     pub const ADD_SERVICE_ACCOUNT: &str = "add_service_account";

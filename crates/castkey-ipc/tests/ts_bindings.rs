@@ -57,6 +57,7 @@ fn names_ts() -> String {
         ("LIST_ACCOUNTS", command::LIST_ACCOUNTS),
         ("SIGN_IN", command::SIGN_IN),
         ("SIGN_IN_WITH_CODE", command::SIGN_IN_WITH_CODE),
+        ("CANCEL_SIGN_IN_WITH_CODE", command::CANCEL_SIGN_IN_WITH_CODE),
         ("ADD_SERVICE_ACCOUNT", command::ADD_SERVICE_ACCOUNT),
         ("ADD_API_KEY_ACCOUNT", command::ADD_API_KEY_ACCOUNT),
         ("SIGN_OUT", command::SIGN_OUT),

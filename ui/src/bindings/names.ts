@@ -6,6 +6,7 @@ export const commands = {
   listAccounts: "list_accounts",
   signIn: "sign_in",
   signInWithCode: "sign_in_with_code",
+  cancelSignInWithCode: "cancel_sign_in_with_code",
   addServiceAccount: "add_service_account",
   addApiKeyAccount: "add_api_key_account",
   signOut: "sign_out",
