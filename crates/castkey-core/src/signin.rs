@@ -54,6 +54,15 @@ pub struct Started {
     pub done: oneshot::Receiver<SignInResult>,
 }
 
+/// What every step of a browser or code sign-in needs: the provider, its
+/// sign-in description, its OAuth client and what discovery found.
+struct BrowserClient {
+    provider: Arc<ProviderConfig>,
+    b: BrowserSignIn,
+    oidc: Arc<OidcProvider>,
+    d: Arc<Discovered>,
+}
+
 /// A started sign-in with a code (RFC 8628): show `user_code` and the
 /// verification URL, then await [`SignIn::complete_device`].
 pub struct DeviceStarted {
@@ -128,15 +137,7 @@ impl SignIn {
     }
 
     pub async fn start(&self, provider_id: &str, target: RedirectTarget) -> Result<Started, CoreError> {
-        let provider = self.catalog.get(provider_id)?;
-        let SignInKind::Browser(b) = &provider.sign_in else {
-            return Err(CoreError::InvalidRequest(format!(
-                "{} does not sign in in the browser (add the account with its credentials instead)",
-                provider.display_name
-            )));
-        };
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
+        let BrowserClient { provider, b, oidc, d } = self.browser_client(provider_id).await?;
         let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
         let state = random_token(32);
         let nonce = random_token(32);
@@ -174,6 +175,22 @@ impl SignIn {
         );
         tracing::info!(provider = %provider.id, redirect = %redirect_uri, "sign-in started");
         Ok(Started { state, authorization_url: url, redirect_uri, expires_at, done: rx })
+    }
+
+    /// The provider `provider_id` if it signs people in, with its OAuth
+    /// client and what discovery found.
+    async fn browser_client(&self, provider_id: &str) -> Result<BrowserClient, CoreError> {
+        let provider = self.catalog.get(provider_id)?;
+        let SignInKind::Browser(b) = &provider.sign_in else {
+            return Err(CoreError::InvalidRequest(format!(
+                "{} does not sign in in the browser (add the account with its credentials instead)",
+                provider.display_name
+            )));
+        };
+        let b = b.clone();
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let d = oidc.discover(false).await?;
+        Ok(BrowserClient { provider, b, oidc, d })
     }
 
     /// Completes the sign-in a redirect belongs to. A redirect that matches
@@ -321,12 +338,8 @@ impl SignIn {
             )
             .into());
         }
-        let provider = self.catalog.get(&flow.provider)?;
-        let SignInKind::Browser(b) = &provider.sign_in else {
-            return Err(CoreError::Internal("a browser flow for a provider without browser sign-in".into()));
-        };
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
+        let client = self.browser_client(&flow.provider).await?;
+        let BrowserClient { provider, b, oidc, d } = &client;
         // RFC 9207: a redirect must name the issuer the flow was started
         // with. (A provider with fixed endpoints has no issuer identifier;
         // `state` alone binds its redirect to the flow.)
@@ -347,12 +360,11 @@ impl SignIn {
             }
             RedirectOutcome::Code(code) => code,
         };
-        let client_secret =
-            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, b).await?;
+        let client_secret = crate::broker::provider_client_secret(self.secrets.as_ref(), provider, b).await?;
         let now = self.clock.now();
         let set = oidc
             .exchange_code(
-                &d,
+                d,
                 &code,
                 &flow.pkce_verifier,
                 &flow.redirect_uri,
@@ -365,24 +377,21 @@ impl SignIn {
             )
             .await
             .map_err(|e| e.into_core(&provider.id, None))?;
-        self.keep_signed_in(&provider, b, &oidc, &d, set, Some(&flow.nonce), now).await
+        self.keep_signed_in(&client, set, Some(&flow.nonce), now).await
     }
 
     /// The end of every browser-style sign-in: who signed in (a verified ID
     /// token, or a name of its own for plain OAuth 2), the service's token
     /// if the provider trades the ID token for one, then the refresh token to
     /// the keychain and the account to disk.
-    #[allow(clippy::too_many_arguments)]
     async fn keep_signed_in(
         &self,
-        provider: &ProviderConfig,
-        b: &BrowserSignIn,
-        oidc: &OidcProvider,
-        d: &Discovered,
+        client: &BrowserClient,
         set: TokenSet,
         nonce: Option<&str>,
         now: u64,
     ) -> SignInResult {
+        let BrowserClient { provider, b, oidc, d } = client;
         let identity = if d.verifies_id_tokens {
             let raw_id = set
                 .id_token
@@ -453,15 +462,7 @@ impl SignIn {
     /// the verification URL on any device; [`SignIn::complete_device`]
     /// waits for that.
     pub async fn start_device(&self, provider_id: &str) -> Result<DeviceStarted, CoreError> {
-        let provider = self.catalog.get(provider_id)?;
-        let SignInKind::Browser(b) = &provider.sign_in else {
-            return Err(CoreError::InvalidRequest(format!(
-                "{} does not sign in people (add the account with its credentials instead)",
-                provider.display_name
-            )));
-        };
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
+        let BrowserClient { provider, b, oidc, d } = self.browser_client(provider_id).await?;
         if d.device_authorization_endpoint.is_none() {
             return Err(CoreError::InvalidRequest(format!(
                 "{} does not offer sign-in with a code",
@@ -470,7 +471,7 @@ impl SignIn {
         }
         self.secrets.check_available().await?;
         let client_secret =
-            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, b).await?;
+            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, &b).await?;
         let auth =
             oidc.device_authorization(&d, &provider.scopes, b.offline_access, client_secret.as_ref()).await?;
         let now = self.clock.now();
@@ -540,14 +541,9 @@ impl SignIn {
     }
 
     async fn poll_device(&self, started: DeviceStarted) -> SignInResult {
-        let provider = self.catalog.get(&started.provider)?;
-        let SignInKind::Browser(b) = &provider.sign_in else {
-            return Err(CoreError::Internal("a device sign-in for a provider without sign-in".into()));
-        };
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
-        let client_secret =
-            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, b).await?;
+        let client = self.browser_client(&started.provider).await?;
+        let BrowserClient { provider, b, oidc, d } = &client;
+        let client_secret = crate::broker::provider_client_secret(self.secrets.as_ref(), provider, b).await?;
         let mut interval = started.interval;
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
@@ -562,8 +558,8 @@ impl SignIn {
                 lifetime_secs: provider.default_token_lifetime_secs,
                 now,
             };
-            match oidc.poll_device(&d, &started.device_code, client_secret.as_ref(), defaults).await {
-                Ok(set) => return self.keep_signed_in(&provider, b, &oidc, &d, set, None, now).await,
+            match oidc.poll_device(d, &started.device_code, client_secret.as_ref(), defaults).await {
+                Ok(set) => return self.keep_signed_in(&client, set, None, now).await,
                 Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "authorization_pending" => {}
                 // RFC 8628 §3.5: slow down by 5 seconds.
                 Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "slow_down" => interval += 5,
