@@ -35,27 +35,15 @@ async fn post(
     defaults: ResponseDefaults<'_>,
 ) -> Result<TokenSet, TokenError> {
     let url = base.join(path).map_err(|e| TokenError::Rejected(format!("bad api.video URL: {e}")))?;
-    let host = url.host_str().unwrap_or("?").to_string();
-    let response =
-        http.post(url).header(reqwest::header::ACCEPT, "application/json").json(body).send().await.map_err(
-            |e| {
-                let what = if e.is_timeout() { "timed out" } else { "could not be reached" };
-                TokenError::Unavailable(format!("the request to {host} {what}"))
-            },
-        )?;
-    let status = response.status();
-    let bytes =
-        response.bytes().await.map_err(|_| TokenError::Unavailable(format!("{host} closed the answer")))?;
+    let what = format!("the request to {}", url.host_str().unwrap_or("?"));
+    let (status, bytes) = crate::oidc::post_json(http, &url, body, None, &what).await?;
     if status.is_success() {
         return parse_token_response(&bytes, defaults);
     }
     if status.is_server_error() {
         return Err(TokenError::Unavailable(format!("api.video answered HTTP {status}")));
     }
-    let title = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v["title"].as_str().map(String::from))
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let title = crate::oidc::refusal_text(&bytes, &["title"], status);
     match status.as_u16() {
         400 | 401 | 403 => Err(TokenError::InvalidGrant(title)),
         _ => Err(TokenError::Rejected(format!("api.video refused the request: {title}"))),

@@ -46,31 +46,13 @@ pub async fn exchange(
         "oidcClientId": req.oidc_client_id,
         "lifeomicClientId": req.service_client_id,
     });
-    let host = req.url.host_str().unwrap_or("?").to_string();
-    let response = http
-        .post(req.url.clone())
-        .timeout(TIMEOUT)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| {
-            let what = if e.is_timeout() { "timed out after 10 s" } else { "could not be reached" };
-            TokenError::Unavailable(format!("the token exchange at {host} {what}"))
-        })?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|_| TokenError::Unavailable(format!("the token exchange at {host} timed out after 10 s")))?;
+    let what = format!("the token exchange at {}", req.url.host_str().unwrap_or("?"));
+    let (status, bytes) = crate::oidc::post_json(http, req.url, &body, Some(TIMEOUT), &what).await?;
     if status.is_server_error() {
         return Err(TokenError::Unavailable(format!("the token exchange answered HTTP {status}")));
     }
     if !status.is_success() {
-        let why = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v["error"].as_str().or(v["message"].as_str()).map(String::from))
-            .unwrap_or_else(|| format!("HTTP {status}"));
+        let why = crate::oidc::refusal_text(&bytes, &["error", "message"], status);
         return Err(match status.as_u16() {
             400 | 401 | 403 => {
                 TokenError::InvalidGrant(format!("the video service refused the identity token: {why}"))

@@ -799,6 +799,41 @@ async fn post_token_request(
     }
 }
 
+/// A JSON POST to a vendor's endpoint (api.video, a token exchange): the
+/// status and body of whatever it answered. `what` names the request in
+/// messages ("the token exchange at host"); `timeout` overrides the client's.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: &Url,
+    body: &serde_json::Value,
+    timeout: Option<Duration>,
+    what: &str,
+) -> Result<(reqwest::StatusCode, Vec<u8>), TokenError> {
+    let failed = |e: reqwest::Error| {
+        let why = match (e.is_timeout(), timeout) {
+            (true, Some(t)) => format!("timed out after {} s", t.as_secs()),
+            (true, None) => "timed out".to_string(),
+            (false, _) => "could not be reached".to_string(),
+        };
+        TokenError::Unavailable(format!("{what} {why}"))
+    };
+    let mut request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json").json(body);
+    if let Some(t) = timeout {
+        request = request.timeout(t);
+    }
+    let response = request.send().await.map_err(failed)?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(failed)?;
+    Ok((status, bytes.to_vec()))
+}
+
+/// A refusal's explanation: the first of `fields` the JSON body has, else
+/// the status. Never the body itself (it may hold a secret).
+pub(crate) fn refusal_text(body: &[u8], fields: &[&str], status: reqwest::StatusCode) -> String {
+    let v = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    fields.iter().find_map(|f| v[*f].as_str().map(String::from)).unwrap_or_else(|| format!("HTTP {status}"))
+}
+
 fn describe_http_error(endpoint: &Url, e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out"
