@@ -329,7 +329,14 @@ impl ProviderCatalog {
     /// built-in provider may be replaced by its own template (api.video at
     /// other hosts); removing the replacement brings the built-in back.
     pub fn check_new(&self, config: &ProviderConfig) -> Result<(), CoreError> {
-        let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+        self.check_new_among(&self.added.read().unwrap_or_else(|e| e.into_inner()), config)
+    }
+
+    fn check_new_among(
+        &self,
+        added: &[(ConfiguredProvider, Arc<ProviderConfig>)],
+        config: &ProviderConfig,
+    ) -> Result<(), CoreError> {
         let replaces_builtin = config.template.as_deref() == Some(config.id.as_str());
         if added.iter().any(|(_, p)| p.id == config.id)
             || (!replaces_builtin && self.builtin.iter().any(|p| p.id == config.id))
@@ -354,11 +361,8 @@ impl ProviderCatalog {
         config: ProviderConfig,
     ) -> Result<(), CoreError> {
         config.validate()?;
-        self.check_new(&config)?;
         let mut added = self.added.write().unwrap_or_else(|e| e.into_inner());
-        if added.iter().any(|(_, p)| p.id == config.id) {
-            return Err(CoreError::InvalidRequest(format!("a provider `{}` exists already", config.id)));
-        }
+        self.check_new_among(&added, &config)?;
         let mut next = added.clone();
         next.push((configured, Arc::new(config)));
         self.save(&next)?;
