@@ -163,19 +163,20 @@ impl Castkey {
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {
-        let mut list = self.catalog.list();
-        for info in &mut list {
-            if let Ok(p) = self.catalog.get(&info.id) {
+        let oidc = &self.sign_in.oidc;
+        self.catalog
+            .all()
+            .iter()
+            .map(|p| {
+                let mut info = p.info();
                 if let SignInKind::Browser(b) = &p.sign_in {
-                    info.device_flow = self
-                        .sign_in
-                        .oidc
+                    info.device_flow = oidc
                         .cached(&p.id, &b.client_id)
                         .is_some_and(|d| d.device_authorization_endpoint.is_some());
                 }
-            }
-        }
-        list
+                info
+            })
+            .collect()
     }
 
     /// Reads every browser provider's discovery document (what the window
@@ -183,8 +184,7 @@ impl Castkey {
     /// providers changed. Failures are left for sign-in to report. The shell
     /// runs this in the background at start.
     pub async fn discover_all(&self) {
-        for info in self.catalog.list() {
-            let Ok(p) = self.catalog.get(&info.id) else { continue };
+        for p in self.catalog.all() {
             if let SignInKind::Browser(b) = &p.sign_in {
                 let oidc = self.sign_in.oidc.get(&p.id, &b.endpoints, &b.client_id);
                 if let Err(e) = oidc.discover(false).await {

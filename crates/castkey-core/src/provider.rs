@@ -417,15 +417,20 @@ impl ProviderCatalog {
         }
     }
 
-    pub fn list(&self) -> Vec<ProviderInfo> {
+    /// Every provider offered: the built-in ones not replaced, then the added ones.
+    pub fn all(&self) -> Vec<Arc<ProviderConfig>> {
         let added = self.added.read().unwrap_or_else(|e| e.into_inner());
         let replaced = |id: &str| added.iter().any(|(_, p)| p.id == id);
         self.builtin
             .iter()
             .filter(|p| !replaced(&p.id))
             .chain(added.iter().map(|(_, p)| p))
-            .map(|p| p.info())
+            .cloned()
             .collect()
+    }
+
+    pub fn list(&self) -> Vec<ProviderInfo> {
+        self.all().iter().map(|p| p.info()).collect()
     }
 }
 
