@@ -188,6 +188,30 @@ function field(provider: ProviderInfo, name: string, label: string, secret = fal
 }
 
 /**
+ * Sends a form to Rust once per press: `send` reads it (and empties its
+ * secret inputs at once), `done` runs on success; the button is disabled
+ * meanwhile and errors go to the banner.
+ */
+function onSubmit(
+  form: HTMLFormElement,
+  button: HTMLButtonElement,
+  send: () => Promise<unknown>,
+  done: () => unknown,
+): void {
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const sent = send();
+    button.disabled = true;
+    sent
+      .then(done)
+      .catch(reportError)
+      .finally(() => {
+        button.disabled = false;
+      });
+  });
+}
+
+/**
  * A provider whose accounts are added with credentials typed here (a service
  * account's client secret, an API key). `submit` sends them to Rust once;
  * the secret field is emptied at once, whatever happens next.
@@ -205,22 +229,20 @@ function credentialsRow(
     attrs: { type: "submit", "data-provider": provider.id, "aria-label": `Add a ${provider.display_name} account` },
   });
   const form = h("form", { class: "service-account" }, ...inputs, button);
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const sent = submit();
-    secret.value = "";
-    button.disabled = true;
-    sent
-      .then(() => {
-        for (const input of form.querySelectorAll("input")) input.value = "";
-        hideError();
-        return loadAccounts();
-      })
-      .catch(reportError)
-      .finally(() => {
-        button.disabled = false;
-      });
-  });
+  onSubmit(
+    form,
+    button,
+    () => {
+      const sent = submit();
+      secret.value = "";
+      return sent;
+    },
+    () => {
+      for (const input of form.querySelectorAll("input")) input.value = "";
+      hideError();
+      return loadAccounts();
+    },
+  );
   return h(
     "li",
     { class: "card provider", attrs: { "data-provider-id": provider.id } },
@@ -294,27 +316,24 @@ function templateRow(template: api.ProviderTemplate): HTMLLIElement {
     h("summary", { text: "Set up", attrs: { "data-setup-template": template.id } }),
     form,
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const values: Record<string, string> = {};
-    for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement>("input, select")) {
-      if (el.value.trim() !== "") values[el.name] = el.value;
-      if (el instanceof HTMLInputElement && el.type === "password") el.value = "";
-    }
-    button.disabled = true;
-    hideError();
-    api
-      .addProvider({ template: template.id, values })
-      .then(() => {
-        form.reset();
-        details.open = false;
-        return loadProviders();
-      })
-      .catch(reportError)
-      .finally(() => {
-        button.disabled = false;
-      });
-  });
+  onSubmit(
+    form,
+    button,
+    () => {
+      const values: Record<string, string> = {};
+      for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement>("input, select")) {
+        if (el.value.trim() !== "") values[el.name] = el.value;
+        if (el instanceof HTMLInputElement && el.type === "password") el.value = "";
+      }
+      hideError();
+      return api.addProvider({ template: template.id, values });
+    },
+    () => {
+      form.reset();
+      details.open = false;
+      return loadProviders();
+    },
+  );
   return h(
     "li",
     { class: "card template-card", attrs: { "data-template-id": template.id } },
