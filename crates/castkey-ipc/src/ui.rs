@@ -2,37 +2,72 @@
 //!
 //! They live here, beside the IPC types they reuse, so that the TypeScript in
 //! `ui/src/bindings/` is generated from one place (feature `ts`, checked by
-//! the `ts_bindings` test). None of them can carry a secret.
+//! the `ts_bindings` test). Each command takes at most one args struct
+//! (`XxxArgs`, or [`AddProvider`]) and its name is in [`command::COMMANDS`].
+//! Only the args of `add_service_account`, `add_api_key_account` and
+//! `add_provider` carry a secret, into the shell; nothing here carries one
+//! back to the window.
 
 use crate::Reason;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Command names, as `invoke()` calls them.
+/// The window's commands: the one list of their names.
 pub mod command {
-    pub const LIST_PROVIDERS: &str = "list_providers";
-    pub const LIST_ACCOUNTS: &str = "list_accounts";
-    pub const SIGN_IN: &str = "sign_in";
-    /// Args `{provider}`: sign-in with a code (RFC 8628); answers a
-    /// [`super::DeviceSignIn`] to show, the outcome arrives as an event.
-    pub const SIGN_IN_WITH_CODE: &str = "sign_in_with_code";
-    /// Args `{provider}`: stop waiting for that sign-in with a code.
-    pub const CANCEL_SIGN_IN_WITH_CODE: &str = "cancel_sign_in_with_code";
-    /// Args `{provider, clientId, clientSecret}`: the secret goes in once and
-    /// never comes back to the window.
-    pub const ADD_SERVICE_ACCOUNT: &str = "add_service_account";
-    /// Args `{provider, environment, apiKey}`: the key goes in once and never
-    /// comes back to the window.
-    pub const ADD_API_KEY_ACCOUNT: &str = "add_api_key_account";
-    pub const SIGN_OUT: &str = "sign_out";
-    pub const APP_STATUS: &str = "app_status";
-    /// The kinds of service a user can add ([`super::ProviderTemplate`]s).
-    pub const LIST_PROVIDER_TEMPLATES: &str = "list_provider_templates";
-    /// Args `{setup: AddProvider}`: secret fields go in once and never come
-    /// back to the window.
-    pub const ADD_PROVIDER: &str = "add_provider";
-    /// Args `{provider}`: only a provider the user added, with no accounts.
-    pub const REMOVE_PROVIDER: &str = "remove_provider";
+    /// Every command the window may `invoke()`, by name. This list is the one
+    /// source of the command names:
+    ///
+    /// * `src-tauri/build.rs` declares exactly these to Tauri's ACL (its app
+    ///   manifest) and fails the build unless `src-tauri/capabilities/default.json`
+    ///   allows each of them (`allow-<name>`) and nothing else of ours;
+    /// * `src-tauri/src/commands.rs` lists its `#[tauri::command]`s once, for
+    ///   `tauri::generate_handler!`, and a compile-time assertion there fails
+    ///   the build unless that list is this one, in this order;
+    /// * the `ts_bindings` test generates `ui/src/bindings/names.ts` from it
+    ///   (`sign_in` → `commands.signIn`), which `ui/src/api.ts` uses.
+    ///
+    /// Why a plain `const` and not tauri-specta: it needs no new (release
+    /// candidate) dependency, `build.rs` can read it as a build-dependency, and
+    /// the one thing it cannot drive, the handler macro's list of function
+    /// names, is checked against it at compile time.
+    ///
+    /// What each command takes is its args struct in [`super`] (`sign_in` takes
+    /// [`super::SignInArgs`], `add_provider` takes [`super::AddProvider`]), sent
+    /// as `invoke(name, { args })`; the commands not listed there take nothing.
+    pub const COMMANDS: &[&str] = &[
+        "list_providers",
+        "list_accounts",
+        "sign_in",
+        "sign_in_with_code",
+        "cancel_sign_in_with_code",
+        "add_service_account",
+        "add_api_key_account",
+        "sign_out",
+        "app_status",
+        "list_provider_templates",
+        "add_provider",
+        "remove_provider",
+    ];
+
+    #[cfg(test)]
+    mod tests {
+        use super::COMMANDS;
+
+        #[test]
+        fn command_names_are_unique_snake_case() {
+            for (i, name) in COMMANDS.iter().enumerate() {
+                assert!(
+                    !name.is_empty()
+                        && !name.starts_with('_')
+                        && !name.ends_with('_')
+                        && !name.contains("__")
+                        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    "{name} is not a snake_case function name"
+                );
+                assert!(!COMMANDS[..i].contains(name), "{name} is listed twice");
+            }
+        }
+    }
 }
 
 /// Event names the shell emits to the window.
@@ -145,8 +180,9 @@ pub enum FieldKind {
     Choice,
 }
 
-/// What `add_provider` takes: a template id and the form's values by field
-/// name. Empty values count as absent.
+/// `add_provider`'s args: a template id and the form's values by field name.
+/// Empty values count as absent. Secret fields go in once and never come back
+/// to the window.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AddProvider {
@@ -158,5 +194,104 @@ impl std::fmt::Debug for AddProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Values may hold a client secret.
         f.debug_struct("AddProvider").field("template", &self.template).finish_non_exhaustive()
+    }
+}
+
+/// `sign_in`'s args: opens the system browser to sign in with `provider` (a
+/// provider id). Answers a [`SignInStarted`]; the outcome arrives as an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignInArgs {
+    pub provider: String,
+}
+
+/// `sign_in_with_code`'s args: sign-in with a code (RFC 8628) with `provider`.
+/// Answers a [`DeviceSignIn`] to show; the outcome arrives as an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignInWithCodeArgs {
+    pub provider: String,
+}
+
+/// `cancel_sign_in_with_code`'s args: stop waiting for `provider`'s sign-in
+/// with a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CancelSignInWithCodeArgs {
+    pub provider: String,
+}
+
+/// `add_service_account`'s args (client credentials). The secret goes in
+/// once and never comes back to the window (the shell only reads these args;
+/// they do not serialise, and their `Debug` leaves the secret out).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AddServiceAccountArgs {
+    pub provider: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for AddServiceAccountArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddServiceAccountArgs")
+            .field("provider", &self.provider)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `add_api_key_account`'s args (api.video) in `environment`. The key goes in
+/// once and never comes back to the window (the shell only reads these args;
+/// they do not serialise, and their `Debug` leaves the key out).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AddApiKeyAccountArgs {
+    pub provider: String,
+    pub environment: String,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for AddApiKeyAccountArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddApiKeyAccountArgs")
+            .field("provider", &self.provider)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `sign_out`'s args: forget the account `account_id` and its grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignOutArgs {
+    pub account_id: String,
+}
+
+/// `remove_provider`'s args: only a provider the user added, with no
+/// accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RemoveProviderArgs {
+    pub provider: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_args_do_not_show_their_secrets() {
+        let service: AddServiceAccountArgs =
+            serde_json::from_str(r#"{"provider":"p","client_id":"id","client_secret":"s3cr3t-value"}"#)
+                .expect("args parse");
+        assert_eq!(service.client_secret, "s3cr3t-value");
+        assert!(!format!("{service:?}").contains("s3cr3t"));
+
+        let key: AddApiKeyAccountArgs =
+            serde_json::from_str(r#"{"provider":"p","environment":"sandbox","api_key":"k3y-value"}"#)
+                .expect("args parse");
+        assert_eq!(key.api_key, "k3y-value");
+        assert!(!format!("{key:?}").contains("k3y"));
     }
 }
