@@ -1,9 +1,17 @@
 //! The window's commands: UI → command → core. Types from castkey_ipc::ui;
 //! nothing here returns a secret.
+//!
+//! Each command takes the shell's state and at most one args struct from
+//! `castkey_ipc::ui`, always named `args`: the window sends
+//! `invoke(name, { args })` (see `ui/src/api.ts`).
 
 use crate::Shell;
 use castkey_core::CoreError;
-use castkey_ipc::ui::{AddProvider, AppStatus, CommandError, DeviceSignIn, ProviderTemplate, SignInStarted};
+use castkey_ipc::ui::{
+    AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AppStatus, CancelSignInWithCodeArgs,
+    CommandError, DeviceSignIn, ProviderTemplate, RemoveProviderArgs, SignInArgs, SignInStarted,
+    SignInWithCodeArgs, SignOutArgs,
+};
 use castkey_ipc::{AccountInfo, ProviderInfo};
 use tauri::State;
 
@@ -23,7 +31,8 @@ pub fn list_accounts(shell: State<'_, Shell>) -> Vec<AccountInfo> {
 
 /// Opens the system browser; the outcome arrives as an event.
 #[tauri::command]
-pub async fn sign_in(shell: State<'_, Shell>, provider: String) -> Result<SignInStarted, CommandError> {
+pub async fn sign_in(shell: State<'_, Shell>, args: SignInArgs) -> Result<SignInStarted, CommandError> {
+    let SignInArgs { provider } = args;
     let started = shell.core.begin_app_sign_in(&provider).await.map_err(err)?;
     Ok(SignInStarted { provider, expires_at: started.expires_at })
 }
@@ -33,15 +42,15 @@ pub async fn sign_in(shell: State<'_, Shell>, provider: String) -> Result<SignIn
 #[tauri::command]
 pub async fn sign_in_with_code(
     shell: State<'_, Shell>,
-    provider: String,
+    args: SignInWithCodeArgs,
 ) -> Result<DeviceSignIn, CommandError> {
-    shell.core.begin_device_sign_in(&provider).await.map_err(err)
+    shell.core.begin_device_sign_in(&args.provider).await.map_err(err)
 }
 
 /// The user closed the code: stop waiting for it.
 #[tauri::command]
-pub fn cancel_sign_in_with_code(shell: State<'_, Shell>, provider: String) {
-    shell.core.cancel_device_sign_in(&provider);
+pub fn cancel_sign_in_with_code(shell: State<'_, Shell>, args: CancelSignInWithCodeArgs) {
+    shell.core.cancel_device_sign_in(&args.provider);
 }
 
 /// Adds a service account. The secret is handed to the core (which keeps it
@@ -49,10 +58,9 @@ pub fn cancel_sign_in_with_code(shell: State<'_, Shell>, provider: String) {
 #[tauri::command]
 pub async fn add_service_account(
     shell: State<'_, Shell>,
-    provider: String,
-    client_id: String,
-    client_secret: String,
+    args: AddServiceAccountArgs,
 ) -> Result<AccountInfo, CommandError> {
+    let AddServiceAccountArgs { provider, client_id, client_secret } = args;
     let secret = secrecy::SecretString::from(client_secret);
     shell.core.add_service_account(&provider, &client_id, &secret).await.map_err(err)
 }
@@ -62,17 +70,16 @@ pub async fn add_service_account(
 #[tauri::command]
 pub async fn add_api_key_account(
     shell: State<'_, Shell>,
-    provider: String,
-    environment: String,
-    api_key: String,
+    args: AddApiKeyAccountArgs,
 ) -> Result<AccountInfo, CommandError> {
+    let AddApiKeyAccountArgs { provider, environment, api_key } = args;
     let key = secrecy::SecretString::from(api_key);
     shell.core.add_api_key_account(&provider, &environment, &key).await.map_err(err)
 }
 
 #[tauri::command]
-pub async fn sign_out(shell: State<'_, Shell>, account_id: String) -> Result<(), CommandError> {
-    shell.core.sign_out(&account_id).await.map(|_revoked| ()).map_err(err)
+pub async fn sign_out(shell: State<'_, Shell>, args: SignOutArgs) -> Result<(), CommandError> {
+    shell.core.sign_out(&args.account_id).await.map(|_revoked| ()).map_err(err)
 }
 
 #[tauri::command]
@@ -80,16 +87,16 @@ pub fn list_provider_templates(shell: State<'_, Shell>) -> Vec<ProviderTemplate>
     shell.core.provider_templates()
 }
 
-/// Adds a provider from a template. A client secret in `setup` goes to the
+/// Adds a provider from a template. A client secret in `args` goes to the
 /// keychain through the core and is dropped here.
 #[tauri::command]
-pub async fn add_provider(shell: State<'_, Shell>, setup: AddProvider) -> Result<ProviderInfo, CommandError> {
-    shell.core.add_provider(&setup).await.map_err(err)
+pub async fn add_provider(shell: State<'_, Shell>, args: AddProvider) -> Result<ProviderInfo, CommandError> {
+    shell.core.add_provider(&args).await.map_err(err)
 }
 
 #[tauri::command]
-pub async fn remove_provider(shell: State<'_, Shell>, provider: String) -> Result<(), CommandError> {
-    shell.core.remove_provider(&provider).await.map_err(err)
+pub async fn remove_provider(shell: State<'_, Shell>, args: RemoveProviderArgs) -> Result<(), CommandError> {
+    shell.core.remove_provider(&args.provider).await.map_err(err)
 }
 
 #[tauri::command]

@@ -1,6 +1,8 @@
 // The only module that talks to the Rust side (src-tauri). Everything else in
-// the window goes through these typed wrappers; the types and the command and
-// event names are generated from crates/castkey-ipc (see src/bindings/).
+// the window goes through these typed wrappers; the types, each command's args
+// struct and the command and event names are generated from crates/castkey-ipc
+// (see src/bindings/). A command with args takes one args struct, sent as
+// `invoke(name, { args })` (every command's parameter is named `args`).
 //
 // Every promise returned here rejects with a `CommandError`: the shell's own
 // errors pass through unchanged, anything else (no backend, a capability that
@@ -21,7 +23,14 @@ import type { ProviderInfo } from "./bindings/ProviderInfo";
 import type { Reason } from "./bindings/Reason";
 import type { SignInFailed } from "./bindings/SignInFailed";
 import type { SignInStarted } from "./bindings/SignInStarted";
-import { commands, events } from "./bindings/names";
+import type { SignInArgs } from "./bindings/SignInArgs";
+import type { SignInWithCodeArgs } from "./bindings/SignInWithCodeArgs";
+import type { CancelSignInWithCodeArgs } from "./bindings/CancelSignInWithCodeArgs";
+import type { AddServiceAccountArgs } from "./bindings/AddServiceAccountArgs";
+import type { AddApiKeyAccountArgs } from "./bindings/AddApiKeyAccountArgs";
+import type { SignOutArgs } from "./bindings/SignOutArgs";
+import type { RemoveProviderArgs } from "./bindings/RemoveProviderArgs";
+import { commands, events, type CommandName, type EventName } from "./bindings/names";
 
 export type {
   AddProvider,
@@ -37,6 +46,13 @@ export type {
   Reason,
   SignInFailed,
   SignInStarted,
+  SignInArgs,
+  SignInWithCodeArgs,
+  CancelSignInWithCodeArgs,
+  AddServiceAccountArgs,
+  AddApiKeyAccountArgs,
+  SignOutArgs,
+  RemoveProviderArgs,
   UnlistenFn,
 };
 
@@ -70,15 +86,17 @@ function toCommandError(e: unknown): CommandError {
   return { reason: "internal", message: errorMessage(e) };
 }
 
-async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
+/** Invokes `command` with its one args struct, if it takes one. */
+async function call<T>(command: CommandName, args?: object): Promise<T> {
+  const payload: InvokeArgs | undefined = args === undefined ? undefined : { args };
   try {
-    return await invoke<T>(command, args);
+    return await invoke<T>(command, payload);
   } catch (e) {
     throw toCommandError(e);
   }
 }
 
-async function subscribe<T>(event: string, handler: (payload: T) => void): Promise<UnlistenFn> {
+async function subscribe<T>(event: EventName, handler: (payload: T) => void): Promise<UnlistenFn> {
   try {
     return await listen<T>(event, (ev) => handler(ev.payload));
   } catch (e) {
@@ -101,38 +119,38 @@ export function listAccounts(): Promise<AccountInfo[]> {
  * once the browser is open; the outcome arrives as `accounts-changed` or
  * `sign-in-failed`.
  */
-export function signIn(provider: string): Promise<SignInStarted> {
-  return call<SignInStarted>(commands.signIn, { provider });
+export function signIn(args: SignInArgs): Promise<SignInStarted> {
+  return call<SignInStarted>(commands.signIn, args);
 }
 
 /**
  * Sign-in with a code (RFC 8628): resolves with the code and the URL to show;
  * the outcome arrives as `signed-in` or `sign-in-failed`.
  */
-export function signInWithCode(provider: string): Promise<DeviceSignIn> {
-  return call<DeviceSignIn>(commands.signInWithCode, { provider });
+export function signInWithCode(args: SignInWithCodeArgs): Promise<DeviceSignIn> {
+  return call<DeviceSignIn>(commands.signInWithCode, args);
 }
 
 /** Stops waiting for `provider`'s sign-in with a code (the user closed it). */
-export function cancelSignInWithCode(provider: string): Promise<void> {
-  return call<void>(commands.cancelSignInWithCode, { provider });
+export function cancelSignInWithCode(args: CancelSignInWithCodeArgs): Promise<void> {
+  return call<void>(commands.cancelSignInWithCode, args);
 }
 
-/** Forgets an account and its grant. Tauri maps `accountId` to `account_id`. */
 /** Adds a service account (client credentials). The secret is sent once;
  *  no command ever returns it. */
-export function addServiceAccount(provider: string, clientId: string, clientSecret: string): Promise<AccountInfo> {
-  return call<AccountInfo>(commands.addServiceAccount, { provider, clientId, clientSecret });
+export function addServiceAccount(args: AddServiceAccountArgs): Promise<AccountInfo> {
+  return call<AccountInfo>(commands.addServiceAccount, args);
 }
 
 /** Adds an API-key account (api.video) in `environment`. The key is sent
  *  once; no command ever returns it. */
-export function addApiKeyAccount(provider: string, environment: string, apiKey: string): Promise<AccountInfo> {
-  return call<AccountInfo>(commands.addApiKeyAccount, { provider, environment, apiKey });
+export function addApiKeyAccount(args: AddApiKeyAccountArgs): Promise<AccountInfo> {
+  return call<AccountInfo>(commands.addApiKeyAccount, args);
 }
 
-export function signOut(accountId: string): Promise<void> {
-  return call<void>(commands.signOut, { accountId });
+/** Forgets an account and its grant. */
+export function signOut(args: SignOutArgs): Promise<void> {
+  return call<void>(commands.signOut, args);
 }
 
 /** The kinds of service a user can add (IBM Video Streaming, VidiFlow, …). */
@@ -142,13 +160,13 @@ export function listProviderTemplates(): Promise<ProviderTemplate[]> {
 
 /** Adds a provider from a filled-in template. A client secret among the
  *  values is sent once; no command ever returns it. */
-export function addProvider(setup: AddProvider): Promise<ProviderInfo> {
-  return call<ProviderInfo>(commands.addProvider, { setup });
+export function addProvider(args: AddProvider): Promise<ProviderInfo> {
+  return call<ProviderInfo>(commands.addProvider, args);
 }
 
 /** Removes a provider the user added (it must have no accounts). */
-export function removeProvider(provider: string): Promise<void> {
-  return call<void>(commands.removeProvider, { provider });
+export function removeProvider(args: RemoveProviderArgs): Promise<void> {
+  return call<void>(commands.removeProvider, args);
 }
 
 export function appStatus(): Promise<AppStatus> {

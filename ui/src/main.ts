@@ -268,7 +268,7 @@ function removeButton(provider: ProviderInfo): HTMLButtonElement[] {
     if (!window.confirm(`Remove ${provider.display_name} from Castkey?`)) return;
     hideError();
     api
-      .removeProvider(provider.id)
+      .removeProvider({ provider: provider.id })
       .then(loadProviders)
       .catch(reportError);
   });
@@ -369,7 +369,11 @@ function serviceAccountRow(provider: ProviderInfo): HTMLLIElement {
   const clientId = field(provider, "client-id", "Client id");
   const secret = field(provider, "client-secret", "Client secret", true);
   return credentialsRow(provider, "Service account", [clientId, secret], secret, () =>
-    api.addServiceAccount(provider.id, clientId.value, secret.value),
+    api.addServiceAccount({
+      provider: provider.id,
+      client_id: clientId.value,
+      client_secret: secret.value,
+    }),
   );
 }
 
@@ -381,7 +385,7 @@ function apiKeyRow(provider: ProviderInfo): HTMLLIElement {
   for (const env of provider.environments) environment.append(h("option", { text: env, attrs: { value: env } }));
   const key = field(provider, "api-key", "API key", true);
   return credentialsRow(provider, "API key", [environment, key], key, () =>
-    api.addApiKeyAccount(provider.id, environment.value, key.value),
+    api.addApiKeyAccount({ provider: provider.id, environment: environment.value, api_key: key.value }),
   );
 }
 
@@ -553,7 +557,7 @@ async function startSignIn(provider: ProviderInfo): Promise<void> {
 
   let started;
   try {
-    started = await api.signIn(provider.id);
+    started = await api.signIn({ provider: provider.id });
   } catch (e) {
     if (state.pending.get(provider.id) === attempt) endSignIn(provider.id);
     reportError(e);
@@ -589,7 +593,7 @@ async function startDeviceSignIn(provider: ProviderInfo): Promise<void> {
   hideError();
   let shown: api.DeviceSignIn;
   try {
-    shown = await api.signInWithCode(provider.id);
+    shown = await api.signInWithCode({ provider: provider.id });
   } catch (e) {
     reportError(e);
     return;
@@ -622,7 +626,7 @@ async function confirmSignOut(account: AccountInfo, provider: string): Promise<v
   state.signingOut.add(account.id);
   renderAccounts();
   try {
-    await api.signOut(account.id);
+    await api.signOut({ account_id: account.id });
   } catch (e) {
     reportError(e);
   } finally {
@@ -668,7 +672,7 @@ function start(): void {
   byId<HTMLButtonElement>("error-dismiss").addEventListener("click", hideError);
   byId<HTMLButtonElement>("device-hide").addEventListener("click", () => {
     // Closing the code ends that sign-in; no late "expired" error.
-    if (deviceProvider) api.cancelSignInWithCode(deviceProvider).catch(reportError);
+    if (deviceProvider) api.cancelSignInWithCode({ provider: deviceProvider }).catch(reportError);
     hideDeviceSignIn();
   });
 
