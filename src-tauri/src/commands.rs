@@ -3,10 +3,13 @@
 //!
 //! Each command takes the shell's state and at most one args struct from
 //! `castkey_ipc::ui`, always named `args`: the window sends
-//! `invoke(name, { args })` (see `ui/src/api.ts`).
+//! `invoke(name, { args })` (see `ui/src/api.ts`). The commands are listed once,
+//! in [`invoke_handler`]'s macro below, and that list must be
+//! `castkey_ipc::ui::command::COMMANDS`.
 
 use crate::Shell;
 use castkey_core::CoreError;
+use castkey_ipc::ui::command::COMMANDS;
 use castkey_ipc::ui::{
     AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AppStatus, CancelSignInWithCodeArgs,
     CommandError, DeviceSignIn, ProviderTemplate, RemoveProviderArgs, SignInArgs, SignInStarted,
@@ -14,6 +17,70 @@ use castkey_ipc::ui::{
 };
 use castkey_ipc::{AccountInfo, ProviderInfo};
 use tauri::State;
+
+/// Builds [`invoke_handler`] and [`HANDLED`] from one list of command
+/// functions.
+///
+/// `tauri::generate_handler!` needs the functions themselves, so its list
+/// cannot be generated from the `COMMANDS` const; instead the list is written
+/// once, here, kept as strings too, and a compile-time assertion fails the
+/// build unless those strings are `COMMANDS` (same names, same order). No
+/// source parsing, and no test to forget to run.
+macro_rules! window_commands {
+    ($($name:ident),+ $(,)?) => {
+        /// The names of the commands [`invoke_handler`] handles.
+        pub const HANDLED: &[&str] = &[$(stringify!($name)),+];
+
+        const _: () = assert!(
+            same_names(HANDLED, COMMANDS),
+            "the commands in window_commands! differ from castkey_ipc::ui::command::COMMANDS \
+             (they must be the same names in the same order)"
+        );
+
+        /// The window's invoke handler: every command in `COMMANDS`.
+        pub fn invoke_handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($name),+]
+        }
+    };
+}
+
+window_commands![
+    list_providers,
+    list_accounts,
+    sign_in,
+    sign_in_with_code,
+    cancel_sign_in_with_code,
+    add_service_account,
+    add_api_key_account,
+    sign_out,
+    app_status,
+    list_provider_templates,
+    add_provider,
+    remove_provider,
+];
+
+/// `a == b`, usable in a `const` (slice and `str` equality are not `const`).
+const fn same_names(a: &[&str], b: &[&str]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        let (x, y) = (a[i].as_bytes(), b[i].as_bytes());
+        if x.len() != y.len() {
+            return false;
+        }
+        let mut j = 0;
+        while j < x.len() {
+            if x[j] != y[j] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
 
 fn err(e: CoreError) -> CommandError {
     CommandError { reason: e.reason(), message: e.to_string() }

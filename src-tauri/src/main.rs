@@ -44,20 +44,7 @@ fn main() {
         // its argv to this process and exits.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| deep_link::show_main_window(app)))
         .plugin(tauri_plugin_deep_link::init())
-        .invoke_handler(tauri::generate_handler![
-            commands::list_providers,
-            commands::list_accounts,
-            commands::sign_in,
-            commands::sign_in_with_code,
-            commands::cancel_sign_in_with_code,
-            commands::add_service_account,
-            commands::add_api_key_account,
-            commands::sign_out,
-            commands::app_status,
-            commands::list_provider_templates,
-            commands::add_provider,
-            commands::remove_provider,
-        ])
+        .invoke_handler(commands::invoke_handler())
         .setup(|app| {
             let core = tauri::async_runtime::block_on(async {
                 Castkey::start(CastkeyOptions::system(RedirectMode::AppScheme)?).await
