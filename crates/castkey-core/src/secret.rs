@@ -3,14 +3,19 @@
 //! Refresh tokens (and, later, API keys and client secrets) live only here.
 //! Values are [`SecretString`]s, whose `Debug` prints nothing of the value.
 //! Keychain calls can block for ever (a locked Secret Service waits for a
-//! prompt nobody answers), so the keychain store runs them on blocking
-//! threads with a timeout, never on the async workers.
+//! prompt nobody answers), so the keychain store runs them off the async
+//! workers, one at a time, with a timeout; while one is stuck, later calls
+//! fail at once instead of each parking another thread (`BlockingLane`).
+//! Failures say which of missing, locked, timed out, busy or failed they are,
+//! with a stable [`SecretStoreError::code`].
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
 /// Names one secret. `service` groups Castkey's items in the keychain;
 /// `name` says what the secret is, e.g. `account/sandbox:streamer/refresh_token`.
@@ -62,16 +67,71 @@ impl SecretKey {
     }
 }
 
+/// Why the keychain could not do what was asked. Every variant maps to the
+/// IPC reason `keychain_unavailable`; [`SecretStoreError::code`] tells them
+/// apart, and the message says what the user can do about it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SecretStoreError {
-    #[error("the OS keychain is unavailable: {0}")]
+    /// No keychain to talk to: no Secret Service on the session bus, or a
+    /// platform whose keychain is not wired in.
+    #[error("the OS keychain is unavailable: {0}; {MISSING_ADVICE}")]
     Unavailable(String),
-    #[error("the OS keychain is locked and was not unlocked ({0}); unlock it (e.g. log in to the desktop session) and try again")]
+    /// The keychain answered that it is locked, or its unlock prompt was
+    /// dismissed.
+    #[error("the OS keychain is locked and was not unlocked ({0}); {UNLOCK_ADVICE}")]
     Locked(String),
-    #[error("the OS keychain did not answer within {0:?} (is it locked?)")]
+    /// No answer within the timeout: most often an unlock prompt nobody has
+    /// answered yet. The call goes on in the background.
+    #[error(
+        "the OS keychain did not answer within {}; it is probably waiting for you to unlock it: \
+         {UNLOCK_ADVICE}",
+        seconds(.0)
+    )]
     TimedOut(Duration),
-    #[error("the OS keychain refused the operation: {0}")]
+    /// An earlier call has not come back (it timed out and is still
+    /// blocked), so this one was not sent; carries how long the earlier one
+    /// has been waiting.
+    #[error(
+        "the OS keychain has not answered an earlier call for {} (it is probably waiting to be \
+         unlocked), so Castkey sends it nothing more until it does; {UNLOCK_ADVICE}",
+        seconds(.0)
+    )]
+    Busy(Duration),
+    /// Anything else the keychain or the call itself refused.
+    #[error("the OS keychain refused the operation: {0}; try again, and if it keeps failing restart the keychain service")]
     Failed(String),
+}
+
+impl SecretStoreError {
+    /// Stable across versions: callers and tests branch on this, never on
+    /// the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SecretStoreError::Unavailable(_) => "keychain_missing",
+            SecretStoreError::Locked(_) => "keychain_locked",
+            SecretStoreError::TimedOut(_) => "keychain_timed_out",
+            SecretStoreError::Busy(_) => "keychain_busy",
+            SecretStoreError::Failed(_) => "keychain_failed",
+        }
+    }
+}
+
+const UNLOCK_ADVICE: &str = "unlock your login keyring (answer its unlock prompt, or unlock it in \
+     Passwords and Keys / Seahorse, or log in to the desktop session) and try again";
+
+#[cfg(target_os = "linux")]
+const MISSING_ADVICE: &str = "start a Secret Service in your desktop session (gnome-keyring-daemon, \
+     KWallet, or KeePassXC with its Secret Service integration) and try again";
+
+#[cfg(not(target_os = "linux"))]
+const MISSING_ADVICE: &str = "Castkey cannot keep secrets on this platform yet";
+
+fn seconds(d: &Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 #[async_trait]
@@ -92,13 +152,142 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     }
 }
 
+/// Where the lane's one blocking call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Free,
+    /// A call has been on its thread since `since`; once it has run longer
+    /// than the timeout it counts as stuck.
+    Taken {
+        since: Instant,
+    },
+}
+
+/// Runs blocking calls on a thread of their own, one at a time, each with a
+/// timeout. A thread blocked in a keychain call cannot be cancelled, and
+/// behind it the Secret Service store's own mutex would queue every later
+/// call; so a call that overruns keeps the lane, and later calls are turned
+/// away at once ([`SecretStoreError::Busy`]) without starting a thread. The
+/// lane frees itself when the stuck call returns (the keyring was unlocked,
+/// the prompt dismissed, or the daemon went away). A call that finds the
+/// lane taken by one that is not stuck yet waits for it, on no thread.
+#[derive(Debug)]
+struct BlockingLane {
+    timeout: Duration,
+    lane: Arc<watch::Sender<Lane>>,
+}
+
+impl BlockingLane {
+    fn new(timeout: Duration) -> Self {
+        BlockingLane { timeout, lane: Arc::new(watch::Sender::new(Lane::Free)) }
+    }
+
+    async fn run<T, F>(&self, op: F) -> Result<T, SecretStoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, SecretStoreError> + Send + 'static,
+    {
+        let since = self.take().await?;
+        let free = FreeOnDrop { lane: self.lane.clone(), since, timeout: self.timeout };
+        let (answer, answered) = oneshot::channel();
+        // A thread of its own, not `spawn_blocking`: a call stuck for good
+        // must not keep the runtime from shutting down.
+        std::thread::Builder::new()
+            .name("castkey-keychain".into())
+            .spawn(move || {
+                let result = op();
+                drop(free);
+                // The caller may have given up already; nobody else wants it.
+                answer.send(result).ok();
+            })
+            .map_err(|e| SecretStoreError::Failed(format!("could not start a keychain call: {e}")))?;
+        match tokio::time::timeout_at(since + self.timeout, answered).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SecretStoreError::Failed("the keychain call panicked".into())),
+            Err(_) => {
+                tracing::warn!(
+                    "the keychain did not answer within {}; later calls fail until it does",
+                    seconds(&self.timeout)
+                );
+                Err(SecretStoreError::TimedOut(self.timeout))
+            }
+        }
+    }
+
+    /// Takes the lane, waiting (up to the timeout) for a call that holds it
+    /// and is not stuck yet; returns when the lane was taken.
+    async fn take(&self) -> Result<Instant, SecretStoreError> {
+        let arrived = Instant::now();
+        let mut lane = self.lane.subscribe();
+        loop {
+            let now = Instant::now();
+            let mut taken = false;
+            self.lane.send_if_modified(|l| match *l {
+                Lane::Free => {
+                    *l = Lane::Taken { since: now };
+                    taken = true;
+                    true
+                }
+                Lane::Taken { .. } => false,
+            });
+            if taken {
+                return Ok(now);
+            }
+            let current = *lane.borrow_and_update();
+            let since = match current {
+                Lane::Free => continue,
+                Lane::Taken { since } => since,
+            };
+            // Stuck once it has run past the timeout; and never wait longer
+            // than one timeout in all, however many calls go ahead of this one.
+            let give_up = (since + self.timeout).min(arrived + self.timeout);
+            if now >= give_up {
+                return Err(SecretStoreError::Busy(now.saturating_duration_since(since)));
+            }
+            match tokio::time::timeout_at(give_up, lane.wait_for(|l| *l == Lane::Free)).await {
+                Ok(Ok(_)) => {}
+                // The sender lives in `self`: it cannot be gone while we run.
+                Ok(Err(_)) => return Err(SecretStoreError::Failed("the keychain lane closed".into())),
+                Err(_) => return Err(SecretStoreError::Busy(since.elapsed())),
+            }
+        }
+    }
+
+    /// Waits until no call holds the lane.
+    #[cfg(test)]
+    async fn settled(&self) {
+        self.lane.subscribe().wait_for(|l| *l == Lane::Free).await.ok();
+    }
+}
+
+/// Frees the lane when the call's thread is done with it, panics included.
+#[derive(Debug)]
+struct FreeOnDrop {
+    lane: Arc<watch::Sender<Lane>>,
+    since: Instant,
+    timeout: Duration,
+}
+
+impl Drop for FreeOnDrop {
+    fn drop(&mut self) {
+        let took = self.since.elapsed();
+        if took > self.timeout {
+            tracing::info!(
+                "a keychain call came back after {}; keychain calls go through again",
+                seconds(&took)
+            );
+        }
+        self.lane.send_replace(Lane::Free);
+    }
+}
+
 /// The OS keychain, through `keyring-core` and the platform's store
 /// (Secret Service on Linux). The store is connected lazily and again after
 /// a failure, so a keychain that was down at start-up works once it is up.
 pub struct KeychainStore {
     service: String,
-    timeout: Duration,
-    store: Arc<Mutex<Option<Arc<keyring_core::CredentialStore>>>>,
+    lane: BlockingLane,
+    store: StoreSlot,
 }
 
 impl fmt::Debug for KeychainStore {
@@ -115,12 +304,7 @@ impl KeychainStore {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "castkey".into());
-        KeychainStore { service, timeout: Duration::from_secs(10), store: Default::default() }
-    }
-
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
+        KeychainStore { service, lane: BlockingLane::new(Duration::from_secs(10)), store: Default::default() }
     }
 
     async fn run<T: Send + 'static>(
@@ -131,27 +315,23 @@ impl KeychainStore {
         let slot = self.store.clone();
         let service = self.service.clone();
         let key = key.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let store = connect(&slot)?;
-            let mods = std::collections::HashMap::from([("label", key.label.as_str())]);
-            let result = store.build(&service, &key.name, Some(&mods)).and_then(|entry| op(&entry));
-            result.map_err(|e| {
-                let mapped = map_error(e);
-                if matches!(mapped, SecretStoreError::Unavailable(_) | SecretStoreError::Locked(_)) {
-                    // The connection may be gone (daemon restarted): reconnect next time.
-                    slot.lock().map(|mut s| *s = None).ok();
-                }
-                mapped
+        // On a timeout the connection is kept: the stuck call still uses it,
+        // and it is fine again once that call returns.
+        self.lane
+            .run(move || {
+                let store = connect(&slot)?;
+                let mods = std::collections::HashMap::from([("label", key.label.as_str())]);
+                let result = store.build(&service, &key.name, Some(&mods)).and_then(|entry| op(&entry));
+                result.map_err(|e| {
+                    let mapped = map_error(e);
+                    if matches!(mapped, SecretStoreError::Unavailable(_) | SecretStoreError::Locked(_)) {
+                        // The connection may be gone (daemon restarted): reconnect next time.
+                        slot.lock().map(|mut s| *s = None).ok();
+                    }
+                    mapped
+                })
             })
-        });
-        match tokio::time::timeout(self.timeout, task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(SecretStoreError::Failed(format!("keychain task failed: {join}"))),
-            Err(_) => {
-                self.store.lock().map(|mut s| *s = None).ok();
-                Err(SecretStoreError::TimedOut(self.timeout))
-            }
-        }
+            .await
     }
 }
 
@@ -164,12 +344,14 @@ impl Default for KeychainStore {
 type StoreSlot = Arc<Mutex<Option<Arc<keyring_core::CredentialStore>>>>;
 
 fn connect(slot: &StoreSlot) -> Result<Arc<keyring_core::CredentialStore>, SecretStoreError> {
-    let mut guard = slot.lock().map_err(|_| SecretStoreError::Failed("poisoned".into()))?;
-    if let Some(s) = guard.as_ref() {
+    let poisoned = |_| SecretStoreError::Failed("the keychain connection's lock is poisoned".into());
+    if let Some(s) = slot.lock().map_err(poisoned)?.as_ref() {
         return Ok(s.clone());
     }
+    // Connected without holding the lock (the lane runs one call at a time
+    // anyway), so nothing else ever waits on the lock behind a slow connect.
     let store = platform_store()?;
-    *guard = Some(store.clone());
+    *slot.lock().map_err(poisoned)? = Some(store.clone());
     Ok(store)
 }
 
@@ -192,6 +374,7 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
     match e {
         // Locked, no result (prompt not answered), prompt dismissed.
         E::NoStorageAccess(inner) => SecretStoreError::Locked(inner.to_string()),
+        // The Secret Service's own failures: not on the bus, connection lost.
         E::PlatformFailure(inner) => SecretStoreError::Unavailable(inner.to_string()),
         E::NoDefaultStore => SecretStoreError::Unavailable("no keychain store".into()),
         other => SecretStoreError::Failed(other.to_string()),
@@ -230,6 +413,9 @@ pub struct MemoryStore {
     items: Mutex<std::collections::HashMap<String, SecretString>>,
     /// When set, every call fails as an unreachable keychain would.
     pub unavailable: std::sync::atomic::AtomicBool,
+    /// When set, every call fails as a locked keychain whose unlock prompt
+    /// was dismissed would.
+    pub locked: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(any(test, feature = "test-support"))]
@@ -244,6 +430,9 @@ impl MemoryStore {
     fn check(&self) -> Result<(), SecretStoreError> {
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(SecretStoreError::Unavailable("test: keychain switched off".into()));
+        }
+        if self.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SecretStoreError::Locked("test: keychain locked".into()));
         }
         Ok(())
     }
@@ -267,5 +456,202 @@ impl SecretStore for MemoryStore {
         self.check()?;
         self.items.lock().unwrap_or_else(|e| e.into_inner()).remove(&key.name);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::mpsc;
+
+    /// Short enough to keep the tests quick; nothing asserts on it.
+    const SHORT: Duration = Duration::from_millis(100);
+    /// Never reached: the test releases the call well before.
+    const LONG: Duration = Duration::from_secs(30);
+
+    type Op<T> = Box<dyn FnOnce() -> Result<T, SecretStoreError> + Send>;
+
+    /// A call that blocks, as one behind an unanswered unlock prompt does,
+    /// until the test sends on (or drops) `release`. Returns how many calls
+    /// had run when it was released.
+    fn held(runs: &Arc<AtomicUsize>) -> (mpsc::Sender<()>, oneshot::Receiver<()>, Op<usize>) {
+        let (release, released) = mpsc::channel();
+        let (started_tx, started) = oneshot::channel();
+        let runs = runs.clone();
+        let op: Op<usize> = Box::new(move || {
+            runs.fetch_add(1, SeqCst);
+            started_tx.send(()).ok();
+            released.recv().ok();
+            Ok(runs.load(SeqCst))
+        });
+        (release, started, op)
+    }
+
+    fn quick(runs: &Arc<AtomicUsize>) -> Op<usize> {
+        let runs = runs.clone();
+        Box::new(move || Ok(runs.fetch_add(1, SeqCst) + 1))
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        let cases = [
+            (SecretStoreError::Unavailable("x".into()), "keychain_missing"),
+            (SecretStoreError::Locked("x".into()), "keychain_locked"),
+            (SecretStoreError::TimedOut(SHORT), "keychain_timed_out"),
+            (SecretStoreError::Busy(SHORT), "keychain_busy"),
+            (SecretStoreError::Failed("x".into()), "keychain_failed"),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.code(), code, "{err}");
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let missing =
+            SecretStoreError::Unavailable("no Secret Service on the session bus".into()).to_string();
+        assert!(missing.contains("keychain is unavailable"), "{missing}");
+        #[cfg(target_os = "linux")]
+        assert!(missing.contains("start a Secret Service"), "{missing}");
+        for err in [
+            SecretStoreError::Locked("prompt dismissed".into()),
+            SecretStoreError::TimedOut(Duration::from_secs(10)),
+            SecretStoreError::Busy(Duration::from_millis(12_345)),
+        ] {
+            let text = err.to_string();
+            assert!(text.contains("unlock your login keyring"), "{text}");
+        }
+        assert!(SecretStoreError::Locked("x".into()).to_string().contains("keychain is locked"));
+        assert!(SecretStoreError::TimedOut(Duration::from_secs(10)).to_string().contains("within 10 s"));
+        assert!(SecretStoreError::Busy(Duration::from_millis(12_345)).to_string().contains("for 12.3 s"));
+    }
+
+    #[test]
+    fn keychain_errors_are_classified() {
+        use keyring_core::Error as E;
+        let boxed = |s: &str| -> Box<dyn std::error::Error + Send + Sync> { s.into() };
+        assert_eq!(
+            map_error(E::NoStorageAccess(boxed("SS error: prompt dismissed"))).code(),
+            "keychain_locked"
+        );
+        assert_eq!(map_error(E::PlatformFailure(boxed("no secret service"))).code(), "keychain_missing");
+        assert_eq!(map_error(E::NoDefaultStore).code(), "keychain_missing");
+        assert_eq!(map_error(E::Invalid("target".into(), "empty".into())).code(), "keychain_failed");
+    }
+
+    #[tokio::test]
+    async fn memory_store_can_be_missing_or_locked() {
+        let store = MemoryStore::default();
+        let key = SecretKey::refresh_token("a");
+        store.put(&key, &SecretString::from("t")).await.unwrap();
+        store.locked.store(true, SeqCst);
+        assert_eq!(store.get(&key).await.unwrap_err().code(), "keychain_locked");
+        assert_eq!(store.check_available().await.unwrap_err().code(), "keychain_locked");
+        store.locked.store(false, SeqCst);
+        store.unavailable.store(true, SeqCst);
+        assert_eq!(store.get(&key).await.unwrap_err().code(), "keychain_missing");
+        store.unavailable.store(false, SeqCst);
+        assert!(store.get(&key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_stuck_call_turns_later_calls_away_without_running_them_until_it_returns() {
+        let lane = BlockingLane::new(SHORT);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, _started, stuck) = held(&runs);
+        let err = lane.run(stuck).await.unwrap_err();
+        assert_eq!(err.code(), "keychain_timed_out", "{err}");
+
+        for _ in 0..5 {
+            let err = lane.run(quick(&runs)).await.unwrap_err();
+            assert_eq!(err.code(), "keychain_busy", "{err}");
+        }
+        assert_eq!(runs.load(SeqCst), 1, "a call ran while an earlier one was stuck");
+
+        // The user unlocks: the stuck call returns, and calls go through again.
+        release.send(()).unwrap();
+        lane.settled().await;
+        assert_eq!(lane.run(quick(&runs)).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_behind_a_running_one_waits_for_it_and_then_runs() {
+        let lane = Arc::new(BlockingLane::new(LONG));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, started, first) = held(&runs);
+        let first = tokio::spawn({
+            let lane = lane.clone();
+            async move { lane.run(first).await }
+        });
+        started.await.unwrap();
+        let second = tokio::spawn({
+            let (lane, op) = (lane.clone(), quick(&runs));
+            async move { lane.run(op).await }
+        });
+        // Wait until the second call is queued behind the first (or, were
+        // the lane broken, has already run).
+        while lane.lane.receiver_count() == 0 && !second.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 1, "the second call ran while the first held the lane");
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_behind_one_that_gets_stuck_is_turned_away() {
+        let lane = Arc::new(BlockingLane::new(SHORT));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, started, stuck) = held(&runs);
+        let first = tokio::spawn({
+            let lane = lane.clone();
+            async move { lane.run(stuck).await }
+        });
+        started.await.unwrap();
+        let err = lane.run(quick(&runs)).await.unwrap_err();
+        assert_eq!(err.code(), "keychain_busy", "{err}");
+        assert_eq!(first.await.unwrap().unwrap_err().code(), "keychain_timed_out");
+        assert_eq!(runs.load(SeqCst), 1);
+
+        release.send(()).unwrap();
+        lane.settled().await;
+        assert_eq!(lane.run(quick(&runs)).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_does_not_free_the_lane_before_its_call_returns() {
+        // E.g. the IPC client hung up: its request future is dropped, the
+        // blocked thread is not.
+        let lane = Arc::new(BlockingLane::new(SHORT));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, started, stuck) = held(&runs);
+        let abandoned = tokio::spawn({
+            let lane = lane.clone();
+            async move { lane.run(stuck).await }
+        });
+        started.await.unwrap();
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+
+        for _ in 0..3 {
+            let err = lane.run(quick(&runs)).await.unwrap_err();
+            assert_eq!(err.code(), "keychain_busy", "{err}");
+        }
+        assert_eq!(runs.load(SeqCst), 1);
+
+        release.send(()).unwrap();
+        lane.settled().await;
+        assert_eq!(lane.run(quick(&runs)).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_panics_fails_and_frees_the_lane() {
+        let lane = BlockingLane::new(LONG);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let boom: Op<usize> = Box::new(|| panic!("keychain op panicked (expected by the test)"));
+        let err = lane.run(boom).await.unwrap_err();
+        assert_eq!(err.code(), "keychain_failed", "{err}");
+        assert_eq!(lane.run(quick(&runs)).await.unwrap(), 1);
     }
 }
