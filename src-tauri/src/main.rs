@@ -7,8 +7,8 @@
 mod commands;
 mod deep_link;
 
-use castkey_core::ipc_server::IpcServer;
-use castkey_core::{Castkey, CastkeyOptions, CoreEvent, RedirectMode};
+use castkey_core::IpcServer;
+use castkey_core::{Core, CoreEvent, CoreOptions, RedirectMode};
 use castkey_ipc::ui::{event, SignInFailed};
 use std::sync::{Arc, Mutex};
 use tauri::{Emitter, Manager};
@@ -16,7 +16,7 @@ use tauri::{Emitter, Manager};
 /// What the commands and handlers share.
 #[derive(Debug)]
 pub struct Shell {
-    pub core: Arc<Castkey>,
+    pub core: Arc<Core>,
     pub socket_path: std::path::PathBuf,
     pub broker_error: Mutex<Option<String>>,
 }
@@ -47,7 +47,7 @@ fn main() {
         .invoke_handler(commands::invoke_handler())
         .setup(|app| {
             let core = tauri::async_runtime::block_on(async {
-                Castkey::start(CastkeyOptions::system(RedirectMode::AppScheme)?).await
+                Core::start(CoreOptions::system(RedirectMode::AppScheme)?).await
             })
             .map_err(|e| format!("Castkey could not start: {e}"))?;
             let socket_path = castkey_ipc::socket::default_socket_path();
@@ -81,7 +81,7 @@ fn main() {
 }
 
 /// Core events become window events (no secrets in any of them).
-fn forward_core_events(app: tauri::AppHandle, core: &Castkey) {
+fn forward_core_events(app: tauri::AppHandle, core: &Core) {
     let mut events = core.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {

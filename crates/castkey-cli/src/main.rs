@@ -6,8 +6,8 @@
 //! in itself through a loopback redirect. `serve` is the headless broker.
 
 use anyhow::Context;
-use castkey_core::ipc_server::IpcServer;
-use castkey_core::{Castkey, CastkeyOptions, RedirectMode};
+use castkey_core::IpcServer;
+use castkey_core::{Core, CoreOptions, RedirectMode};
 use castkey_ipc::{
     AccountStatus, Accounts, Client, ClientError, Login, LoginParams, Providers, Reason, Token, TokenParams,
 };
@@ -186,7 +186,7 @@ fn login(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "castkey: asking the running Castkey to sign in to `{provider}`; finish in your browser…"
             );
-            client.set_timeout(Some(Duration::from_secs(castkey_core::pending::DEFAULT_TTL_SECS + 30)))?;
+            client.set_timeout(Some(Duration::from_secs(castkey_core::DEFAULT_TTL_SECS + 30)))?;
             let account = client.call::<Login>(&LoginParams { provider: provider.into() })?;
             writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
             Ok(ExitCode::SUCCESS)
@@ -194,7 +194,7 @@ fn login(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Err(ClientError::NotRunning { .. }) => {
             let rt = runtime()?;
             rt.block_on(async {
-                let core = Castkey::start(CastkeyOptions::system(RedirectMode::Loopback)?).await?;
+                let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
                 let account = core
                     .login_loopback(provider, |started| {
                         eprintln!(
@@ -203,7 +203,7 @@ fn login(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                              castkey: waiting for the redirect to {} (until the sign-in expires in {} minutes)…",
                             started.authorization_url,
                             started.redirect_uri,
-                            castkey_core::pending::DEFAULT_TTL_SECS / 60
+                            castkey_core::DEFAULT_TTL_SECS / 60
                         );
                     })
                     .await?;
@@ -226,7 +226,7 @@ fn login_with_code(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitC
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let core = Castkey::start(CastkeyOptions::system(RedirectMode::Loopback)?).await?;
+        let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
         let account = core
             .login_with_code(provider, |started| {
                 let url = started.verification_uri_complete.as_deref().unwrap_or(&started.verification_uri);
@@ -234,7 +234,7 @@ fn login_with_code(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitC
                     "castkey: on any device, open\n  {}\nand enter the code\n  {}\n\nor scan:\n{}\n                     castkey: waiting for you to finish…",
                     started.verification_uri,
                     started.user_code,
-                    castkey_core::qr::terminal(url).unwrap_or_default()
+                    castkey_core::terminal_qr(url).unwrap_or_default()
                 );
                 eprintln!("castkey: complete URL: {url}");
             })
@@ -251,7 +251,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn serve() -> anyhow::Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
-        let core = Castkey::start(CastkeyOptions::system(RedirectMode::Loopback)?).await?;
+        let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
         let path = castkey_ipc::socket::default_socket_path();
         let server = IpcServer::bind(&path)?;
         eprintln!("castkey: broker listening on {}", path.display());

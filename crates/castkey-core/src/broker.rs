@@ -7,13 +7,14 @@
 //! token is stored in the keychain *before* the new access token is handed
 //! out, so a crash can never leave Castkey holding only a revoked token.
 
-use crate::account::AccountStore;
-use crate::castkey::CoreEvent;
+use crate::account::{Account, AccountStore};
+use crate::catalog::ProviderCatalog;
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::oidc::{OidcProviders, ResponseDefaults, TokenError, TokenSet};
-use crate::provider::{ProviderCatalog, ProviderConfig, SignInKind};
-use crate::secret::{SecretKey, SecretStore};
+use crate::event::CoreEvent;
+use crate::grant::{AccountKeeper, Grants, SignInResult};
+use crate::oauth::TokenSet;
+use crate::provider::ProviderConfig;
 use castkey_ipc::{AccountStatus, TokenGrant, TokenParams};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
@@ -41,16 +42,12 @@ impl From<&TokenSet> for CachedToken {
 
 pub struct TokenBroker {
     accounts: Arc<AccountStore>,
-    secrets: Arc<dyn SecretStore>,
     catalog: Arc<ProviderCatalog>,
-    oidc: Arc<OidcProviders>,
+    grants: Arc<Grants>,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<CoreEvent>,
     cache: RwLock<HashMap<String, Arc<CachedToken>>>,
     refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Rotated refresh tokens the keychain refused to store: used for the
-    /// next refresh so that a keychain hiccup does not lose the grant.
-    unsaved_refresh: Mutex<HashMap<String, SecretString>>,
 }
 
 impl fmt::Debug for TokenBroker {
@@ -61,24 +58,21 @@ impl fmt::Debug for TokenBroker {
 }
 
 impl TokenBroker {
-    pub fn new(
+    pub(crate) fn new(
         accounts: Arc<AccountStore>,
-        secrets: Arc<dyn SecretStore>,
         catalog: Arc<ProviderCatalog>,
-        oidc: Arc<OidcProviders>,
+        grants: Arc<Grants>,
         clock: Arc<dyn Clock>,
         events: broadcast::Sender<CoreEvent>,
     ) -> Self {
         TokenBroker {
             accounts,
-            secrets,
             catalog,
-            oidc,
+            grants,
             clock,
             events,
             cache: Default::default(),
             refreshing: Default::default(),
-            unsaved_refresh: Default::default(),
         }
     }
 
@@ -136,200 +130,21 @@ impl TokenBroker {
     /// Drops everything held in memory for an account (sign-out).
     pub fn forget(&self, account_id: &str) {
         self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(account_id);
-        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+        self.grants.forget(account_id);
     }
 
-    async fn refresh(
-        &self,
-        account: &crate::account::Account,
-        provider: &ProviderConfig,
-    ) -> Result<CachedToken, CoreError> {
-        let b = match &provider.sign_in {
-            SignInKind::Browser(b) => b,
-            SignInKind::ClientCredentials { endpoints } => {
-                return self.fetch_for_service_account(account, provider, endpoints).await
-            }
-            SignInKind::ApiKey { .. } => return self.refresh_api_key_account(account, provider).await,
-        };
-        let Some(refresh_token) = self.current_refresh_token(&account.id).await? else {
-            tracing::warn!(account = %account.id, "no refresh token in the keychain");
-            self.mark_reauth(&account.id);
-            return Err(CoreError::ReauthRequired(account.id.clone()));
-        };
-        let now = self.clock.now();
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
-        let client_secret = provider_client_secret(self.secrets.as_ref(), provider, b).await?;
-        // A token exchange comes after: the identity provider's scopes are
-        // not the service token's.
-        let scopes = if b.exchange.is_some() { &provider.scopes } else { &account.scopes };
-        let set = oidc
-            .refresh(
-                &d,
-                &refresh_token,
-                client_secret.as_ref(),
-                ResponseDefaults { scopes, lifetime_secs: provider.default_token_lifetime_secs, now },
-            )
-            .await
-            .map_err(|e| {
-                if matches!(e, TokenError::InvalidGrant(_)) {
-                    self.mark_reauth(&account.id);
-                }
-                e.into_core(&provider.id, Some(&account.id))
-            })?;
-        if let (Some(raw), true) = (&set.id_token, d.verifies_id_tokens) {
-            let id = oidc.verify_id_token(&d, raw, None).await?;
-            if id.subject != account.subject {
-                return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
-            }
-        }
-        // The rotated refresh token is stored before anything else can fail.
-        self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
-        let set = match &b.exchange {
-            None => set,
-            Some(x) => {
-                let Some(raw) = set.id_token.as_deref().filter(|_| d.verifies_id_tokens) else {
-                    self.mark_reauth(&account.id);
-                    return Err(CoreError::ProviderRejected(
-                        "the identity provider sent no ID token on refresh, so none can be exchanged; sign in again"
-                            .into(),
-                    ));
-                };
-                crate::exchange::exchange(
-                    self.oidc.http(),
-                    crate::exchange::ExchangeRequest {
-                        url: &x.url,
-                        identity_token: raw,
-                        oidc_client_id: &b.client_id,
-                        service_client_id: &x.service_client_id,
-                    },
-                    ResponseDefaults {
-                        scopes: &account.scopes,
-                        lifetime_secs: provider.default_token_lifetime_secs,
-                        now,
-                    },
-                )
-                .await
-                .map_err(|e| {
-                    if matches!(e, TokenError::InvalidGrant(_)) {
-                        self.mark_reauth(&account.id);
-                    }
-                    e.into_core(&provider.id, Some(&account.id))
-                })?
-            }
-        };
-        tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
-        Ok(CachedToken::from(&set))
-    }
-
-    /// Stores a rotated refresh token before anything is handed out. If the
-    /// keychain refuses, the new token is kept in memory for the next attempt
-    /// and the caller hands nothing out.
-    async fn store_rotated(
-        &self,
-        account_id: &str,
-        previous: Option<&SecretString>,
-        set: &TokenSet,
-    ) -> Result<(), CoreError> {
-        if let Some(rotated) = &set.refresh_token {
-            if previous.map(|p| p.expose_secret()) != Some(rotated.expose_secret()) {
-                if let Err(e) = self.secrets.put(&SecretKey::refresh_token(account_id), rotated).await {
-                    self.unsaved_refresh
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(account_id.to_string(), rotated.clone());
-                    return Err(e.into());
-                }
-            }
-        }
-        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
-        Ok(())
-    }
-
-    /// The refresh token in use: one the keychain refused to store, else the keychain's.
-    async fn current_refresh_token(&self, account_id: &str) -> Result<Option<SecretString>, CoreError> {
-        let unsaved = self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).get(account_id).cloned();
-        match unsaved {
-            Some(t) => Ok(Some(t)),
-            None => Ok(self.secrets.get(&SecretKey::refresh_token(account_id)).await?),
-        }
-    }
-
-    /// api.video: refresh with the refresh token; only when that is refused,
-    /// authenticate again with the API key (as api.video asks clients to).
-    async fn refresh_api_key_account(
-        &self,
-        account: &crate::account::Account,
-        provider: &ProviderConfig,
-    ) -> Result<CachedToken, CoreError> {
-        let env = account.environment.as_deref().unwrap_or("production");
-        let base = provider.sign_in.environment(env).ok_or_else(|| {
-            CoreError::Internal(format!("{} has no environment `{env}`", provider.display_name))
-        })?;
-        let http = self.oidc.http();
-        let defaults = ResponseDefaults {
-            scopes: &account.scopes,
-            lifetime_secs: provider.default_token_lifetime_secs,
-            now: self.clock.now(),
-        };
-        let previous = self.current_refresh_token(&account.id).await?;
-        let refreshed = match &previous {
-            Some(rt) => match crate::apivideo::refresh(http, base, rt, defaults).await {
-                Err(TokenError::InvalidGrant(why)) => {
-                    tracing::info!(account = %account.id, "refresh token refused ({why}); using the API key");
-                    None
-                }
-                other => Some(other.map_err(|e| e.into_core(&provider.id, Some(&account.id)))?),
-            },
-            None => None,
-        };
-        let set = match refreshed {
-            Some(set) => set,
-            None => {
-                let Some(key) = self.secrets.get(&SecretKey::api_key(&account.id)).await? else {
-                    self.mark_reauth(&account.id);
-                    return Err(CoreError::ReauthRequired(account.id.clone()));
-                };
-                crate::apivideo::authenticate(http, base, &key, defaults).await.map_err(|e| {
-                    if matches!(e, TokenError::InvalidGrant(_)) {
-                        // The API key itself was revoked.
-                        self.mark_reauth(&account.id);
-                    }
-                    e.into_core(&provider.id, Some(&account.id))
-                })?
-            }
-        };
-        self.store_rotated(&account.id, previous.as_ref(), &set).await?;
-        tracing::info!(account = %account.id, expires_at = set.expires_at, "api.video token refreshed");
-        Ok(CachedToken::from(&set))
-    }
-
-    /// A service account has no refresh token: its client secret gets a new token.
-    async fn fetch_for_service_account(
-        &self,
-        account: &crate::account::Account,
-        provider: &ProviderConfig,
-        endpoints: &crate::provider::Endpoints,
-    ) -> Result<CachedToken, CoreError> {
-        let Some(secret) = self.secrets.get(&SecretKey::client_secret(&account.id)).await? else {
-            self.mark_reauth(&account.id);
-            return Err(CoreError::ReauthRequired(account.id.clone()));
-        };
-        let oidc = self.oidc.get(&provider.id, endpoints, &account.subject);
-        let d = oidc.discover(false).await?;
-        let defaults = ResponseDefaults {
-            scopes: &account.scopes,
-            lifetime_secs: provider.default_token_lifetime_secs,
-            now: self.clock.now(),
-        };
-        let set = oidc.client_credentials(&d, &secret, defaults).await.map_err(|e| {
-            if matches!(e, TokenError::InvalidGrant(_)) {
+    /// A new token from the provider. A dead grant becomes "sign in again"
+    /// here, and only here: the account is marked once, its cached token
+    /// dropped, its secrets kept until the user acts.
+    async fn refresh(&self, account: &Account, provider: &ProviderConfig) -> Result<CachedToken, CoreError> {
+        match self.grants.refresh(account, provider).await {
+            Ok(set) => Ok(CachedToken::from(&set)),
+            Err(e @ CoreError::ReauthRequired(_)) => {
                 self.mark_reauth(&account.id);
+                Err(e)
             }
-            e.into_core(&provider.id, Some(&account.id))
-        })?;
-        tracing::info!(account = %account.id, expires_at = set.expires_at, "service account token fetched");
-        Ok(CachedToken::from(&set))
+            Err(e) => Err(e),
+        }
     }
 
     fn mark_reauth(&self, account_id: &str) {
@@ -344,26 +159,19 @@ impl TokenBroker {
     }
 }
 
-/// A confidential client's secret, from the keychain (`None` for a public
-/// client). Sign-in and refresh only; never on the hot path.
-pub(crate) async fn provider_client_secret(
-    secrets: &dyn SecretStore,
-    provider: &ProviderConfig,
-    b: &crate::provider::BrowserSignIn,
-) -> Result<Option<SecretString>, CoreError> {
-    if !b.confidential {
-        return Ok(None);
-    }
-    match secrets.get(&SecretKey::provider_client_secret(&provider.id)).await? {
-        Some(s) => Ok(Some(s)),
-        None => Err(CoreError::LoginFailed(format!(
-            "the client secret of {} is not in the keychain; remove the provider and add it again",
-            provider.display_name
-        ))),
+impl AccountKeeper for TokenBroker {
+    /// Saves a just-signed-in account (its secrets are already in the
+    /// keychain) as its provider's active one, and serves its first token
+    /// from memory.
+    fn keep(&self, account: Account, set: &TokenSet) -> SignInResult {
+        let id = account.id.clone();
+        self.accounts.upsert_active(account)?;
+        self.seed(&id, set);
+        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
     }
 }
 
-fn grant(account: &crate::account::Account, provider: &ProviderConfig, t: &CachedToken) -> TokenGrant {
+fn grant(account: &Account, provider: &ProviderConfig, t: &CachedToken) -> TokenGrant {
     let access_token = t.access_token.expose_secret().to_string();
     // The account's own headers (fixed at sign-in) over the provider's.
     let mut headers: BTreeMap<String, String> = provider.api_headers.clone();
@@ -386,9 +194,9 @@ fn grant(account: &crate::account::Account, provider: &ProviderConfig, t: &Cache
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::Account;
     use crate::clock::ManualClock;
-    use crate::secret::MemoryStore;
+    use crate::oauth::OidcProviders;
+    use crate::secret::{MemoryStore, SecretKey, SecretStore};
     use castkey_ipc::ScopeParam;
 
     /// A broker whose provider does not answer (port 9 on loopback): any
@@ -407,16 +215,11 @@ mod tests {
         let accounts = Arc::new(AccountStore::load(dir.path().join("accounts.json")).unwrap());
         let clock = ManualClock::new(10_000);
         let mut catalog = ProviderCatalog::default();
-        catalog.add(ProviderConfig::local_sandbox(url::Url::parse("http://127.0.0.1:9").unwrap())).unwrap();
+        catalog.add(crate::services::local_sandbox(url::Url::parse("http://127.0.0.1:9").unwrap())).unwrap();
         let (events, _) = broadcast::channel(8);
-        let broker = TokenBroker::new(
-            accounts.clone(),
-            secrets.clone(),
-            Arc::new(catalog),
-            Arc::new(OidcProviders::new(crate::oidc::http_client())),
-            clock.clone(),
-            events,
-        );
+        let oidc = Arc::new(OidcProviders::new(crate::oauth::http_client()));
+        let grants = Arc::new(Grants::new(oidc, secrets.clone(), clock.clone()));
+        let broker = TokenBroker::new(accounts.clone(), Arc::new(catalog), grants, clock.clone(), events);
         let scopes = ["openid".to_string(), "broadcaster".to_string()];
         accounts
             .upsert_active(Account::signed_in(
@@ -557,19 +360,13 @@ mod tests {
         let clock = ManualClock::new(10_000);
         let url = url::Url::parse(&issuer).unwrap();
         let mut catalog = ProviderCatalog::default();
-        catalog.add(ProviderConfig::local_sandbox(url.clone())).unwrap();
-        let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
+        catalog.add(crate::services::local_sandbox(url.clone())).unwrap();
+        let oidc = Arc::new(OidcProviders::new(crate::oauth::http_client()));
         oidc.get("sandbox", &crate::provider::Endpoints::Discover { issuer: url.clone() }, "castkey")
-            .set_discovered(crate::oidc::Discovered::for_tests(&issuer));
+            .set_discovered(crate::oauth::Discovered::for_tests(&issuer));
         let (events, _) = broadcast::channel(8);
-        let broker = TokenBroker::new(
-            accounts.clone(),
-            secrets.clone(),
-            Arc::new(catalog),
-            oidc,
-            clock.clone(),
-            events,
-        );
+        let grants = Arc::new(Grants::new(oidc, secrets.clone(), clock.clone()));
+        let broker = TokenBroker::new(accounts.clone(), Arc::new(catalog), grants, clock.clone(), events);
         let w = World { _dir: dir, secrets, accounts, clock, broker };
         let template = world();
         w.accounts.upsert_active(template.accounts.get("sandbox:streamer").unwrap()).unwrap();

@@ -4,7 +4,8 @@
 //! [`dispatch`] maps one request line to one response and is what tests
 //! drive directly; [`IpcServer`] owns the socket and the connections.
 
-use crate::castkey::Castkey;
+use crate::caller::Caller;
+use crate::core::Core;
 use crate::error::CoreError;
 use castkey_ipc::protocol::{Request, Response, RpcError};
 use castkey_ipc::{Accounts, Login, Method, Providers, Token, MAX_LINE_BYTES};
@@ -14,16 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// Who is on the other end of a connection (SO_PEERCRED). Later versions
-/// bind consent and allowed scopes to this.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
-    pub uid: u32,
-    pub pid: Option<i32>,
-}
-
 /// Answers one request line; `None` for a notification (no `id`).
-pub async fn dispatch(core: &Arc<Castkey>, peer: &Peer, line: &[u8]) -> Option<Response> {
+pub async fn dispatch(core: &Arc<Core>, caller: &Caller, line: &[u8]) -> Option<Response> {
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {
@@ -63,22 +56,25 @@ pub async fn dispatch(core: &Arc<Castkey>, peer: &Peer, line: &[u8]) -> Option<R
     }
     let method = request.method.as_str();
     let result = match method {
-        Token::METHOD => call::<Token, _, _>(request.params, |p| async move { core.token(&p).await }).await,
+        Token::METHOD => {
+            call::<Token, _, _>(request.params, |p| async move { core.token(caller, &p).await }).await
+        }
         Accounts::METHOD => call::<Accounts, _, _>(request.params, |_| async { Ok(core.accounts()) }).await,
         Providers::METHOD => {
             call::<Providers, _, _>(request.params, |_| async { Ok(core.providers()) }).await
         }
         Login::METHOD => {
-            call::<Login, _, _>(request.params, |p| async move { core.login(&p.provider).await }).await
+            call::<Login, _, _>(request.params, |p| async move { core.login(caller, &p.provider).await })
+                .await
         }
         other => Err(RpcError::method_not_found(other)),
     };
     match &result {
         // Debug, not info: a served token is the hot path and must not wait
         // on a log write. Refusals are rarer and worth seeing.
-        Ok(_) => tracing::debug!(method, pid = ?peer.pid, "ipc request served"),
+        Ok(_) => tracing::debug!(method, pid = ?caller.pid, "ipc request served"),
         Err(e) => {
-            tracing::info!(method, pid = ?peer.pid, reason = ?e.reason(), "ipc request refused: {}", e.message)
+            tracing::info!(method, pid = ?caller.pid, reason = ?e.reason(), "ipc request refused: {}", e.message)
         }
     }
     let id = request.id?;
@@ -160,7 +156,7 @@ impl IpcServer {
     }
 
     /// Accepts connections for ever; drop the future to stop.
-    pub async fn serve(self, core: Arc<Castkey>) {
+    pub async fn serve(self, core: Arc<Core>) {
         let uid = castkey_ipc::socket::current_uid();
         let listener = match self.listener.try_clone().and_then(tokio::net::UnixListener::from_std) {
             Ok(l) => l,
@@ -178,20 +174,20 @@ impl IpcServer {
                     continue;
                 }
             };
-            let peer = match stream.peer_cred() {
-                Ok(c) => Peer { uid: c.uid(), pid: c.pid() },
+            let caller = match stream.peer_cred() {
+                Ok(c) => Caller::from_peer(c.uid(), c.pid()),
                 Err(e) => {
                     tracing::warn!("ipc: no peer credentials ({e}); closing");
                     continue;
                 }
             };
-            if peer.uid != uid {
-                tracing::warn!(peer_uid = peer.uid, "ipc: connection from another user refused");
+            if caller.uid != uid {
+                tracing::warn!(peer_uid = caller.uid, "ipc: connection from another user refused");
                 continue;
             }
             let core = core.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve_connection(stream, &core, &peer).await {
+                if let Err(e) = serve_connection(stream, &core, &caller).await {
                     tracing::debug!("ipc connection ended: {e}");
                 }
             });
@@ -202,8 +198,8 @@ impl IpcServer {
 #[cfg(unix)]
 async fn serve_connection(
     stream: tokio::net::UnixStream,
-    core: &Arc<Castkey>,
-    peer: &Peer,
+    core: &Arc<Core>,
+    caller: &Caller,
 ) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut reader = BufReader::new(rd);
@@ -230,7 +226,7 @@ async fn serve_connection(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if let Some(response) = dispatch(core, peer, &line).await {
+        if let Some(response) = dispatch(core, caller, &line).await {
             write_response(&mut wr, &response).await?;
         }
     }

@@ -1,44 +1,59 @@
-//! Castkey's core: everything but the desktop shell.
+//! Castkey's core: everything but the desktop shell. Nothing here depends
+//! on Tauri.
 //!
-//! What each module owns:
-//! - [`provider`]: provider descriptions and the catalog of them; URL rules.
-//! - [`template`]: the kinds of service a user adds from the window, as forms.
-//! - [`exchange`]: the identity-token exchange of LifeOmic-style services.
-//! - [`oidc`]: discovery, the token endpoint and ID-token verification.
-//! - [`redirect`]: turning a redirect URL into a typed [`redirect::Redirect`].
-//! - [`pending`]: [`pending::PendingRedirects`], flows waiting for their redirect.
-//! - [`signin`]: browser sign-in (custom scheme or loopback) from start to account.
-//! - [`account`]: accounts and which one is active ([`account::AccountStore`]).
-//! - [`secret`]: the [`secret::SecretStore`] trait and the OS keychain store.
-//! - [`broker`]: [`broker::TokenBroker`], tokens for local apps, served from memory.
-//! - [`ipc_server`]: the local socket that speaks `castkey-ipc`.
-//! - [`castkey`]: [`castkey::Castkey`], the above wired together for the app and CLI.
+//! Module map, from the bottom up (no module imports one above it):
+//! - `clock`, `paths`, `atomic_file`, `qr`: small leaves.
+//! - `event`: [`CoreEvent`]; `caller`: [`Caller`], who is asking over IPC.
+//! - `secret`: the `SecretStore` trait and the OS keychain store.
+//! - `error`: [`CoreError`] and its stable IPC reasons.
+//! - `provider`: provider descriptions and the URL rules (data);
+//!   `template`: form checking; `services`: one file per known service;
+//!   `catalog`: the providers offered.
+//! - `oauth`: discovery, the token endpoint, ID tokens.
+//! - `redirect`, `pending`, `loopback`: redirects, parsed and awaited.
+//! - `account`: accounts and which one is active.
+//! - `grant`: one file per way of holding a grant (browser, service
+//!   account, API key, exchange step); the only match on the kind.
+//! - `broker`: tokens for local apps, served from memory.
+//! - `core`: [`Core`], the above wired together; `ipc_server`: the socket.
 //!
 //! Data flows one way: UI → command → core; deep link → core; IPC request →
-//! broker → provider. Nothing here depends on Tauri.
+//! broker → provider.
 
-pub mod account;
-pub mod apivideo;
-pub mod atomic_file;
-pub mod broker;
-pub mod castkey;
-pub mod clock;
-pub mod error;
-pub mod exchange;
-pub mod ipc_server;
-pub mod loopback;
-pub mod oidc;
-pub mod paths;
-pub mod pending;
-pub mod provider;
-pub mod qr;
-pub mod redirect;
-pub mod secret;
-pub mod signin;
-pub mod template;
+mod account;
+mod atomic_file;
+mod broker;
+mod caller;
+mod catalog;
+mod clock;
+mod core;
+mod error;
+mod event;
+mod grant;
+mod ipc_server;
+mod loopback;
+mod oauth;
+mod paths;
+mod pending;
+mod provider;
+mod qr;
+mod redirect;
+mod secret;
+mod services;
+mod template;
 
-pub use castkey::{Castkey, CastkeyOptions, CoreEvent, RedirectMode};
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+pub use crate::core::{BrowserLauncher, Core, CoreOptions, RedirectMode, SystemBrowser};
+pub use caller::Caller;
 pub use error::CoreError;
+pub use event::CoreEvent;
+pub use grant::{DeviceStarted, Started};
+pub use ipc_server::{dispatch, IpcServer};
+pub use pending::DEFAULT_TTL_SECS;
+pub use qr::terminal as terminal_qr;
+pub use redirect::RedirectError;
 
 /// The private-use URI scheme Castkey registers (RFC 8252 §7.1: reverse domain).
 pub const APP_SCHEME: &str = "dev.castkey.app";

@@ -5,7 +5,9 @@
 //! page and the listener keeps waiting for the real one.
 
 use crate::error::CoreError;
-use crate::signin::{SignIn, SignInResult};
+use castkey_ipc::AccountInfo;
+use std::future::Future;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -28,11 +30,15 @@ impl LoopbackListener {
         self.port
     }
 
-    /// Serves until a redirect completes a sign-in (either way) or the flow
-    /// expires.
-    pub async fn serve(&self, sign_in: &SignIn, base: &str, expires_at: u64) -> SignInResult {
-        let ttl = expires_at.saturating_sub(sign_in.clock.now());
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(ttl);
+    /// Serves until a redirect completes a sign-in (either way) or `ttl`
+    /// runs out. `complete` takes the redirect URL as received and answers
+    /// the sign-in's outcome.
+    pub async fn serve<F, Fut>(&self, ttl: Duration, complete: F) -> Result<AccountInfo, CoreError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<AccountInfo, CoreError>>,
+    {
+        let deadline = tokio::time::Instant::now() + ttl;
         loop {
             let accepted = tokio::time::timeout_at(deadline, self.listener.accept()).await;
             let (stream, _) = match accepted {
@@ -40,13 +46,21 @@ impl LoopbackListener {
                 Ok(Err(e)) => return Err(CoreError::Internal(e.to_string())),
                 Ok(Ok(s)) => s,
             };
-            if let Some(result) = self.handle(stream, sign_in, base).await {
+            if let Some(result) = self.handle(stream, &complete).await {
                 return result;
             }
         }
     }
 
-    async fn handle(&self, mut stream: TcpStream, sign_in: &SignIn, base: &str) -> Option<SignInResult> {
+    async fn handle<F, Fut>(
+        &self,
+        mut stream: TcpStream,
+        complete: &F,
+    ) -> Option<Result<AccountInfo, CoreError>>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<AccountInfo, CoreError>>,
+    {
         let target = match read_request_target(&mut stream).await {
             Some(t) => t,
             None => {
@@ -59,7 +73,7 @@ impl LoopbackListener {
             return None;
         }
         let url = format!("http://127.0.0.1:{}{}", self.port, target);
-        let result = sign_in.complete(&url, base).await;
+        let result = complete(url).await;
         match &result {
             Ok(a) => {
                 let msg = format!("Signed in to Castkey as {}. You can close this tab.", a.display_name);

@@ -162,10 +162,6 @@ impl PendingRedirects {
         self.flows.lock().await.len()
     }
 
-    pub async fn is_empty(&self) -> bool {
-        self.len().await == 0
-    }
-
     fn read_index(&self) -> Vec<IndexEntry> {
         std::fs::read(&self.index_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }

@@ -3,13 +3,16 @@
 
 use crate::account::AccountStore;
 use crate::broker::TokenBroker;
+use crate::caller::Caller;
+use crate::catalog::ProviderCatalog;
 use crate::clock::{Clock, SystemClock};
 use crate::error::CoreError;
-use crate::oidc::OidcProviders;
+use crate::event::CoreEvent;
+use crate::grant::{AccountKeeper, DeviceStarted, Grants, RedirectTarget, SignIn, SignInResult, Started};
+use crate::oauth::OidcProviders;
 use crate::pending::PendingRedirects;
-use crate::provider::{ProviderCatalog, RedirectStyle, SignInKind};
+use crate::provider::RedirectStyle;
 use crate::secret::{SecretKey, SecretStore};
-use crate::signin::{RedirectTarget, SignIn, SignInResult, Started};
 use castkey_ipc::{AccountInfo, ProviderInfo, TokenGrant, TokenParams};
 use std::fmt;
 use std::path::PathBuf;
@@ -27,22 +30,6 @@ pub enum RedirectMode {
     Loopback,
 }
 
-/// Something that happened that a UI (or, later, subscribed IPC clients)
-/// should hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoreEvent {
-    AccountsChanged,
-    /// A provider was added or removed, or discovery told more about one.
-    ProvidersChanged,
-    /// A sign-in finished (browser or code); `AccountsChanged` follows.
-    SignedIn {
-        account: AccountInfo,
-    },
-    SignInFailed {
-        message: String,
-    },
-}
-
 /// Opens URLs in the user's browser.
 pub trait BrowserLauncher: Send + Sync + fmt::Debug {
     fn open(&self, url: &Url) -> Result<(), String>;
@@ -58,7 +45,7 @@ impl BrowserLauncher for SystemBrowser {
     }
 }
 
-pub struct CastkeyOptions {
+pub struct CoreOptions {
     pub config_dir: PathBuf,
     pub redirect_mode: RedirectMode,
     pub secrets: Arc<dyn SecretStore>,
@@ -67,20 +54,20 @@ pub struct CastkeyOptions {
     pub clock: Arc<dyn Clock>,
 }
 
-impl fmt::Debug for CastkeyOptions {
+impl fmt::Debug for CoreOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CastkeyOptions")
+        f.debug_struct("CoreOptions")
             .field("config_dir", &self.config_dir)
             .field("redirect_mode", &self.redirect_mode)
             .finish_non_exhaustive()
     }
 }
 
-impl CastkeyOptions {
+impl CoreOptions {
     /// The real thing: OS keychain, system browser, providers from the
     /// environment, config in the user's config directory.
     pub fn system(redirect_mode: RedirectMode) -> Result<Self, CoreError> {
-        Ok(CastkeyOptions {
+        Ok(CoreOptions {
             config_dir: crate::paths::config_dir(),
             redirect_mode,
             secrets: Arc::new(crate::secret::KeychainStore::new()),
@@ -91,62 +78,58 @@ impl CastkeyOptions {
     }
 }
 
-pub struct Castkey {
-    pub catalog: Arc<ProviderCatalog>,
-    pub accounts: Arc<AccountStore>,
-    pub broker: Arc<TokenBroker>,
-    pub sign_in: SignIn,
+pub struct Core {
+    catalog: Arc<ProviderCatalog>,
+    accounts: Arc<AccountStore>,
+    broker: Arc<TokenBroker>,
+    grants: Arc<Grants>,
+    sign_in: SignIn,
     secrets: Arc<dyn SecretStore>,
+    clock: Arc<dyn Clock>,
     pending: Arc<PendingRedirects>,
     browser: Arc<dyn BrowserLauncher>,
     redirect_mode: RedirectMode,
     events: broadcast::Sender<CoreEvent>,
 }
 
-impl fmt::Debug for Castkey {
+impl fmt::Debug for Core {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Castkey").field("redirect_mode", &self.redirect_mode).finish_non_exhaustive()
+        f.debug_struct("Core").field("redirect_mode", &self.redirect_mode).finish_non_exhaustive()
     }
 }
 
-impl Castkey {
-    pub async fn start(opts: CastkeyOptions) -> Result<Arc<Self>, CoreError> {
+impl Core {
+    pub async fn start(opts: CoreOptions) -> Result<Arc<Self>, CoreError> {
         let (events, _) = broadcast::channel(64);
         let mut catalog = opts.catalog;
         catalog.load_added(opts.config_dir.join("providers.json"))?;
         let catalog = Arc::new(catalog);
         let accounts = Arc::new(AccountStore::load(opts.config_dir.join("accounts.json"))?);
-        let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
+        let oidc = Arc::new(OidcProviders::new(crate::oauth::http_client()));
         let pending = Arc::new(PendingRedirects::new(
             opts.secrets.clone(),
             opts.config_dir.join("pending.json"),
             opts.clock.clone(),
         ));
         pending.purge_expired().await;
+        let grants = Arc::new(Grants::new(oidc, opts.secrets.clone(), opts.clock.clone()));
         let broker = Arc::new(TokenBroker::new(
             accounts.clone(),
-            opts.secrets.clone(),
             catalog.clone(),
-            oidc.clone(),
+            grants.clone(),
             opts.clock.clone(),
             events.clone(),
         ));
-        let sign_in = SignIn::new(
-            catalog.clone(),
-            oidc,
-            pending.clone(),
-            accounts.clone(),
-            opts.secrets.clone(),
-            broker.clone(),
-            opts.clock.clone(),
-            events.clone(),
-        );
-        Ok(Arc::new(Castkey {
+        let sign_in =
+            SignIn::new(catalog.clone(), grants.clone(), pending.clone(), broker.clone(), events.clone());
+        Ok(Arc::new(Core {
             catalog,
             accounts,
             broker,
+            grants,
             sign_in,
             secrets: opts.secrets,
+            clock: opts.clock,
             pending,
             browser: opts.browser,
             redirect_mode: opts.redirect_mode,
@@ -163,33 +146,21 @@ impl Castkey {
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {
-        let oidc = &self.sign_in.oidc;
         self.catalog
             .all()
             .iter()
-            .map(|p| {
-                let mut info = p.info();
-                if let SignInKind::Browser(b) = &p.sign_in {
-                    info.device_flow = oidc
-                        .cached(&p.id, &b.client_id)
-                        .is_some_and(|d| d.device_authorization_endpoint.is_some());
-                }
-                info
-            })
+            .map(|p| ProviderInfo { device_flow: self.grants.device_flow_offered(p), ..p.info() })
             .collect()
     }
 
-    /// Reads every browser provider's discovery document (what the window
-    /// needs to know, such as sign-in with a code), then announces the
-    /// providers changed. Failures are left for sign-in to report. The shell
-    /// runs this in the background at start.
+    /// Reads every provider's discovery document (what the window needs to
+    /// know, such as sign-in with a code), then announces the providers
+    /// changed. Failures are left for sign-in to report. The shell runs
+    /// this in the background at start.
     pub async fn discover_all(&self) {
         for p in self.catalog.all() {
-            if let SignInKind::Browser(b) = &p.sign_in {
-                let oidc = self.sign_in.oidc.get(&p.id, &b.endpoints, &b.client_id);
-                if let Err(e) = oidc.discover(false).await {
-                    tracing::debug!(provider = %p.id, "discovery failed for now: {e}");
-                }
+            if let Err(e) = self.grants.discover(&p, false).await {
+                tracing::debug!(provider = %p.id, "discovery failed for now: {e}");
             }
         }
         let _ = self.events.send(CoreEvent::ProvidersChanged);
@@ -200,7 +171,7 @@ impl Castkey {
     pub async fn login_with_code(
         &self,
         provider: &str,
-        on_started: impl FnOnce(&crate::signin::DeviceStarted),
+        on_started: impl FnOnce(&DeviceStarted),
     ) -> SignInResult {
         let started = self.sign_in.start_device(provider).await?;
         on_started(&started);
@@ -240,13 +211,15 @@ impl Castkey {
         self.accounts.list()
     }
 
-    pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
+    /// A token for `caller`, as `params` asks (see [`TokenBroker::token`]).
+    pub async fn token(&self, caller: &Caller, params: &TokenParams) -> Result<TokenGrant, CoreError> {
+        tracing::trace!(pid = ?caller.pid, "token asked");
         self.broker.token(params).await
     }
 
     /// The kinds of service a user can add.
     pub fn provider_templates(&self) -> Vec<castkey_ipc::ui::ProviderTemplate> {
-        crate::template::templates()
+        crate::services::templates()
     }
 
     /// Adds a provider from a filled-in template. Everything is checked
@@ -257,16 +230,9 @@ impl Castkey {
         &self,
         setup: &castkey_ipc::ui::AddProvider,
     ) -> Result<ProviderInfo, CoreError> {
-        let prepared = crate::template::prepare(setup)?;
+        let prepared = crate::services::prepare(setup)?;
         self.catalog.check_new(&prepared.config)?;
-        let endpoints = match &prepared.config.sign_in {
-            SignInKind::Browser(b) => Some((&b.endpoints, b.client_id.as_str())),
-            SignInKind::ClientCredentials { endpoints } => Some((endpoints, "")),
-            SignInKind::ApiKey { .. } => None,
-        };
-        if let Some((endpoints, client_id)) = endpoints {
-            self.sign_in.oidc.get(&prepared.config.id, endpoints, client_id).discover(true).await?;
-        }
+        self.grants.discover(&prepared.config, true).await?;
         // (A removed provider's secret went with it: nothing stale to clear.)
         let key = SecretKey::provider_client_secret(&prepared.config.id);
         if let Some(secret) = &prepared.client_secret {
@@ -307,24 +273,26 @@ impl Castkey {
     }
 
     /// Starts a sign-in for the app and opens the browser. The redirect
-    /// arrives as a deep link ([`Castkey::handle_deep_link`]), or, for a
+    /// arrives as a deep link ([`Core::handle_deep_link`]), or, for a
     /// provider that refuses custom schemes, at a loopback listener that
     /// lives until the sign-in completes or expires. The outcome is also
     /// announced as a [`CoreEvent`].
     pub async fn begin_app_sign_in(self: &Arc<Self>, provider: &str) -> Result<Started, CoreError> {
-        let style = match &self.catalog.get(provider)?.sign_in {
-            SignInKind::Browser(b) => b.redirect,
-            _ => RedirectStyle::AppScheme,
-        };
+        let style = Grants::redirect_style(&*self.catalog.get(provider)?);
         if style == RedirectStyle::Loopback {
             let listener = crate::loopback::LoopbackListener::bind().await?;
             let target = RedirectTarget::Loopback(listener.port());
             let started = self.sign_in.start(provider, target).await?;
             self.open_browser(&started).await?;
             let this = self.clone();
-            let expires_at = started.expires_at;
+            let ttl = self.time_left(&started);
             tokio::spawn(async move {
-                if let Err(e) = listener.serve(&this.sign_in, &target.uri(), expires_at).await {
+                let base = target.uri();
+                let complete = |url: String| {
+                    let (this, base) = (this.clone(), base.clone());
+                    async move { this.sign_in.complete(&url, &base).await }
+                };
+                if let Err(e) = listener.serve(ttl, complete).await {
                     let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
                 }
             });
@@ -342,7 +310,8 @@ impl Castkey {
 
     /// Signs in and waits for the outcome, the way this process receives
     /// redirects ([`RedirectMode`]).
-    pub async fn login(self: &Arc<Self>, provider: &str) -> SignInResult {
+    pub async fn login(self: &Arc<Self>, caller: &Caller, provider: &str) -> SignInResult {
+        tracing::info!(pid = ?caller.pid, exe = ?caller.executable, provider, "sign-in asked");
         match self.redirect_mode {
             RedirectMode::AppScheme => {
                 let started = self.begin_app_sign_in(provider).await?;
@@ -361,10 +330,14 @@ impl Castkey {
         self.open_browser(&started).await?;
         let base = RedirectTarget::Loopback(listener.port()).uri();
         let state = started.state.clone();
-        let expires_at = started.expires_at;
+        let ttl = self.time_left(&started);
+        let complete = |url: String| {
+            let base = base.clone();
+            async move { self.sign_in.complete(&url, &base).await }
+        };
         tokio::select! {
             r = self.wait(started) => r,
-            r = listener.serve(&self.sign_in, &base, expires_at) => {
+            r = listener.serve(ttl, complete) => {
                 self.sign_in.abandon(&state);
                 r
             }
@@ -385,10 +358,14 @@ impl Castkey {
         }
     }
 
+    /// How long a started sign-in has left (at least a second).
+    fn time_left(&self, started: &Started) -> Duration {
+        Duration::from_secs(started.expires_at.saturating_sub(self.clock.now()).max(1))
+    }
+
     async fn wait(&self, started: Started) -> SignInResult {
         let state = started.state.clone();
-        let ttl = started.expires_at.saturating_sub(self.sign_in.clock.now());
-        match tokio::time::timeout(Duration::from_secs(ttl.max(1)), started.done).await {
+        match tokio::time::timeout(self.time_left(&started), started.done).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(CoreError::LoginFailed("the sign-in was abandoned".into())),
             Err(_) => {
@@ -398,24 +375,37 @@ impl Castkey {
         }
     }
 
-    /// Adds a service account (client credentials); see [`SignIn::add_service_account`].
+    /// Adds a service account (client credentials, RFC 6749 §4.4). The
+    /// credentials are tried first: a wrong id or secret is refused, with
+    /// nothing kept.
     pub async fn add_service_account(
         &self,
         provider: &str,
         client_id: &str,
         client_secret: &secrecy::SecretString,
     ) -> SignInResult {
-        self.sign_in.add_service_account(provider, client_id, client_secret).await
+        let provider = self.catalog.get(provider)?;
+        let (account, set) = self.grants.add_service_account(&provider, client_id, client_secret).await?;
+        self.keep(account, &set)
     }
 
-    /// Adds an API-key account; see [`SignIn::add_api_key_account`].
+    /// Adds an API-key account (api.video) in `environment`. The key is
+    /// tried first: a wrong key is refused, with nothing kept.
     pub async fn add_api_key_account(
         &self,
         provider: &str,
         environment: &str,
         api_key: &secrecy::SecretString,
     ) -> SignInResult {
-        self.sign_in.add_api_key_account(provider, environment, api_key).await
+        let provider = self.catalog.get(provider)?;
+        let (account, set) = self.grants.add_api_key_account(&provider, environment, api_key).await?;
+        self.keep(account, &set)
+    }
+
+    fn keep(&self, account: crate::account::Account, set: &crate::oauth::TokenSet) -> SignInResult {
+        let info = self.broker.keep(account, set)?;
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        Ok(info)
     }
 
     /// Signs an account out: asks the provider to revoke the refresh token
@@ -430,7 +420,7 @@ impl Castkey {
         let revoked = match (&refresh, self.catalog.get(&account.provider)) {
             (Some(token), Ok(provider)) => {
                 let outcome =
-                    tokio::time::timeout(Duration::from_secs(15), self.revoke(&provider, token)).await;
+                    tokio::time::timeout(Duration::from_secs(15), self.grants.revoke(&provider, token)).await;
                 match outcome {
                     Ok(Ok(done)) => done,
                     Ok(Err(e)) => {
@@ -453,26 +443,6 @@ impl Castkey {
         tracing::info!(account = %account_id, revoked, "signed out");
         let _ = self.events.send(CoreEvent::AccountsChanged);
         Ok(revoked)
-    }
-
-    async fn revoke(
-        &self,
-        provider: &crate::provider::ProviderConfig,
-        token: &secrecy::SecretString,
-    ) -> Result<bool, CoreError> {
-        match &provider.sign_in {
-            SignInKind::Browser(b) => {
-                let oidc = self.sign_in.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-                let d = oidc.discover(false).await?;
-                let secret =
-                    crate::broker::provider_client_secret(self.secrets.as_ref(), provider, b).await?;
-                oidc.revoke_refresh_token(&d, token, secret.as_ref()).await
-            }
-            // A service account holds no refresh token to revoke; api.video
-            // documents no revocation (a new api-key call ends old tokens).
-            crate::provider::SignInKind::ClientCredentials { .. }
-            | crate::provider::SignInKind::ApiKey { .. } => Ok(false),
-        }
     }
 
     /// Pending sign-ins in this process (for status displays).

@@ -9,7 +9,7 @@
 //! exchange, never trusted for anything else), else the provider's default.
 //! The service's API timeout is 10 seconds, and so is this call's.
 
-use crate::oidc::{ResponseDefaults, TokenError, TokenSet};
+use crate::oauth::{ResponseDefaults, TokenError, TokenSet};
 use base64::Engine as _;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -47,12 +47,12 @@ pub async fn exchange(
         "lifeomicClientId": req.service_client_id,
     });
     let what = format!("the token exchange at {}", req.url.host_str().unwrap_or("?"));
-    let (status, bytes) = crate::oidc::post_json(http, req.url, &body, Some(TIMEOUT), &what).await?;
+    let (status, bytes) = crate::oauth::post_json(http, req.url, &body, Some(TIMEOUT), &what).await?;
     if status.is_server_error() {
         return Err(TokenError::Unavailable(format!("the token exchange answered HTTP {status}")));
     }
     if !status.is_success() {
-        let why = crate::oidc::refusal_text(&bytes, &["error", "message"], status);
+        let why = crate::oauth::refusal_text(&bytes, &["error", "message"], status);
         return Err(match status.as_u16() {
             400 | 401 | 403 => {
                 TokenError::InvalidGrant(format!("the video service refused the identity token: {why}"))

@@ -1,4 +1,5 @@
-//! Browser sign-in, from the authorization URL to a stored account.
+//! Browser sign-in, from the authorization URL to a stored account; its
+//! refresh and revocation.
 //!
 //! [`SignIn::start`] registers a pending flow (PKCE S256, `state`, `nonce`)
 //! and returns the URL to open; [`SignIn::complete`] takes a redirect URL —
@@ -6,18 +7,19 @@
 //! `state`, exchanges the code, verifies the ID token, stores the refresh
 //! token in the keychain and the account's metadata on disk, in that order.
 
-use crate::account::{Account, AccountStore};
-use crate::broker::TokenBroker;
-use crate::castkey::CoreEvent;
-use crate::clock::Clock;
+use super::{AccountKeeper, Grants};
+use crate::account::Account;
+use crate::catalog::ProviderCatalog;
 use crate::error::CoreError;
-use crate::oidc::{Discovered, OidcProvider, OidcProviders, ResponseDefaults, TokenSet};
+use crate::event::CoreEvent;
+use crate::oauth::{Discovered, OidcProvider, ResponseDefaults, TokenError, TokenSet};
 use crate::pending::{PendingFlow, PendingRedirects, DEFAULT_TTL_SECS};
-use crate::provider::{BrowserSignIn, ProviderCatalog, ProviderConfig, SignInKind};
+use crate::provider::{BrowserSignIn, ProviderConfig};
 use crate::redirect::{self, Redirect, RedirectError, RedirectOutcome};
-use crate::secret::{SecretKey, SecretStore};
+use crate::secret::SecretKey;
 use base64::Engine as _;
 use castkey_ipc::AccountInfo;
+use secrecy::SecretString;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -86,12 +88,9 @@ impl fmt::Debug for DeviceStarted {
 
 pub struct SignIn {
     pub(crate) catalog: Arc<ProviderCatalog>,
-    pub(crate) oidc: Arc<OidcProviders>,
+    pub(crate) grants: Arc<Grants>,
     pub(crate) pending: Arc<PendingRedirects>,
-    pub(crate) accounts: Arc<AccountStore>,
-    pub(crate) secrets: Arc<dyn SecretStore>,
-    pub(crate) broker: Arc<TokenBroker>,
-    pub(crate) clock: Arc<dyn Clock>,
+    keeper: Arc<dyn AccountKeeper>,
     pub(crate) events: broadcast::Sender<CoreEvent>,
     waiters: Mutex<HashMap<String, oneshot::Sender<SignInResult>>>,
     /// Sign-ins with a code being polled, one per provider: dropping the
@@ -111,25 +110,18 @@ fn random_token(bytes: usize) -> String {
 }
 
 impl SignIn {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         catalog: Arc<ProviderCatalog>,
-        oidc: Arc<OidcProviders>,
+        grants: Arc<Grants>,
         pending: Arc<PendingRedirects>,
-        accounts: Arc<AccountStore>,
-        secrets: Arc<dyn SecretStore>,
-        broker: Arc<TokenBroker>,
-        clock: Arc<dyn Clock>,
+        keeper: Arc<dyn AccountKeeper>,
         events: broadcast::Sender<CoreEvent>,
     ) -> Self {
         SignIn {
             catalog,
-            oidc,
+            grants,
             pending,
-            accounts,
-            secrets,
-            broker,
-            clock,
+            keeper,
             events,
             waiters: Default::default(),
             device_polls: Default::default(),
@@ -141,7 +133,7 @@ impl SignIn {
         let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
         let state = random_token(32);
         let nonce = random_token(32);
-        let now = self.clock.now();
+        let now = self.grants.clock.now();
         let redirect_uri = target.uri();
         let flow = PendingFlow {
             state: state.clone(),
@@ -159,7 +151,7 @@ impl SignIn {
         if !flow.persist {
             // A persisted flow goes to the keychain right away; this one only
             // would at the end, after the user went through the browser.
-            self.secrets.check_available().await?;
+            self.grants.secrets.check_available().await?;
         }
         self.pending.insert(flow).await?;
         let (tx, rx) = oneshot::channel();
@@ -181,14 +173,14 @@ impl SignIn {
     /// client and what discovery found.
     async fn browser_client(&self, provider_id: &str) -> Result<BrowserClient, CoreError> {
         let provider = self.catalog.get(provider_id)?;
-        let SignInKind::Browser(b) = &provider.sign_in else {
+        let Some(b) = provider.sign_in.as_browser() else {
             return Err(CoreError::InvalidRequest(format!(
                 "{} does not sign in in the browser (add the account with its credentials instead)",
                 provider.display_name
             )));
         };
         let b = b.clone();
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let oidc = self.grants.oidc.get(&provider.id, &b.endpoints, &b.client_id);
         let d = oidc.discover(false).await?;
         Ok(BrowserClient { provider, b, oidc, d })
     }
@@ -225,112 +217,6 @@ impl SignIn {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(state);
     }
 
-    /// Adds a service account (client credentials). The credentials are
-    /// tried first: a wrong id or secret is refused here, with nothing kept.
-    pub async fn add_service_account(
-        &self,
-        provider_id: &str,
-        client_id: &str,
-        client_secret: &secrecy::SecretString,
-    ) -> SignInResult {
-        use secrecy::ExposeSecret;
-        let provider = self.catalog.get(provider_id)?;
-        let SignInKind::ClientCredentials { endpoints } = &provider.sign_in else {
-            return Err(CoreError::InvalidRequest(format!(
-                "{} does not use service accounts (client id and secret)",
-                provider.display_name
-            )));
-        };
-        let client_id = client_id.trim();
-        if client_id.is_empty() || client_secret.expose_secret().trim().is_empty() {
-            return Err(CoreError::InvalidRequest("enter both the client id and the client secret".into()));
-        }
-        self.secrets.check_available().await?;
-        let oidc = self.oidc.get(&provider.id, endpoints, client_id);
-        let d = oidc.discover(false).await?;
-        let now = self.clock.now();
-        let defaults = ResponseDefaults {
-            scopes: &provider.scopes,
-            lifetime_secs: provider.default_token_lifetime_secs,
-            now,
-        };
-        let set = oidc.client_credentials(&d, client_secret, defaults).await.map_err(|e| match e {
-            crate::oidc::TokenError::InvalidGrant(_) => {
-                CoreError::LoginFailed(format!("{} refused the client id or secret", provider.display_name))
-            }
-            other => other.into_core(&provider.id, None),
-        })?;
-        let id = Account::make_id(&provider.id, client_id);
-        self.secrets.put(&SecretKey::client_secret(&id), client_secret).await?;
-        let account = Account::signed_in(&id, &provider.id, client_id, client_id, &set.scopes, now);
-        let info = self.record(account, &set)?;
-        let _ = self.events.send(CoreEvent::AccountsChanged);
-        tracing::info!(account = %id, "service account added");
-        Ok(info)
-    }
-
-    /// Adds an account for an API-key provider (api.video). The key is tried
-    /// first; a wrong key is refused here with nothing kept. The key and the
-    /// refresh token go to the keychain; the account shows only the key's
-    /// last four characters.
-    pub async fn add_api_key_account(
-        &self,
-        provider_id: &str,
-        environment: &str,
-        api_key: &secrecy::SecretString,
-    ) -> SignInResult {
-        use secrecy::ExposeSecret;
-        use sha2::Digest;
-        let provider = self.catalog.get(provider_id)?;
-        let Some(base) = provider.sign_in.environment(environment) else {
-            return Err(CoreError::InvalidRequest(match &provider.sign_in {
-                SignInKind::ApiKey { environments } => format!(
-                    "{} has no environment `{environment}` (choose {})",
-                    provider.display_name,
-                    environments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" or ")
-                ),
-                _ => format!("{} does not sign in with an API key", provider.display_name),
-            }));
-        };
-        let key = api_key.expose_secret().trim();
-        if key.is_empty() {
-            return Err(CoreError::InvalidRequest("enter the API key".into()));
-        }
-        let api_key = secrecy::SecretString::from(key.to_string());
-        self.secrets.check_available().await?;
-        let now = self.clock.now();
-        let defaults = ResponseDefaults {
-            scopes: &provider.scopes,
-            lifetime_secs: provider.default_token_lifetime_secs,
-            now,
-        };
-        let set =
-            crate::apivideo::authenticate(self.oidc.http(), base, &api_key, defaults).await.map_err(|e| {
-                match e {
-                    crate::oidc::TokenError::InvalidGrant(_) => CoreError::LoginFailed(format!(
-                        "{} refused this {environment} API key (check it is the {environment} key)",
-                        provider.display_name
-                    )),
-                    other => other.into_core(&provider.id, None),
-                }
-            })?;
-        let digest = sha2::Sha256::digest(key.as_bytes());
-        let subject: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let id = Account::make_id(&provider.id, &format!("{environment}-{subject}"));
-        self.secrets.put(&SecretKey::api_key(&id), &api_key).await?;
-        if let Some(rt) = &set.refresh_token {
-            self.secrets.put(&SecretKey::refresh_token(&id), rt).await?;
-        }
-        let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        let display_name = format!("{} {environment} key …{tail}", provider.display_name);
-        let mut account = Account::signed_in(&id, &provider.id, &subject, &display_name, &set.scopes, now);
-        account.environment = Some(environment.to_string());
-        let info = self.record(account, &set)?;
-        let _ = self.events.send(CoreEvent::AccountsChanged);
-        tracing::info!(account = %id, "api key account added");
-        Ok(info)
-    }
-
     async fn finish(&self, flow: PendingFlow, redirect: Redirect, expected_base: &str) -> SignInResult {
         if flow.redirect_uri != expected_base {
             return Err(RedirectError::Malformed(
@@ -360,8 +246,8 @@ impl SignIn {
             }
             RedirectOutcome::Code(code) => code,
         };
-        let client_secret = crate::broker::provider_client_secret(self.secrets.as_ref(), provider, b).await?;
-        let now = self.clock.now();
+        let client_secret = self.grants.client_secret(provider, b).await?;
+        let now = self.grants.clock.now();
         let set = oidc
             .exchange_code(
                 d,
@@ -404,7 +290,7 @@ impl SignIn {
             // Plain OAuth 2: nobody vouches for who signed in, so the
             // account gets a name of its own rather than unverified claims.
             let subject = random_token(6);
-            crate::oidc::Identity {
+            crate::oauth::Identity {
                 name: Some(format!("{} account {}", provider.display_name, &subject[..6])),
                 subject,
                 preferred_username: None,
@@ -416,9 +302,9 @@ impl SignIn {
         let set = match &b.exchange {
             None => set,
             Some(x) => {
-                let exchanged = crate::exchange::exchange(
-                    self.oidc.http(),
-                    crate::exchange::ExchangeRequest {
+                let exchanged = super::exchange::exchange(
+                    self.grants.oidc.http(),
+                    super::exchange::ExchangeRequest {
                         url: &x.url,
                         identity_token: set.id_token.as_deref().unwrap_or_default(),
                         oidc_client_id: &b.client_id,
@@ -432,15 +318,15 @@ impl SignIn {
                 )
                 .await
                 .map_err(|e| match e {
-                    crate::oidc::TokenError::InvalidGrant(why) => CoreError::LoginFailed(why),
+                    TokenError::InvalidGrant(why) => CoreError::LoginFailed(why),
                     other => other.into_core(&provider.id, None),
                 })?;
-                crate::oidc::TokenSet { refresh_token: set.refresh_token, ..exchanged }
+                TokenSet { refresh_token: set.refresh_token, ..exchanged }
             }
         };
         let id = Account::make_id(&provider.id, &identity.subject);
         match &set.refresh_token {
-            Some(rt) => self.secrets.put(&SecretKey::refresh_token(&id), rt).await?,
+            Some(rt) => self.grants.secrets.put(&SecretKey::refresh_token(&id), rt).await?,
             None => {
                 tracing::warn!(account = %id, "the provider sent no refresh token; the account works until the access token expires")
             }
@@ -455,7 +341,7 @@ impl SignIn {
         );
         account.email = identity.email.clone();
         account.api_headers = provider.api_headers.clone();
-        self.record(account, &set)
+        self.keeper.keep(account, &set)
     }
 
     /// RFC 8628: asks the provider for a user code. The user enters it at
@@ -469,12 +355,11 @@ impl SignIn {
                 provider.display_name
             )));
         }
-        self.secrets.check_available().await?;
-        let client_secret =
-            crate::broker::provider_client_secret(self.secrets.as_ref(), &provider, &b).await?;
+        self.grants.secrets.check_available().await?;
+        let client_secret = self.grants.client_secret(&provider, &b).await?;
         let auth =
             oidc.device_authorization(&d, &provider.scopes, b.offline_access, client_secret.as_ref()).await?;
-        let now = self.clock.now();
+        let now = self.grants.clock.now();
         tracing::info!(provider = %provider.id, "sign-in with a code started");
         Ok(DeviceStarted {
             provider: provider.id.clone(),
@@ -543,11 +428,11 @@ impl SignIn {
     async fn poll_device(&self, started: DeviceStarted) -> SignInResult {
         let client = self.browser_client(&started.provider).await?;
         let BrowserClient { provider, b, oidc, d } = &client;
-        let client_secret = crate::broker::provider_client_secret(self.secrets.as_ref(), provider, b).await?;
+        let client_secret = self.grants.client_secret(provider, b).await?;
         let mut interval = started.interval;
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
-            let now = self.clock.now();
+            let now = self.grants.clock.now();
             if now >= started.expires_at {
                 return Err(CoreError::LoginFailed(
                     "the code expired before the sign-in was finished".into(),
@@ -560,41 +445,135 @@ impl SignIn {
             };
             match oidc.poll_device(d, &started.device_code, client_secret.as_ref(), defaults).await {
                 Ok(set) => return self.keep_signed_in(&client, set, None, now).await,
-                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "authorization_pending" => {}
+                Err(TokenError::DeviceFlow(code)) if code == "authorization_pending" => {}
                 // RFC 8628 §3.5: slow down by 5 seconds.
-                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "slow_down" => interval += 5,
-                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "access_denied" => {
+                Err(TokenError::DeviceFlow(code)) if code == "slow_down" => interval += 5,
+                Err(TokenError::DeviceFlow(code)) if code == "access_denied" => {
                     return Err(CoreError::LoginFailed("the sign-in was refused".into()))
                 }
-                Err(crate::oidc::TokenError::DeviceFlow(code)) if code == "expired_token" => {
+                Err(TokenError::DeviceFlow(code)) if code == "expired_token" => {
                     return Err(CoreError::LoginFailed(
                         "the code expired before the sign-in was finished".into(),
                     ))
                 }
                 // A provider that is briefly unreachable may answer next time.
-                Err(crate::oidc::TokenError::Unavailable(why)) => tracing::debug!("device poll: {why}"),
+                Err(TokenError::Unavailable(why)) => tracing::debug!("device poll: {why}"),
                 Err(e) => return Err(e.into_core(&provider.id, None)),
             }
         }
     }
+}
 
-    /// Saves a just-signed-in account (its secrets are already in the
-    /// keychain) as its provider's active one, and serves its first token
-    /// from memory.
-    fn record(&self, account: Account, set: &crate::oidc::TokenSet) -> SignInResult {
-        let id = account.id.clone();
-        self.accounts.upsert_active(account)?;
-        self.broker.seed(&id, set);
-        self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+impl Grants {
+    /// A confidential client's secret, from the keychain (`None` for a
+    /// public client). Sign-in and refresh only; never on the hot path.
+    pub(crate) async fn client_secret(
+        &self,
+        provider: &ProviderConfig,
+        b: &BrowserSignIn,
+    ) -> Result<Option<SecretString>, CoreError> {
+        if !b.confidential {
+            return Ok(None);
+        }
+        match self.secrets.get(&SecretKey::provider_client_secret(&provider.id)).await? {
+            Some(s) => Ok(Some(s)),
+            None => Err(CoreError::LoginFailed(format!(
+                "the client secret of {} is not in the keychain; remove the provider and add it again",
+                provider.display_name
+            ))),
+        }
+    }
+
+    /// RFC 6749 §6: a new access token for a browser account. A rotated
+    /// refresh token is stored before the new access token is handed out;
+    /// then, for SSO providers, the refreshed ID token is exchanged again.
+    pub(super) async fn refresh_browser(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+        b: &BrowserSignIn,
+    ) -> Result<TokenSet, CoreError> {
+        let Some(refresh_token) = self.current_refresh_token(&account.id).await? else {
+            tracing::warn!(account = %account.id, "no refresh token in the keychain");
+            return Err(CoreError::ReauthRequired(account.id.clone()));
+        };
+        let now = self.clock.now();
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let d = oidc.discover(false).await?;
+        let client_secret = self.client_secret(provider, b).await?;
+        // A token exchange comes after: the identity provider's scopes are
+        // not the service token's.
+        let scopes = if b.exchange.is_some() { &provider.scopes } else { &account.scopes };
+        let set = oidc
+            .refresh(
+                &d,
+                &refresh_token,
+                client_secret.as_ref(),
+                ResponseDefaults { scopes, lifetime_secs: provider.default_token_lifetime_secs, now },
+            )
+            .await
+            .map_err(|e| e.into_core(&provider.id, Some(&account.id)))?;
+        if let (Some(raw), true) = (&set.id_token, d.verifies_id_tokens) {
+            let id = oidc.verify_id_token(&d, raw, None).await?;
+            if id.subject != account.subject {
+                return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
+            }
+        }
+        // The rotated refresh token is stored before anything else can fail.
+        self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
+        let set = match &b.exchange {
+            None => set,
+            Some(x) => {
+                let Some(raw) = set.id_token.as_deref().filter(|_| d.verifies_id_tokens) else {
+                    tracing::warn!(
+                        account = %account.id,
+                        "the identity provider sent no ID token on refresh, so none can be exchanged"
+                    );
+                    return Err(CoreError::ReauthRequired(account.id.clone()));
+                };
+                super::exchange::exchange(
+                    self.oidc.http(),
+                    super::exchange::ExchangeRequest {
+                        url: &x.url,
+                        identity_token: raw,
+                        oidc_client_id: &b.client_id,
+                        service_client_id: &x.service_client_id,
+                    },
+                    ResponseDefaults {
+                        scopes: &account.scopes,
+                        lifetime_secs: provider.default_token_lifetime_secs,
+                        now,
+                    },
+                )
+                .await
+                .map_err(|e| e.into_core(&provider.id, Some(&account.id)))?
+            }
+        };
+        tracing::info!(account = %account.id, expires_at = set.expires_at, "access token refreshed");
+        Ok(set)
+    }
+
+    /// RFC 7009 for a browser account's refresh token.
+    pub(super) async fn revoke_browser(
+        &self,
+        provider: &ProviderConfig,
+        b: &BrowserSignIn,
+        token: &SecretString,
+    ) -> Result<bool, CoreError> {
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let d = oidc.discover(false).await?;
+        let secret = self.client_secret(provider, b).await?;
+        oidc.revoke_refresh_token(&d, token, secret.as_ref()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::oidc::Discovered;
-    use crate::provider::ProviderConfig;
+    use crate::account::AccountStore;
+    use crate::broker::TokenBroker;
+    use crate::clock::{Clock, ManualClock};
+    use crate::oauth::{Discovered, OidcProviders};
     use crate::secret::MemoryStore;
     use sha2::Digest;
 
@@ -603,6 +582,7 @@ mod tests {
     struct World {
         _dir: tempfile::TempDir,
         sign_in: SignIn,
+        accounts: Arc<AccountStore>,
         secrets: Arc<MemoryStore>,
     }
 
@@ -614,9 +594,9 @@ mod tests {
         let clock: Arc<dyn Clock> = ManualClock::new(50_000);
         let accounts = Arc::new(AccountStore::load(dir.path().join("accounts.json")).unwrap());
         let mut catalog = ProviderCatalog::default();
-        catalog.add(ProviderConfig::local_sandbox(Url::parse(ISSUER).unwrap())).unwrap();
+        catalog.add(crate::services::local_sandbox(Url::parse(ISSUER).unwrap())).unwrap();
         let catalog = Arc::new(catalog);
-        let oidc = Arc::new(OidcProviders::new(crate::oidc::http_client()));
+        let oidc = Arc::new(OidcProviders::new(crate::oauth::http_client()));
         oidc.get(
             "sandbox",
             &crate::provider::Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() },
@@ -626,16 +606,16 @@ mod tests {
         let (events, _) = broadcast::channel(8);
         let pending =
             Arc::new(PendingRedirects::new(secrets.clone(), dir.path().join("pending.json"), clock.clone()));
+        let grants = Arc::new(Grants::new(oidc, secrets.clone(), clock.clone()));
         let broker = Arc::new(TokenBroker::new(
             accounts.clone(),
-            secrets.clone(),
             catalog.clone(),
-            oidc.clone(),
+            grants.clone(),
             clock.clone(),
             events.clone(),
         ));
-        let sign_in = SignIn::new(catalog, oidc, pending, accounts, secrets.clone(), broker, clock, events);
-        World { _dir: dir, sign_in, secrets }
+        let sign_in = SignIn::new(catalog, grants, pending, broker, events);
+        World { _dir: dir, sign_in, accounts, secrets }
     }
 
     fn query(url: &Url) -> HashMap<String, String> {
@@ -682,7 +662,7 @@ mod tests {
             "no sign-in is waiting",
         );
         assert_eq!(w.sign_in.pending.len().await, 1);
-        assert!(w.sign_in.accounts.list().is_empty());
+        assert!(w.accounts.list().is_empty());
         w.sign_in.pending.take(&started.state).await.unwrap();
     }
 
@@ -708,7 +688,7 @@ mod tests {
             w.sign_in.complete(&redirect(&b.state, "&code=c"), crate::APP_REDIRECT_URI).await,
             "names issuer",
         );
-        assert!(w.sign_in.accounts.list().is_empty());
+        assert!(w.accounts.list().is_empty());
     }
 
     #[tokio::test]
@@ -774,7 +754,7 @@ mod tests {
         let mut d = Discovered::for_tests(&base);
         d.device_authorization_endpoint = Some(Url::parse(&format!("{base}/device/auth")).unwrap());
         let endpoints = crate::provider::Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() };
-        w.sign_in.oidc.get("sandbox", &endpoints, "castkey").set_discovered(d);
+        w.sign_in.grants.oidc.get("sandbox", &endpoints, "castkey").set_discovered(d);
         count
     }
 
@@ -791,7 +771,7 @@ mod tests {
         let err = w.sign_in.complete_device(started).await.unwrap_err();
         assert_eq!(err.to_string(), "sign-in failed: the sign-in was refused");
         assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 3);
-        assert!(w.sign_in.accounts.list().is_empty());
+        assert!(w.accounts.list().is_empty());
         assert!(matches!(events.recv().await.unwrap(), CoreEvent::SignInFailed { .. }));
     }
 

@@ -1,0 +1,161 @@
+//! API keys (api.video, "Authentication and refresh tokens"): an API key
+//! for an access + refresh token, then refreshes with the refresh token
+//! (`POST /auth/api-key`, `POST /auth/refresh`, JSON bodies, snake_case
+//! answers; 400 with a problem document when the key or refresh token is
+//! refused). Only when the refresh token is refused is the key sent again,
+//! as api.video asks clients to.
+
+use super::Grants;
+use crate::account::Account;
+use crate::error::CoreError;
+use crate::oauth::{parse_token_response, ResponseDefaults, TokenError, TokenSet};
+use crate::provider::{ApiKeySignIn, ProviderConfig};
+use crate::secret::SecretKey;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+async fn authenticate(
+    http: &reqwest::Client,
+    base: &Url,
+    api_key: &SecretString,
+    defaults: ResponseDefaults<'_>,
+) -> Result<TokenSet, TokenError> {
+    let body = serde_json::json!({ "apiKey": api_key.expose_secret() });
+    post(http, base, "auth/api-key", &body, defaults).await
+}
+
+async fn refresh(
+    http: &reqwest::Client,
+    base: &Url,
+    refresh_token: &SecretString,
+    defaults: ResponseDefaults<'_>,
+) -> Result<TokenSet, TokenError> {
+    let body = serde_json::json!({ "refreshToken": refresh_token.expose_secret() });
+    post(http, base, "auth/refresh", &body, defaults).await
+}
+
+async fn post(
+    http: &reqwest::Client,
+    base: &Url,
+    path: &str,
+    body: &serde_json::Value,
+    defaults: ResponseDefaults<'_>,
+) -> Result<TokenSet, TokenError> {
+    let url = base.join(path).map_err(|e| TokenError::Rejected(format!("bad api.video URL: {e}")))?;
+    let what = format!("the request to {}", url.host_str().unwrap_or("?"));
+    let (status, bytes) = crate::oauth::post_json(http, &url, body, None, &what).await?;
+    if status.is_success() {
+        return parse_token_response(&bytes, defaults);
+    }
+    if status.is_server_error() {
+        return Err(TokenError::Unavailable(format!("api.video answered HTTP {status}")));
+    }
+    let title = crate::oauth::refusal_text(&bytes, &["title"], status);
+    match status.as_u16() {
+        400 | 401 | 403 => Err(TokenError::InvalidGrant(title)),
+        _ => Err(TokenError::Rejected(format!("api.video refused the request: {title}"))),
+    }
+}
+
+impl Grants {
+    /// Adds an account for an API-key provider. The key is tried first; a
+    /// wrong key is refused here with nothing kept. The key and the refresh
+    /// token go to the keychain; the account shows only the key's last four
+    /// characters. Answers the account and its first token.
+    pub(crate) async fn add_api_key_account(
+        &self,
+        provider: &ProviderConfig,
+        environment: &str,
+        api_key: &SecretString,
+    ) -> Result<(Account, TokenSet), CoreError> {
+        use sha2::Digest;
+        let Some(base) = provider.sign_in.environment(environment) else {
+            return Err(CoreError::InvalidRequest(match provider.sign_in.as_api_key() {
+                Some(a) => format!(
+                    "{} has no environment `{environment}` (choose {})",
+                    provider.display_name,
+                    a.environments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" or ")
+                ),
+                None => format!("{} does not sign in with an API key", provider.display_name),
+            }));
+        };
+        let key = api_key.expose_secret().trim();
+        if key.is_empty() {
+            return Err(CoreError::InvalidRequest("enter the API key".into()));
+        }
+        let api_key = SecretString::from(key.to_string());
+        self.secrets.check_available().await?;
+        let now = self.clock.now();
+        let defaults = ResponseDefaults {
+            scopes: &provider.scopes,
+            lifetime_secs: provider.default_token_lifetime_secs,
+            now,
+        };
+        let set = authenticate(self.oidc.http(), base, &api_key, defaults).await.map_err(|e| match e {
+            TokenError::InvalidGrant(_) => CoreError::LoginFailed(format!(
+                "{} refused this {environment} API key (check it is the {environment} key)",
+                provider.display_name
+            )),
+            other => other.into_core(&provider.id, None),
+        })?;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let subject: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let id = Account::make_id(&provider.id, &format!("{environment}-{subject}"));
+        self.secrets.put(&SecretKey::api_key(&id), &api_key).await?;
+        if let Some(rt) = &set.refresh_token {
+            self.secrets.put(&SecretKey::refresh_token(&id), rt).await?;
+        }
+        let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let display_name = format!("{} {environment} key …{tail}", provider.display_name);
+        let mut account = Account::signed_in(&id, &provider.id, &subject, &display_name, &set.scopes, now);
+        account.environment = Some(environment.to_string());
+        tracing::info!(account = %id, "api key account added");
+        Ok((account, set))
+    }
+
+    /// Refresh with the refresh token; only when that is refused,
+    /// authenticate again with the API key.
+    pub(super) async fn refresh_api_key_account(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+        a: &ApiKeySignIn,
+    ) -> Result<TokenSet, CoreError> {
+        let env = account.environment.as_deref().unwrap_or("production");
+        let base = a.environment(env).ok_or_else(|| {
+            CoreError::Internal(format!("{} has no environment `{env}`", provider.display_name))
+        })?;
+        let http = self.oidc.http();
+        let defaults = ResponseDefaults {
+            scopes: &account.scopes,
+            lifetime_secs: provider.default_token_lifetime_secs,
+            now: self.clock.now(),
+        };
+        let previous = self.current_refresh_token(&account.id).await?;
+        let refreshed = match &previous {
+            Some(rt) => match refresh(http, base, rt, defaults).await {
+                Err(TokenError::InvalidGrant(why)) => {
+                    tracing::info!(account = %account.id, "refresh token refused ({why}); using the API key");
+                    None
+                }
+                other => Some(other.map_err(|e| e.into_core(&provider.id, Some(&account.id)))?),
+            },
+            None => None,
+        };
+        let set = match refreshed {
+            Some(set) => set,
+            None => {
+                let Some(key) = self.secrets.get(&SecretKey::api_key(&account.id)).await? else {
+                    return Err(CoreError::ReauthRequired(account.id.clone()));
+                };
+                // A refused key means the API key itself was revoked.
+                authenticate(http, base, &key, defaults)
+                    .await
+                    .map_err(|e| e.into_core(&provider.id, Some(&account.id)))?
+            }
+        };
+        self.store_rotated(&account.id, previous.as_ref(), &set).await?;
+        tracing::info!(account = %account.id, expires_at = set.expires_at, "api.video token refreshed");
+        Ok(set)
+    }
+}

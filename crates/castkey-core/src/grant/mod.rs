@@ -1,0 +1,165 @@
+//! Grants: one file per way Castkey holds a grant, and here the only place
+//! that tells them apart.
+//!
+//! - [`browser`]: authorization code + PKCE (RFC 6749 §4.1, RFC 7636) and
+//!   sign-in with a code (RFC 8628); refresh (RFC 6749 §6); revocation
+//!   (RFC 7009).
+//! - [`service_account`]: client credentials (RFC 6749 §4.4).
+//! - [`api_key`]: an API key exchanged for tokens (api.video).
+//! - [`exchange`]: the identity-token exchange step of LifeOmic-style SSO.
+//!
+//! Every function here answers a dead grant (refused refresh token, missing
+//! secret) as [`CoreError::ReauthRequired`]; the broker turns that into
+//! "sign in again" in one place.
+
+mod api_key;
+mod browser;
+mod exchange;
+mod service_account;
+
+pub use browser::{DeviceStarted, RedirectTarget, SignIn, SignInResult, Started};
+
+use crate::account::Account;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::oauth::{OidcProviders, TokenSet};
+use crate::provider::{ProviderConfig, RedirectStyle, SignInKind};
+use crate::secret::{SecretKey, SecretStore};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// Where a just-signed-in account goes: saved as its provider's active
+/// account, its first token served from memory. The broker is the keeper;
+/// the sign-in code only knows this trait.
+pub(crate) trait AccountKeeper: Send + Sync {
+    /// `account`'s secrets are already in the keychain when this is called.
+    fn keep(&self, account: Account, set: &TokenSet) -> SignInResult;
+}
+
+/// What every grant needs: the provider clients (HTTP, discovery), the
+/// keychain and the clock; and the refresh tokens the keychain refused.
+pub(crate) struct Grants {
+    pub(crate) oidc: Arc<OidcProviders>,
+    pub(crate) secrets: Arc<dyn SecretStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Rotated refresh tokens the keychain refused to store: used for the
+    /// next refresh so that a keychain hiccup does not lose the grant.
+    unsaved_refresh: Mutex<HashMap<String, SecretString>>,
+}
+
+impl fmt::Debug for Grants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Grants").finish_non_exhaustive()
+    }
+}
+
+impl Grants {
+    pub(crate) fn new(
+        oidc: Arc<OidcProviders>,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Grants { oidc, secrets, clock, unsaved_refresh: Default::default() }
+    }
+
+    /// A new access token for `account`, by the kind of its grant.
+    pub(crate) async fn refresh(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+    ) -> Result<TokenSet, CoreError> {
+        match &provider.sign_in {
+            SignInKind::Browser(b) => self.refresh_browser(account, provider, b).await,
+            SignInKind::ClientCredentials(c) => self.fetch_for_service_account(account, provider, c).await,
+            SignInKind::ApiKey(a) => self.refresh_api_key_account(account, provider, a).await,
+        }
+    }
+
+    /// Asks the provider to forget `refresh_token` (RFC 7009). Answers
+    /// whether it confirmed.
+    pub(crate) async fn revoke(
+        &self,
+        provider: &ProviderConfig,
+        refresh_token: &SecretString,
+    ) -> Result<bool, CoreError> {
+        match &provider.sign_in {
+            SignInKind::Browser(b) => self.revoke_browser(provider, b, refresh_token).await,
+            // A service account holds no refresh token to revoke; api.video
+            // documents no revocation (a new api-key call ends old tokens).
+            SignInKind::ClientCredentials(_) | SignInKind::ApiKey(_) => Ok(false),
+        }
+    }
+
+    /// Reads the provider's discovery document (`force`: again, even if
+    /// cached). Providers without one need nothing.
+    pub(crate) async fn discover(&self, provider: &ProviderConfig, force: bool) -> Result<(), CoreError> {
+        let (endpoints, client_id) = match &provider.sign_in {
+            SignInKind::Browser(b) => (&b.endpoints, b.client_id.as_str()),
+            SignInKind::ClientCredentials(c) => (&c.endpoints, ""),
+            SignInKind::ApiKey(_) => return Ok(()),
+        };
+        self.oidc.get(&provider.id, endpoints, client_id).discover(force).await.map(|_| ())
+    }
+
+    /// Whether discovery (if it ran already) offers sign-in with a code.
+    pub(crate) fn device_flow_offered(&self, provider: &ProviderConfig) -> bool {
+        match &provider.sign_in {
+            SignInKind::Browser(b) => self
+                .oidc
+                .cached(&provider.id, &b.client_id)
+                .is_some_and(|d| d.device_authorization_endpoint.is_some()),
+            SignInKind::ClientCredentials(_) | SignInKind::ApiKey(_) => false,
+        }
+    }
+
+    /// How the browser comes back from `provider` (only browser sign-ins go there).
+    pub(crate) fn redirect_style(provider: &ProviderConfig) -> RedirectStyle {
+        match &provider.sign_in {
+            SignInKind::Browser(b) => b.redirect,
+            SignInKind::ClientCredentials(_) | SignInKind::ApiKey(_) => RedirectStyle::AppScheme,
+        }
+    }
+
+    /// Stores a rotated refresh token. If the keychain refuses, the new
+    /// token is kept in memory for the next attempt and the error returned:
+    /// the caller hands nothing out.
+    pub(crate) async fn store_rotated(
+        &self,
+        account_id: &str,
+        previous: Option<&SecretString>,
+        set: &TokenSet,
+    ) -> Result<(), CoreError> {
+        if let Some(rotated) = &set.refresh_token {
+            if previous.map(|p| p.expose_secret()) != Some(rotated.expose_secret()) {
+                if let Err(e) = self.secrets.put(&SecretKey::refresh_token(account_id), rotated).await {
+                    self.unsaved_refresh
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(account_id.to_string(), rotated.clone());
+                    return Err(e.into());
+                }
+            }
+        }
+        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+        Ok(())
+    }
+
+    /// The refresh token in use: one the keychain refused to store, else the keychain's.
+    pub(crate) async fn current_refresh_token(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<SecretString>, CoreError> {
+        let unsaved = self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).get(account_id).cloned();
+        match unsaved {
+            Some(t) => Ok(Some(t)),
+            None => Ok(self.secrets.get(&SecretKey::refresh_token(account_id)).await?),
+        }
+    }
+
+    /// Drops what is held in memory for an account (sign-out).
+    pub(crate) fn forget(&self, account_id: &str) {
+        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+    }
+}

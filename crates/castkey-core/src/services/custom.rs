@@ -1,0 +1,116 @@
+//! Any OpenID Connect provider (found by discovery from its issuer URL) or
+//! plain OAuth 2 provider (endpoints typed in), and the local sandbox the
+//! run command starts (`oidc-provider` on loopback).
+
+use super::{base, Service};
+use crate::error::CoreError;
+use crate::provider::{BrowserSignIn, Endpoints, ProviderConfig, RedirectStyle};
+use crate::template::{field, redirect_field, ConfiguredProvider, CLIENT_SECRET};
+use castkey_ipc::ui::{FieldKind, ProviderTemplate};
+use std::collections::BTreeMap;
+use url::Url;
+
+pub const OIDC: &str = "oidc";
+pub const OAUTH2: &str = "oauth2";
+
+pub(crate) const OIDC_SERVICE: Service = Service { template: oidc_template, build, named: true };
+pub(crate) const OAUTH2_SERVICE: Service = Service { template: oauth2_template, build, named: true };
+
+/// The local sandbox provider the run command starts (`oidc-provider`).
+pub fn local_sandbox(issuer: Url) -> ProviderConfig {
+    ProviderConfig {
+        id: "sandbox".into(),
+        display_name: "Local sandbox".into(),
+        sign_in: BrowserSignIn {
+            endpoints: Endpoints::Discover { issuer },
+            client_id: "castkey".into(),
+            confidential: false,
+            offline_access: true,
+            exchange: None,
+            redirect: RedirectStyle::AppScheme,
+        }
+        .into(),
+        scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
+        broadcast_scope: Some(castkey_ipc::BROADCASTER_SCOPE.into()),
+        default_token_lifetime_secs: 3600,
+        api_headers: BTreeMap::new(),
+        template: None,
+    }
+}
+
+fn oidc_template() -> ProviderTemplate {
+    use FieldKind::{Secret, Text, Url as U};
+    ProviderTemplate {
+        id: OIDC.into(),
+        display_name: "OpenID Connect provider".into(),
+        description: "Any OpenID Connect provider, found by discovery from its issuer URL. Register \
+                      a client for the redirect below."
+            .into(),
+        fields: vec![
+            field("name", "Name", Text, true, None),
+            field("issuer", "Issuer URL", U, true, None),
+            field("client_id", "Client id", Text, true, None),
+            field(CLIENT_SECRET, "Client secret (if it has one)", Secret, false, None),
+            field("scopes", "Scopes", Text, true, Some("openid email profile")),
+            field("broadcast_scope", "Scope that allows broadcasting", Text, false, None),
+            redirect_field(),
+        ],
+    }
+}
+
+fn oauth2_template() -> ProviderTemplate {
+    use FieldKind::{Secret, Text, Url as U};
+    ProviderTemplate {
+        id: OAUTH2.into(),
+        display_name: "OAuth 2 provider".into(),
+        description: "Any OAuth 2 provider without discovery: type its endpoints.".into(),
+        fields: vec![
+            field("name", "Name", Text, true, None),
+            field("authorization_url", "Authorization endpoint", U, true, None),
+            field("token_url", "Token endpoint", U, true, None),
+            field("revocation_url", "Revocation endpoint", U, false, None),
+            field("client_id", "Client id", Text, true, None),
+            field(CLIENT_SECRET, "Client secret (if it has one)", Secret, false, None),
+            field("scopes", "Scopes", Text, false, None),
+            field("broadcast_scope", "Scope that allows broadcasting", Text, false, None),
+            redirect_field(),
+        ],
+    }
+}
+
+fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
+    let oidc = c.template == OIDC;
+    let endpoints = if oidc {
+        Endpoints::Discover { issuer: c.url("issuer")? }
+    } else {
+        Endpoints::Fixed {
+            authorization: Some(c.url("authorization_url")?),
+            token: c.url("token_url")?,
+            revocation: c.opt_url("revocation_url")?,
+        }
+    };
+    let broadcast_scope = c.values.get("broadcast_scope").cloned();
+    let mut scopes = c.words("scopes");
+    if let Some(b) = &broadcast_scope {
+        if !scopes.contains(b) {
+            scopes.push(b.clone());
+        }
+    }
+    Ok(ProviderConfig {
+        scopes,
+        broadcast_scope,
+        ..base(
+            c,
+            c.text("name")?,
+            BrowserSignIn {
+                endpoints,
+                client_id: c.text("client_id")?,
+                confidential: c.confidential(),
+                // A refresh token from OIDC providers that follow §11.
+                offline_access: oidc,
+                exchange: None,
+                redirect: c.redirect(),
+            },
+        )
+    })
+}

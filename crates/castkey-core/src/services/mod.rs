@@ -1,0 +1,222 @@
+//! The services Castkey knows, one file each: its documented endpoints, its
+//! form ([`ProviderTemplate`]) and how the filled-in form becomes a
+//! [`ProviderConfig`]. A new service is one new file here plus one line in
+//! [`SERVICES`].
+
+mod apivideo;
+mod custom;
+mod ibm;
+mod lifeomic;
+mod vidiflow;
+
+pub use apivideo::{api_video, APIVIDEO_PRODUCTION_URL, APIVIDEO_SANDBOX_URL};
+pub use custom::local_sandbox;
+pub use vidiflow::vidiflow;
+
+use crate::error::CoreError;
+use crate::provider::{ProviderConfig, SignInKind};
+use crate::template::{ConfiguredProvider, CLIENT_SECRET};
+use castkey_ipc::ui::{AddProvider, ProviderTemplate};
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+
+/// One kind of service a user can add.
+pub(crate) struct Service {
+    /// The form the window shows.
+    pub template: fn() -> ProviderTemplate,
+    /// The provider a saved form describes.
+    pub build: fn(&ConfiguredProvider) -> Result<ProviderConfig, CoreError>,
+    /// The provider's id comes from the form's `name` field (custom
+    /// providers); otherwise it is the template's id.
+    pub named: bool,
+}
+
+/// Every service, in the order the window lists them.
+pub(crate) const SERVICES: &[Service] = &[
+    ibm::BROWSER,
+    ibm::SERVICE_ACCOUNT,
+    vidiflow::SERVICE,
+    apivideo::OTHER_HOSTS,
+    lifeomic::SSO,
+    custom::OIDC_SERVICE,
+    custom::OAUTH2_SERVICE,
+];
+
+/// Every template, in the order the window lists them.
+pub fn templates() -> Vec<ProviderTemplate> {
+    SERVICES.iter().map(|s| (s.template)()).collect()
+}
+
+fn service(template: &str) -> Option<(&'static Service, ProviderTemplate)> {
+    SERVICES.iter().map(|s| (s, (s.template)())).find(|(_, t)| t.id == template)
+}
+
+/// A form checked and split: what to save, what to run, what to put in
+/// the keychain.
+#[derive(Debug)]
+pub struct Prepared {
+    pub configured: ConfiguredProvider,
+    pub config: ProviderConfig,
+    pub client_secret: Option<SecretString>,
+}
+
+/// Checks a filled-in form against its template and builds the provider.
+pub fn prepare(setup: &AddProvider) -> Result<Prepared, CoreError> {
+    let (service, template) = service(&setup.template).ok_or_else(|| {
+        CoreError::InvalidRequest(format!(
+            "unknown provider template `{}`; choose one of {}",
+            setup.template,
+            templates().iter().map(|t| t.id.clone()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let checked = crate::template::check(&template, setup)?;
+    let id = match service.named {
+        true => crate::template::slug(checked.values.get("name").map(String::as_str).unwrap_or_default())?,
+        false => template.id.clone(),
+    };
+    let configured = ConfiguredProvider {
+        template: template.id.clone(),
+        id,
+        values: checked.values,
+        secrets: checked.client_secret.iter().map(|_| CLIENT_SECRET.to_string()).collect(),
+    };
+    let config = (service.build)(&configured)?;
+    config.validate()?;
+    Ok(Prepared { configured, config, client_secret: checked.client_secret })
+}
+
+/// Builds the provider a saved form describes.
+pub fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
+    match service(&c.template) {
+        Some((s, _)) => (s.build)(c),
+        None => Err(CoreError::InvalidRequest(format!("unknown provider template `{}`", c.template))),
+    }
+}
+
+/// What every added provider starts from: its id and template, no scopes,
+/// hour-long tokens, no extra headers.
+fn base(c: &ConfiguredProvider, display_name: String, sign_in: impl Into<SignInKind>) -> ProviderConfig {
+    ProviderConfig {
+        id: c.id.clone(),
+        display_name,
+        sign_in: sign_in.into(),
+        scopes: Vec::new(),
+        broadcast_scope: None,
+        default_token_lifetime_secs: 3600,
+        api_headers: BTreeMap::new(),
+        template: Some(c.template.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Endpoints, RedirectStyle};
+    use custom::{OAUTH2, OIDC};
+    use ibm::{IBM, IBM_AUTHORIZATION_URL, IBM_REVOCATION_URL, IBM_TOKEN_URL};
+    use lifeomic::LIFEOMIC;
+    use secrecy::ExposeSecret;
+    use url::Url;
+
+    fn setup(template: &str, values: &[(&str, &str)]) -> AddProvider {
+        AddProvider {
+            template: template.into(),
+            values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn ibm_uses_the_documented_endpoints_and_keeps_the_secret_apart() {
+        let p = prepare(&setup(IBM, &[("client_id", "abc"), ("client_secret", " s3cret ")])).unwrap();
+        assert_eq!(p.client_secret.as_ref().map(|s| s.expose_secret()), Some("s3cret"));
+        assert!(!serde_json::to_string(&p.configured).unwrap().contains("s3cret"));
+        assert_eq!(p.config.id, "ibm");
+        assert_eq!(p.config.scopes, ["broadcaster", "openid", "email"]);
+        assert_eq!(p.config.default_token_lifetime_secs, 86_400);
+        let b = p.config.sign_in.as_browser().expect("browser sign-in");
+        assert!(b.confidential);
+        assert_eq!(
+            b.endpoints,
+            Endpoints::Fixed {
+                authorization: Some(Url::parse(IBM_AUTHORIZATION_URL).unwrap()),
+                token: Url::parse(IBM_TOKEN_URL).unwrap(),
+                revocation: Some(Url::parse(IBM_REVOCATION_URL).unwrap()),
+            }
+        );
+        // What is saved rebuilds the same provider.
+        let again = build(&p.configured).unwrap();
+        assert_eq!(format!("{:?}", again.sign_in), format!("{:?}", p.config.sign_in));
+    }
+
+    #[test]
+    fn missing_unknown_and_unsafe_values_are_refused_with_the_field_named() {
+        let e = prepare(&setup(IBM, &[("client_id", "abc")])).unwrap_err();
+        assert_eq!(e.to_string(), "enter the Client secret");
+        let e = prepare(&setup(IBM, &[("client_id", "a"), ("client_secret", "b"), ("colour", "red")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("no field `colour`"), "{e}");
+        let e = prepare(&setup(
+            OAUTH2,
+            &[
+                ("name", "Corp"),
+                ("authorization_url", "http://login.corp.example/auth"),
+                ("token_url", "https://login.corp.example/token"),
+                ("client_id", "c"),
+            ],
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("plain HTTP; only loopback"), "{e}");
+        let e = prepare(&setup(OIDC, &[("name", "!!"), ("issuer", "https://x"), ("client_id", "c")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("at least one letter"), "{e}");
+        let e = prepare(&setup(
+            OIDC,
+            &[("name", "x"), ("issuer", "https://x"), ("client_id", "c"), ("redirect", "carrier-pigeon")],
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("choose one of app, loopback"), "{e}");
+        let e = prepare(&setup("nope", &[])).unwrap_err();
+        assert!(e.to_string().contains("choose one of ibm"), "{e}");
+    }
+
+    #[test]
+    fn custom_providers_get_an_id_from_their_name_and_ask_for_their_broadcast_scope() {
+        let p = prepare(&setup(
+            OIDC,
+            &[
+                ("name", "My Studio IdP"),
+                ("issuer", "http://127.0.0.1:8080"),
+                ("client_id", "castkey"),
+                ("scopes", "openid email openid"),
+                ("broadcast_scope", "stream"),
+                ("redirect", "loopback"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(p.config.id, "my-studio-idp");
+        assert_eq!(p.config.scopes, ["openid", "email", "stream"]);
+        assert_eq!(p.config.broadcast_scope.as_deref(), Some("stream"));
+        assert!(p.client_secret.is_none());
+        let b = p.config.sign_in.as_browser().expect("browser sign-in");
+        assert_eq!(b.redirect, RedirectStyle::Loopback);
+        assert!(!b.confidential);
+    }
+
+    #[test]
+    fn lifeomic_exchanges_the_id_token_and_names_the_account_header() {
+        let p = prepare(&setup(
+            LIFEOMIC,
+            &[
+                ("issuer", "https://sso.customer.example"),
+                ("client_id", "cust"),
+                ("exchange_url", "https://api.video.example/v1/client-tokens"),
+                ("service_client_id", "svc"),
+                ("account_id", "acme"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(p.config.api_headers.get("LifeOmic-Account").map(String::as_str), Some("acme"));
+        let b = p.config.sign_in.as_browser().expect("browser sign-in");
+        assert_eq!(b.exchange.as_ref().map(|x| x.service_client_id.as_str()), Some("svc"));
+    }
+}
