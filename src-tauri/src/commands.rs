@@ -13,7 +13,7 @@ use castkey_ipc::ui::command::COMMANDS;
 use castkey_ipc::ui::{
     AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AppStatus, CancelSignInWithCodeArgs,
     CommandError, DeviceSignIn, ProviderTemplate, RemoveProviderArgs, SignInArgs, SignInStarted,
-    SignInWithCodeArgs, SignOutArgs,
+    SignInWithCodeArgs, SignOutArgs, SignedOut,
 };
 use castkey_ipc::{AccountInfo, ProviderInfo};
 use tauri::State;
@@ -145,8 +145,8 @@ pub async fn add_api_key_account(
 }
 
 #[tauri::command]
-pub async fn sign_out(shell: State<'_, Shell>, args: SignOutArgs) -> Result<(), CommandError> {
-    shell.core.sign_out(&args.account_id).await.map(|_revoked| ()).map_err(err)
+pub async fn sign_out(shell: State<'_, Shell>, args: SignOutArgs) -> Result<SignedOut, CommandError> {
+    shell.core.sign_out(&args.account_id).await.map_err(err)
 }
 
 #[tauri::command]

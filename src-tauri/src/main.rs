@@ -70,14 +70,45 @@ fn main() {
             forward_core_events(app.handle().clone(), &core);
             let discovering = core.clone();
             tauri::async_runtime::spawn(async move { discovering.discover_all().await });
+            stop_on_sigterm(app.handle().clone());
             deep_link::install(app)?;
             Ok(())
         })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("castkey-app: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match result {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("castkey-app: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Refreshes in flight finish and store their rotated refresh
+            // tokens before the process ends (a few seconds at most).
+            if let Some(shell) = app.try_state::<Shell>() {
+                tauri::async_runtime::block_on(shell.core.shutdown(SHUTDOWN_LIMIT));
+            }
+        }
+    });
+}
+
+/// How long quitting waits for refreshes in flight.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// SIGTERM (a session logging out, `systemctl stop`, `kill`) quits like the
+/// Quit menu does, so in-flight refreshes are finished, not dropped.
+fn stop_on_sigterm(app: tauri::AppHandle) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return;
+        };
+        if term.recv().await.is_some() {
+            tracing::info!("SIGTERM: quitting");
+            app.exit(0);
+        }
+    });
 }
 
 /// Core events become window events (no secrets in any of them).

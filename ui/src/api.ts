@@ -11,6 +11,7 @@
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AccountInfo } from "./bindings/AccountInfo";
+import type { SignedOut } from "./bindings/SignedOut";
 import type { AddProvider } from "./bindings/AddProvider";
 import type { DeviceSignIn } from "./bindings/DeviceSignIn";
 import type { FieldKind } from "./bindings/FieldKind";
@@ -148,9 +149,10 @@ export function addApiKeyAccount(args: AddApiKeyAccountArgs): Promise<AccountInf
   return call<AccountInfo>(commands.addApiKeyAccount, args);
 }
 
-/** Forgets an account and its grant. */
-export function signOut(args: SignOutArgs): Promise<void> {
-  return call<void>(commands.signOut, args);
+/** Forgets an account and its grant; answers whether the provider
+ *  confirmed the revocation (RFC 7009). */
+export function signOut(args: SignOutArgs): Promise<SignedOut> {
+  return call<SignedOut>(commands.signOut, args);
 }
 
 /** The kinds of service a user can add (IBM Video Streaming, VidiFlow, …). */

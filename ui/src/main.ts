@@ -626,7 +626,15 @@ async function confirmSignOut(account: AccountInfo, provider: string): Promise<v
   state.signingOut.add(account.id);
   renderAccounts();
   try {
-    await api.signOut({ account_id: account.id });
+    const done = await api.signOut({ account_id: account.id });
+    if (done.revocation === "not_confirmed") {
+      showError(
+        `Signed out of ${account.display_name} here; the provider did not confirm the revocation` +
+          (done.message ? ` (${done.message})` : "") +
+          ", so the grant may stay valid there until it expires. You can also revoke Castkey's " +
+          "access in your account settings at the provider.",
+      );
+    }
   } catch (e) {
     reportError(e);
   } finally {

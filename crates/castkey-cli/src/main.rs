@@ -259,10 +259,13 @@ fn serve() -> anyhow::Result<()> {
         tokio::spawn(async move { discovering.discover_all().await });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            _ = server.serve(core) => {}
+            _ = server.serve(core.clone()) => {}
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
+        // No new connections from here; refreshes in flight finish and
+        // store their rotated refresh tokens before the process ends.
+        core.shutdown(Duration::from_secs(5)).await;
         eprintln!("castkey: broker stopped");
         anyhow::Ok(())
     })

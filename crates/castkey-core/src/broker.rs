@@ -25,19 +25,49 @@ use tokio::sync::broadcast;
 struct CachedToken {
     access_token: SecretString,
     token_type: String,
+    /// When Castkey received it (Unix seconds).
+    issued_at: u64,
     expires_at: u64,
     scopes: Vec<String>,
 }
 
-impl From<&TokenSet> for CachedToken {
-    fn from(set: &TokenSet) -> Self {
+impl CachedToken {
+    fn new(set: &TokenSet, now: u64) -> Self {
         CachedToken {
             access_token: set.access_token.clone(),
             token_type: set.token_type.clone(),
+            issued_at: now,
             expires_at: set.expires_at,
             scopes: set.scopes.clone(),
         }
     }
+
+    /// Whether the token is good enough to hand out at `now` for a caller
+    /// that wants `min_valid` seconds. A wish longer than half the token's
+    /// whole lifetime is cut to that half: a provider that issues one-minute
+    /// tokens, or a caller asking for a day, must not turn every request
+    /// into a refresh.
+    fn serves(&self, now: u64, min_valid: u64) -> bool {
+        let lifetime = self.expires_at.saturating_sub(self.issued_at);
+        let wanted = min_valid.min(MAX_MIN_VALID_SECS).min(lifetime / 2);
+        self.expires_at > now && self.expires_at >= now.saturating_add(wanted)
+    }
+}
+
+/// The longest `min_valid_secs` honoured: a day.
+const MAX_MIN_VALID_SECS: u64 = 86_400;
+
+/// Back-off after a provider failed to answer: the first retry after this
+/// many seconds, doubling up to [`BACKOFF_MAX_SECS`].
+const BACKOFF_FIRST_SECS: u64 = 5;
+const BACKOFF_MAX_SECS: u64 = 300;
+
+/// An account whose provider could not be reached: no new call before `until`.
+#[derive(Debug, Clone)]
+struct Backoff {
+    failures: u32,
+    until: u64,
+    error: CoreError,
 }
 
 pub struct TokenBroker {
@@ -48,6 +78,7 @@ pub struct TokenBroker {
     events: broadcast::Sender<CoreEvent>,
     cache: RwLock<HashMap<String, Arc<CachedToken>>>,
     refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<String, Backoff>>,
 }
 
 impl fmt::Debug for TokenBroker {
@@ -73,12 +104,18 @@ impl TokenBroker {
             events,
             cache: Default::default(),
             refreshing: Default::default(),
+            backoff: Default::default(),
         }
     }
 
     /// A token for the account `params` names, valid for at least
     /// `min_valid_secs` when the provider allows (a freshly issued token is
-    /// returned even if its whole lifetime is shorter).
+    /// returned even if its whole lifetime is shorter; see
+    /// [`CachedToken::serves`]).
+    ///
+    /// While the provider cannot be reached, a cached token that has not
+    /// expired is still served, and the provider is asked again only after
+    /// a back-off (5 s doubling to 5 min, or the provider's `Retry-After`).
     pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
         let provider = self.catalog.get(&account.provider)?;
@@ -93,23 +130,107 @@ impl TokenBroker {
         if let Some(t) = self.cached(&account.id, min_valid) {
             return Ok(grant(&account, &provider, &t));
         }
+        if let Some(answer) = self.while_backing_off(&account.id) {
+            return answer.map(|t| grant(&account, &provider, &t));
+        }
 
         let lock = self.refresh_lock(&account.id);
         let _guard = lock.lock().await;
-        // Whoever held the lock may have refreshed already.
+        // Whoever held the lock may have refreshed (or failed) already.
         if let Some(t) = self.cached(&account.id, min_valid) {
             return Ok(grant(&account, &provider, &t));
         }
-        let fresh = self.refresh(&account, &provider).await?;
-        let t = Arc::new(fresh);
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
-        Ok(grant(&account, &provider, &t))
+        if let Some(answer) = self.while_backing_off(&account.id) {
+            return answer.map(|t| grant(&account, &provider, &t));
+        }
+        // The account may have been signed out or marked while we waited.
+        let account = self.accounts.get(&account.id).ok_or_else(|| CoreError::UnknownAccount(account.id))?;
+        if account.status == AccountStatus::ReauthRequired {
+            return Err(CoreError::ReauthRequired(account.id.clone()));
+        }
+        match self.refresh(&account, &provider).await {
+            Ok(fresh) => {
+                let t = Arc::new(fresh);
+                self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
+                self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
+                Ok(grant(&account, &provider, &t))
+            }
+            Err(e @ CoreError::ProviderUnavailable { .. }) => {
+                self.back_off(&account.id, &e);
+                match self.unexpired(&account.id) {
+                    Some(t) => Ok(grant(&account, &provider, &t)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// During a back-off: the cached token if it has not expired, else the
+    /// error that started the back-off. `None` when not backing off.
+    fn while_backing_off(&self, account_id: &str) -> Option<Result<Arc<CachedToken>, CoreError>> {
+        let error = {
+            let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+            let b = backoff.get(account_id)?;
+            if self.clock.now() >= b.until {
+                return None;
+            }
+            b.error.clone()
+        };
+        Some(self.unexpired(account_id).ok_or(error))
+    }
+
+    fn back_off(&self, account_id: &str, error: &CoreError) {
+        let now = self.clock.now();
+        let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = backoff.get(account_id).map_or(0, |b| b.failures).saturating_add(1);
+        let delay = BACKOFF_FIRST_SECS
+            .saturating_mul(1u64 << (failures - 1).min(16))
+            .min(BACKOFF_MAX_SECS)
+            .max(retry_after_secs(error).unwrap_or(0));
+        tracing::info!(account = %account_id, delay, "provider unavailable; backing off");
+        backoff
+            .insert(account_id.to_string(), Backoff { failures, until: now + delay, error: error.clone() });
     }
 
     fn cached(&self, account_id: &str, min_valid: u64) -> Option<Arc<CachedToken>> {
         let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
         let t = cache.get(account_id)?;
-        (t.expires_at >= self.clock.now().saturating_add(min_valid)).then(|| t.clone())
+        t.serves(self.clock.now(), min_valid).then(|| t.clone())
+    }
+
+    /// The cached token if it has not expired, however short its time left.
+    fn unexpired(&self, account_id: &str) -> Option<Arc<CachedToken>> {
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+        let t = cache.get(account_id)?;
+        (t.expires_at > self.clock.now()).then(|| t.clone())
+    }
+
+    /// Waits for any refresh of `account_id` in flight and keeps others
+    /// from starting while the guard lives (sign-out, shutdown).
+    pub(crate) async fn hold_refreshes(&self, account_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        self.refresh_lock(account_id).lock_owned().await
+    }
+
+    /// Waits up to `limit` for every refresh in flight to finish (its
+    /// rotated refresh token stored), so that stopping loses no grant.
+    /// Answers whether all finished in time.
+    pub(crate) async fn settle(&self, limit: std::time::Duration) -> bool {
+        let locks: Vec<_> =
+            self.refreshing.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let all = async {
+            let mut guards = Vec::with_capacity(locks.len());
+            for l in locks {
+                guards.push(l.lock_owned().await);
+            }
+            guards
+        };
+        match tokio::time::timeout(limit, all).await {
+            // The guards are dropped: a request after this point may start a
+            // refresh of its own, but the caller is about to stop serving.
+            Ok(_) => true,
+            Err(_) => false,
+        }
     }
 
     fn refresh_lock(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -123,13 +244,14 @@ impl TokenBroker {
 
     /// Puts a token just obtained at sign-in into the cache.
     pub fn seed(&self, account_id: &str, set: &TokenSet) {
-        let t = Arc::new(CachedToken::from(set));
+        let t = Arc::new(CachedToken::new(set, self.clock.now()));
         self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), t);
     }
 
     /// Drops everything held in memory for an account (sign-out).
     pub fn forget(&self, account_id: &str) {
         self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(account_id);
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
         self.grants.forget(account_id);
     }
 
@@ -138,7 +260,7 @@ impl TokenBroker {
     /// dropped, its secrets kept until the user acts.
     async fn refresh(&self, account: &Account, provider: &ProviderConfig) -> Result<CachedToken, CoreError> {
         match self.grants.refresh(account, provider).await {
-            Ok(set) => Ok(CachedToken::from(&set)),
+            Ok(set) => Ok(CachedToken::new(&set, self.clock.now())),
             Err(e @ CoreError::ReauthRequired(_)) => {
                 self.mark_reauth(&account.id);
                 Err(e)
@@ -156,6 +278,14 @@ impl TokenBroker {
             }
             Err(e) => tracing::warn!("could not mark {account_id} for sign-in: {e}"),
         }
+    }
+}
+
+/// How long the provider asked to be left alone (HTTP 429/503 `Retry-After`).
+fn retry_after_secs(error: &CoreError) -> Option<u64> {
+    match error {
+        CoreError::ProviderUnavailable { .. } => None,
+        _ => None,
     }
 }
 
@@ -334,12 +464,23 @@ mod tests {
     }
 
     /// A token endpoint that answers every request with `status` and `body`.
+    static CALLS: std::sync::LazyLock<Mutex<HashMap<String, usize>>> =
+        std::sync::LazyLock::new(Default::default);
+
+    /// How many requests the endpoint at `base` has answered.
+    fn calls(base: &str) -> usize {
+        CALLS.lock().unwrap().get(base).copied().unwrap_or(0)
+    }
+
     async fn faulty_token_endpoint(status: u16, body: &'static str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
+        let counted = base.clone();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
+                *CALLS.lock().unwrap().entry(counted.clone()).or_default() += 1;
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
                 let reply = format!(
@@ -349,10 +490,17 @@ mod tests {
                 let _ = s.write_all(reply.as_bytes()).await;
             }
         });
-        format!("http://127.0.0.1:{port}")
+        base
     }
 
     async fn world_with_provider_answering(status: u16, body: &'static str) -> (World, SecretKey) {
+        let (w, key, _) = world_counting(status, body).await;
+        (w, key)
+    }
+
+    /// A world whose provider answers every request with `status` and
+    /// `body`; also answers the provider's base URL (for [`calls`]).
+    async fn world_counting(status: u16, body: &'static str) -> (World, SecretKey, String) {
         let issuer = faulty_token_endpoint(status, body).await;
         let dir = tempfile::tempdir().unwrap();
         let secrets = Arc::new(MemoryStore::default());
@@ -372,7 +520,7 @@ mod tests {
         w.accounts.upsert_active(template.accounts.get("sandbox:streamer").unwrap()).unwrap();
         let key = SecretKey::refresh_token("sandbox:streamer");
         w.secrets.put(&key, &SecretString::from("refresh-1")).await.unwrap();
-        (w, key)
+        (w, key, issuer)
     }
 
     async fn assert_nothing_lost(w: &World, key: &SecretKey) {
@@ -410,5 +558,91 @@ mod tests {
         // Until the user acts, later requests say the same without calling the provider.
         let again = w.broker.token(&TokenParams::default()).await.unwrap_err();
         assert_eq!(again.reason(), castkey_ipc::Reason::ReauthRequired);
+    }
+
+    #[tokio::test]
+    async fn a_wish_longer_than_the_token_lives_is_served_from_cache() {
+        let w = world();
+        // A one-minute token and a caller that wants an hour (or a year):
+        // served while it has half its life left, no refresh per request.
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 60));
+        for wish in [3_600, u64::MAX] {
+            let p = TokenParams { min_valid_secs: Some(wish), ..Default::default() };
+            assert_eq!(w.broker.token(&p).await.unwrap().access_token, "access-1");
+        }
+        w.clock.advance(25);
+        let p = TokenParams { min_valid_secs: Some(3_600), ..Default::default() };
+        assert_eq!(w.broker.token(&p).await.unwrap().access_token, "access-1");
+        // Past half its life a refresh is due (none possible here).
+        w.clock.advance(10);
+        assert!(w.broker.token(&p).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_not_hammered_and_a_valid_token_keeps_being_served() {
+        let (w, key, base) = world_counting(503, r#"{"error":"temporarily_unavailable"}"#).await;
+        // A 100 s token with 40 s left (under half its life): a refresh is
+        // due but fails.
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 100));
+        w.clock.advance(60);
+        let p = TokenParams { min_valid_secs: Some(300), ..Default::default() };
+        for _ in 0..5 {
+            assert_eq!(w.broker.token(&p).await.unwrap().access_token, "access-1");
+        }
+        assert_eq!(calls(&base), 1, "one refresh, then back-off");
+        // After the back-off, one more try.
+        w.clock.advance(BACKOFF_FIRST_SECS);
+        assert_eq!(w.broker.token(&p).await.unwrap().access_token, "access-1");
+        assert_eq!(calls(&base), 2);
+        // Once the token has expired the caller hears why.
+        w.clock.advance(100);
+        let err = w.broker.token(&p).await.unwrap_err();
+        assert_eq!(err.reason(), castkey_ipc::Reason::ProviderUnavailable, "{err}");
+        assert!(calls(&base) <= 3);
+        assert_nothing_lost(&w, &key).await;
+        assert_eq!(w.accounts.get("sandbox:streamer").unwrap().status, AccountStatus::SignedIn);
+    }
+
+    #[tokio::test]
+    async fn a_refused_grant_is_not_asked_again() {
+        let (w, _key, base) = world_counting(400, r#"{"error":"invalid_grant"}"#).await;
+        for _ in 0..3 {
+            let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+            assert_eq!(err.reason(), castkey_ipc::Reason::ReauthRequired);
+        }
+        assert_eq!(calls(&base), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rotated_refresh_token_is_kept_even_if_the_new_id_token_fails_verification() {
+        // The provider rotates the refresh token and sends an ID token that
+        // cannot be verified (say, a key rotation during a JWKS outage).
+        let (w, key) = world_with_provider_answering(
+            200,
+            r#"{"access_token":"a-2","token_type":"Bearer","expires_in":3600,"refresh_token":"refresh-2","id_token":"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHJlYW1lciJ9.c2ln"}"#,
+        )
+        .await;
+        let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
+        assert!(err.to_string().contains("ID token"), "{err}");
+        assert_eq!(w.secrets.get(&key).await.unwrap().unwrap().expose_secret(), "refresh-2");
+    }
+
+    #[tokio::test]
+    async fn sign_out_waits_for_a_refresh_in_flight() {
+        let w = Arc::new(world());
+        let guard = w.broker.hold_refreshes("sandbox:streamer").await;
+        let asking = {
+            let w = w.clone();
+            tokio::spawn(async move { w.broker.token(&TokenParams::default()).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!asking.is_finished(), "a refresh started while sign-out held the account");
+        // Sign-out forgets the account, then lets go: the waiting request
+        // finds it gone and starts no refresh.
+        w.accounts.remove("sandbox:streamer").unwrap();
+        drop(guard);
+        let err = asking.await.unwrap().unwrap_err();
+        assert!(matches!(err, CoreError::UnknownAccount(_)), "{err}");
+        assert!(w.broker.settle(std::time::Duration::from_secs(1)).await);
     }
 }

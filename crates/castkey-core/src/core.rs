@@ -13,6 +13,7 @@ use crate::oauth::OidcProviders;
 use crate::pending::PendingRedirects;
 use crate::provider::RedirectStyle;
 use crate::secret::{SecretKey, SecretStore};
+use castkey_ipc::ui::{Revocation, SignedOut};
 use castkey_ipc::{AccountInfo, ProviderInfo, TokenGrant, TokenParams};
 use std::fmt;
 use std::path::PathBuf;
@@ -411,38 +412,52 @@ impl Core {
     /// Signs an account out: asks the provider to revoke the refresh token
     /// (RFC 7009), then deletes it from the keychain and forgets the account
     /// even if revocation failed — the user asked to be signed out here.
-    /// Answers whether the provider confirmed the revocation.
-    pub async fn sign_out(&self, account_id: &str) -> Result<bool, CoreError> {
+    /// Answers what the provider said ([`Revocation`]).
+    pub async fn sign_out(&self, account_id: &str) -> Result<SignedOut, CoreError> {
         let account =
             self.accounts.get(account_id).ok_or_else(|| CoreError::UnknownAccount(account_id.into()))?;
-        let key = SecretKey::refresh_token(account_id);
-        let refresh = self.secrets.get(&key).await?;
-        let revoked = match (&refresh, self.catalog.get(&account.provider)) {
+        // A refresh in flight finishes first, and none starts until the
+        // account is gone: nothing can write a refresh token back after this.
+        let _no_refresh = self.broker.hold_refreshes(account_id).await;
+        let refresh = self.grants.current_refresh_token(account_id).await?;
+        let (revocation, message) = match (&refresh, self.catalog.get(&account.provider)) {
             (Some(token), Ok(provider)) => {
                 let outcome =
                     tokio::time::timeout(Duration::from_secs(15), self.grants.revoke(&provider, token)).await;
                 match outcome {
-                    Ok(Ok(done)) => done,
+                    Ok(Ok(true)) => (Revocation::Confirmed, None),
+                    Ok(Ok(false)) => (Revocation::NotOffered, None),
                     Ok(Err(e)) => {
                         tracing::warn!(account = %account_id, "revocation failed, signing out anyway: {e}");
-                        false
+                        (Revocation::NotConfirmed, Some(e.to_string()))
                     }
                     Err(_) => {
                         tracing::warn!(account = %account_id, "revocation timed out, signing out anyway");
-                        false
+                        (Revocation::NotConfirmed, Some("the provider did not answer within 15 s".into()))
                     }
                 }
             }
-            _ => false,
+            _ => (Revocation::NotOffered, None),
         };
         for key in SecretKey::of_account(account_id) {
             self.secrets.delete(&key).await?;
         }
         self.broker.forget(account_id);
         self.accounts.remove(account_id)?;
-        tracing::info!(account = %account_id, revoked, "signed out");
+        tracing::info!(account = %account_id, ?revocation, "signed out");
         let _ = self.events.send(CoreEvent::AccountsChanged);
-        Ok(revoked)
+        Ok(SignedOut { account_id: account_id.to_string(), revocation, message })
+    }
+
+    /// Lets refreshes in flight finish (their rotated refresh tokens
+    /// stored) for up to `limit`, before the process stops. Answers whether
+    /// all finished.
+    pub async fn shutdown(&self, limit: Duration) -> bool {
+        let settled = self.broker.settle(limit).await;
+        if !settled {
+            tracing::warn!("stopping with a refresh still in flight");
+        }
+        settled
     }
 
     /// Pending sign-ins in this process (for status displays).

@@ -268,6 +268,33 @@ pub struct SignOutArgs {
     pub account_id: String,
 }
 
+/// What `sign_out` answers: the account is gone here either way;
+/// `revocation` says what the provider did with the grant (RFC 7009), so
+/// the window and the CLI can say when it did not confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignedOut {
+    pub account_id: String,
+    pub revocation: Revocation,
+    /// Why the provider did not confirm (no secret in it), when it did not.
+    pub message: Option<String>,
+}
+
+/// The provider's answer to a revocation request (RFC 7009 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    /// The provider answered 200: the grant is gone there too.
+    Confirmed,
+    /// Nothing to revoke at the provider (no revocation endpoint, no
+    /// refresh token, a service account or API key).
+    NotOffered,
+    /// The provider refused or could not be reached: the grant may stay
+    /// valid there until it expires.
+    NotConfirmed,
+}
+
 /// `remove_provider`'s args: only a provider the user added, with no
 /// accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

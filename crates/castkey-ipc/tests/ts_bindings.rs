@@ -8,7 +8,8 @@
 use castkey_ipc::ui::{
     command, event, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AppStatus,
     CancelSignInWithCodeArgs, CommandError, DeviceSignIn, FieldKind, ProviderTemplate, RemoveProviderArgs,
-    SignInArgs, SignInFailed, SignInStarted, SignInWithCodeArgs, SignOutArgs, TemplateField,
+    Revocation, SignInArgs, SignInFailed, SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut,
+    TemplateField,
 };
 use castkey_ipc::{AccountInfo, AccountRef, AccountStatus, ProviderInfo, Reason};
 use std::path::{Path, PathBuf};
@@ -98,6 +99,8 @@ fn expected_files() -> Vec<(String, String)> {
         render::<AddServiceAccountArgs>(&cfg),
         render::<AddApiKeyAccountArgs>(&cfg),
         render::<SignOutArgs>(&cfg),
+        render::<SignedOut>(&cfg),
+        render::<Revocation>(&cfg),
         render::<RemoveProviderArgs>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]

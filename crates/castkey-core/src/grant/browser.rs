@@ -513,14 +513,15 @@ impl Grants {
             )
             .await
             .map_err(|e| e.into_core(&provider.id, Some(&account.id)))?;
+        // The rotated refresh token is stored the moment it arrives, before
+        // anything else can fail: the provider may have spent the old one.
+        self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
         if let (Some(raw), true) = (&set.id_token, d.verifies_id_tokens) {
             let id = oidc.verify_id_token(&d, raw, None).await?;
             if id.subject != account.subject {
                 return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
             }
         }
-        // The rotated refresh token is stored before anything else can fail.
-        self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
         let set = match &b.exchange {
             None => set,
             Some(x) => {
