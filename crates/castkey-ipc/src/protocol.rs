@@ -112,6 +112,15 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorData {
     pub reason: Reason,
+    /// A finer, stable code under `reason`, when there is one: for
+    /// `keychain_unavailable` one of `keychain_missing`, `keychain_locked`,
+    /// `keychain_timed_out`, `keychain_busy`, `keychain_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For `provider_unavailable`: seconds the provider asked to be left
+    /// alone (`Retry-After`), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 /// A JSON-RPC error object; `data.reason` is always set by Castkey.
@@ -125,7 +134,32 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        RpcError { code: reason.code(), message: message.into(), data: Some(ErrorData { reason }) }
+        RpcError {
+            code: reason.code(),
+            message: message.into(),
+            data: Some(ErrorData { reason, detail: None, retry_after_secs: None }),
+        }
+    }
+
+    /// The same error with a finer stable code ([`ErrorData::detail`]).
+    pub fn with_detail(mut self, detail: &str) -> Self {
+        if let Some(d) = self.data.as_mut() {
+            d.detail = Some(detail.to_string());
+        }
+        self
+    }
+
+    /// The same error with the provider's `Retry-After`, in seconds.
+    pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {
+        if let Some(d) = self.data.as_mut() {
+            d.retry_after_secs = secs;
+        }
+        self
+    }
+
+    /// The finer stable code, if any ([`ErrorData::detail`]).
+    pub fn detail(&self) -> Option<&str> {
+        self.data.as_ref().and_then(|d| d.detail.as_deref())
     }
 
     /// JSON-RPC's own codes for the ways a line can be unusable.
@@ -159,3 +193,27 @@ impl fmt::Display for RpcError {
 }
 
 impl std::error::Error for RpcError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_data_details_are_optional_on_the_wire() {
+        let e = RpcError::new(Reason::KeychainUnavailable, "locked").with_detail("keychain_locked");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json["data"],
+            serde_json::json!({"reason": "keychain_unavailable", "detail": "keychain_locked"})
+        );
+        assert_eq!(e.detail(), Some("keychain_locked"));
+        // An answer from an older broker, without them, still reads.
+        let old: RpcError =
+            serde_json::from_str(r#"{"code":-32000,"message":"x","data":{"reason":"provider_unavailable"}}"#)
+                .unwrap();
+        assert_eq!(old.reason(), Some(Reason::ProviderUnavailable));
+        assert_eq!(old.detail(), None);
+        let later = RpcError::new(Reason::ProviderUnavailable, "busy").with_retry_after(Some(30));
+        assert_eq!(serde_json::to_value(&later).unwrap()["data"]["retry_after_secs"], 30);
+    }
+}
