@@ -3,6 +3,7 @@
 use crate::redirect::RedirectError;
 use crate::secret::SecretStoreError;
 use castkey_ipc::{Reason, RpcError};
+use std::time::Duration;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CoreError {
@@ -18,8 +19,11 @@ pub enum CoreError {
     ScopeNotGranted { account: String, missing: Vec<String> },
     #[error("account `{0}` must sign in again: the provider refused its grant")]
     ReauthRequired(String),
-    #[error("provider `{provider}` is unavailable: {message}")]
-    ProviderUnavailable { provider: String, message: String },
+    /// "Try later": 5xx, 408, 429, timeouts, connection errors.
+    /// `retry_after` is how long the provider asked to be left alone
+    /// (`Retry-After`, seconds or an HTTP date), when it said.
+    #[error("provider `{provider}` is unavailable: {message}{}", retry_hint(.retry_after))]
+    ProviderUnavailable { provider: String, message: String, retry_after: Option<Duration> },
     #[error("the provider's answer was rejected: {0}")]
     ProviderRejected(String),
     #[error(transparent)]
@@ -42,11 +46,32 @@ fn known_providers(known: &[String]) -> String {
     }
 }
 
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    retry_after.map(|d| format!(" (it asks to wait {} s)", d.as_secs())).unwrap_or_default()
+}
+
 fn for_provider(p: &Option<String>) -> String {
     p.as_ref().map(|p| format!(" for provider `{p}`")).unwrap_or_default()
 }
 
 impl CoreError {
+    /// "Try later", with no `Retry-After`.
+    pub fn unavailable(provider: &str, message: impl Into<String>) -> Self {
+        CoreError::ProviderUnavailable {
+            provider: provider.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// How long the provider asked to be left alone, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CoreError::ProviderUnavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn reason(&self) -> Reason {
         match self {
             CoreError::InvalidRequest(_) => Reason::InvalidRequest,
@@ -64,6 +89,39 @@ impl CoreError {
     }
 
     pub fn to_rpc(&self) -> RpcError {
-        RpcError::new(self.reason(), self.to_string())
+        let mut e = RpcError::new(self.reason(), self.to_string());
+        if let CoreError::Keychain(k) = self {
+            e = e.with_detail(k.code());
+        }
+        match self.retry_after() {
+            // Rounded up: never ask a caller to come back too early.
+            Some(d) => e.with_retry_after(Some(d.as_secs() + u64::from(d.subsec_nanos() > 0))),
+            None => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_asking_to_wait_says_how_long_over_ipc() {
+        let e = CoreError::ProviderUnavailable {
+            provider: "p".into(),
+            message: "the token endpoint answered HTTP 429".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        assert!(e.to_string().contains("30 s"), "{e}");
+        let rpc = serde_json::to_value(e.to_rpc()).unwrap();
+        assert_eq!(rpc["data"]["retry_after_secs"], 30);
+        assert_eq!(CoreError::unavailable("p", "down").retry_after(), None);
+    }
+
+    #[test]
+    fn keychain_errors_carry_their_detail_code() {
+        let e = CoreError::Keychain(SecretStoreError::Locked("dismissed".into()));
+        assert_eq!(e.to_rpc().detail(), Some("keychain_locked"));
     }
 }

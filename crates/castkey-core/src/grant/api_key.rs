@@ -34,6 +34,22 @@ async fn refresh(
     post(http, base, "auth/refresh", &body, defaults).await
 }
 
+/// `base` with `path` under it: `https://host/v1` and `https://host/v1/`
+/// both give `https://host/v1/auth/api-key` (`Url::join` would drop `v1`
+/// without the trailing slash).
+fn endpoint(base: &Url, path: &str) -> Result<Url, TokenError> {
+    let mut dir = base.clone();
+    if !dir.path().ends_with('/') {
+        dir.set_path(&format!("{}/", dir.path()));
+    }
+    dir.set_query(None);
+    dir.set_fragment(None);
+    dir.join(path).map_err(|e| TokenError::Rejected(format!("bad api.video URL: {e}")))
+}
+
+/// One call to api.video; refusals classified like any provider's: a
+/// problem document with 400/401/403 means the key or refresh token is
+/// dead, 5xx/429 means try later (with `Retry-After`).
 async fn post(
     http: &reqwest::Client,
     base: &Url,
@@ -41,20 +57,13 @@ async fn post(
     body: &serde_json::Value,
     defaults: ResponseDefaults<'_>,
 ) -> Result<TokenSet, TokenError> {
-    let url = base.join(path).map_err(|e| TokenError::Rejected(format!("bad api.video URL: {e}")))?;
+    let url = endpoint(base, path)?;
     let what = format!("the request to {}", url.host_str().unwrap_or("?"));
-    let (status, bytes) = crate::oauth::post_json(http, &url, body, None, &what).await?;
-    if status.is_success() {
-        return parse_token_response(&bytes, defaults);
+    let answer = crate::oauth::post_json(http, &url, body, None, &what).await?;
+    if answer.status.is_success() {
+        return parse_token_response(&answer.body, defaults);
     }
-    if status.is_server_error() {
-        return Err(TokenError::Unavailable(format!("api.video answered HTTP {status}")));
-    }
-    let title = crate::oauth::refusal_text(&bytes, &["title"], status);
-    match status.as_u16() {
-        400 | 401 | 403 => Err(TokenError::InvalidGrant(title)),
-        _ => Err(TokenError::Rejected(format!("api.video refused the request: {title}"))),
-    }
+    Err(crate::oauth::classify_refusal("api.video", &answer))
 }
 
 impl Grants {
@@ -91,7 +100,8 @@ impl Grants {
             lifetime_secs: provider.default_token_lifetime_secs,
             now,
         };
-        let set = authenticate(self.oidc.http(), base, &api_key, defaults).await.map_err(|e| match e {
+        let http = self.oidc.http_for(base);
+        let set = authenticate(http, base, &api_key, defaults).await.map_err(|e| match e {
             TokenError::InvalidGrant(_) => CoreError::LoginFailed(format!(
                 "{} refused this {environment} API key (check it is the {environment} key)",
                 provider.display_name
@@ -125,7 +135,7 @@ impl Grants {
         let base = a.environment(env).ok_or_else(|| {
             CoreError::Internal(format!("{} has no environment `{env}`", provider.display_name))
         })?;
-        let http = self.oidc.http();
+        let http = self.oidc.http_for(base);
         let defaults = ResponseDefaults {
             scopes: &account.scopes,
             lifetime_secs: provider.default_token_lifetime_secs,

@@ -21,7 +21,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireAnswer {
-    access_token: String,
+    access_token: Option<String>,
     #[serde(default)]
     expires_in: Option<serde_json::Value>,
 }
@@ -47,39 +47,38 @@ pub async fn exchange(
         "lifeomicClientId": req.service_client_id,
     });
     let what = format!("the token exchange at {}", req.url.host_str().unwrap_or("?"));
-    let (status, bytes) = crate::oauth::post_json(http, req.url, &body, Some(TIMEOUT), &what).await?;
-    if status.is_server_error() {
-        return Err(TokenError::Unavailable(format!("the token exchange answered HTTP {status}")));
-    }
-    if !status.is_success() {
-        let why = crate::oauth::refusal_text(&bytes, &["error", "message"], status);
-        return Err(match status.as_u16() {
-            400 | 401 | 403 => {
+    // The URL exactly as configured: no path is added or dropped.
+    let answer = crate::oauth::post_json(http, req.url, &body, Some(TIMEOUT), &what).await?;
+    if !answer.status.is_success() {
+        return Err(match crate::oauth::classify_refusal("the token exchange", &answer) {
+            TokenError::InvalidGrant(why) | TokenError::Refused(why) => {
                 TokenError::InvalidGrant(format!("the video service refused the identity token: {why}"))
             }
-            _ => TokenError::Rejected(format!("the token exchange refused the request: {why}")),
+            other => other,
         });
     }
     // Never echo the body: it may hold the token.
-    let wire: WireAnswer = serde_json::from_slice(&bytes).map_err(|e| {
-        TokenError::Rejected(format!("the token exchange answered something that is not a token ({e})"))
+    let wire: WireAnswer = serde_json::from_slice(&answer.body).map_err(|e| {
+        TokenError::Rejected(format!(
+            "the token exchange answered something that is not a token (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
     })?;
-    if wire.access_token.is_empty() {
-        return Err(TokenError::Rejected("the token exchange sent an empty access token".into()));
-    }
-    let lifetime = match &wire.expires_in {
-        Some(serde_json::Value::Number(n)) => n.as_u64(),
-        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
+    let access_token = wire
+        .access_token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| TokenError::Rejected("the token exchange sent no access token".into()))?;
+    let lifetime = crate::oauth::lenient_seconds(wire.expires_in.as_ref(), "expiresIn")
+        .map_err(|why| TokenError::Rejected(format!("the token exchange answered a bad lifetime: {why}")))?;
     let expires_at = match lifetime {
         Some(l) => defaults.now.saturating_add(l),
-        None => jwt_exp(&wire.access_token)
+        None => jwt_exp(&access_token)
             .filter(|exp| *exp > defaults.now)
             .unwrap_or(defaults.now.saturating_add(defaults.lifetime_secs)),
     };
     Ok(TokenSet {
-        access_token: SecretString::from(wire.access_token),
+        access_token: SecretString::from(access_token),
         token_type: "Bearer".into(),
         expires_at,
         scopes: defaults.scopes.to_vec(),

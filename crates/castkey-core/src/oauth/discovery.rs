@@ -1,8 +1,11 @@
-//! OpenID Connect discovery (OIDC Discovery 1.0, RFC 8414) through the
-//! `openidconnect` crate: exact issuer match, endpoints checked against the
-//! plain-HTTP rule, keys kept for ID-token verification. Fixed endpoints
-//! (plain OAuth 2) need no fetch.
+//! OpenID Connect discovery (OIDC Discovery 1.0, RFC 8414), the document
+//! parsed by the `openidconnect` crate's types: exact issuer match (with
+//! one allowance: a trailing slash, see [`OidcProvider::discover`]),
+//! endpoints checked against the plain-HTTP rule *before* the JWKS is
+//! fetched, bodies capped at [`super::MAX_BODY_BYTES`], keys kept for
+//! ID-token verification. Fixed endpoints (plain OAuth 2) need no fetch.
 
+use super::token_endpoint::{classify_refusal, read_answer, Answer, TokenError};
 use super::OidcProvider;
 use crate::error::CoreError;
 use crate::provider::{check_endpoint, Endpoints};
@@ -11,7 +14,7 @@ use openidconnect::core::{
     CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
     CoreResponseType, CoreSubjectIdentifierType,
 };
-use openidconnect::{AdditionalProviderMetadata, IssuerUrl, ProviderMetadata};
+use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use url::Url;
@@ -59,6 +62,11 @@ pub struct Discovered {
     /// Found by discovery, with keys: ID tokens can be verified. Fixed
     /// endpoints have no keys, so no ID token from them is trusted.
     pub verifies_id_tokens: bool,
+    /// `token_endpoint_auth_methods_supported` (RFC 8414 §2): how a
+    /// confidential client may authenticate; empty when not said.
+    pub token_endpoint_auth_methods: Vec<String>,
+    /// `revocation_endpoint_auth_methods_supported`; empty when not said.
+    pub revocation_endpoint_auth_methods: Vec<String>,
     pub(super) jwks: CoreJsonWebKeySet,
 }
 
@@ -76,6 +84,8 @@ impl Discovered {
             device_authorization_endpoint: None,
             iss_parameter_supported: true,
             verifies_id_tokens: true,
+            token_endpoint_auth_methods: vec![],
+            revocation_endpoint_auth_methods: vec![],
             jwks: CoreJsonWebKeySet::new(vec![]),
         }
     }
@@ -93,19 +103,37 @@ impl Discovered {
             device_authorization_endpoint: None,
             iss_parameter_supported: false,
             verifies_id_tokens: false,
+            token_endpoint_auth_methods: vec![],
+            revocation_endpoint_auth_methods: vec![],
             jwks: CoreJsonWebKeySet::new(vec![]),
         }
     }
 }
 
 fn issuer_string(url: &Url) -> String {
-    // IssuerUrl compares as written; Url adds a `/` to an empty path.
+    // Issuers compare as written; Url adds a `/` to an empty path.
     let s = url.as_str();
     if url.path() == "/" {
         s.trim_end_matches('/').to_string()
     } else {
         s.to_string()
     }
+}
+
+/// The same issuer with or without its trailing slash.
+fn other_form(issuer: &str) -> String {
+    match issuer.strip_suffix('/') {
+        Some(without) => without.to_string(),
+        None => format!("{issuer}/"),
+    }
+}
+
+/// The methods a discovery document lists under `name` (strings only).
+fn listed(doc: &serde_json::Value, name: &str) -> Vec<String> {
+    doc.get(name)
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|m| m.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 impl OidcProvider {
@@ -115,8 +143,43 @@ impl OidcProvider {
         *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(d));
     }
 
+    /// A GET for a JSON document, body capped.
+    async fn get_document(&self, url: &Url, what: &str) -> Result<Answer, CoreError> {
+        let response = self
+            .http_for(url)
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                let how = if e.is_timeout() { "timed out" } else { "could not be reached" };
+                self.unavailable(format!("{what} {how}"))
+            })?;
+        let answer = read_answer(response, what).await.map_err(|e| e.into_core(&self.provider_id, None))?;
+        if answer.status.is_success() {
+            return Ok(answer);
+        }
+        Err(match classify_refusal(what, &answer) {
+            TokenError::Unavailable(t) => CoreError::ProviderUnavailable {
+                provider: self.provider_id.clone(),
+                message: t.message,
+                retry_after: t.retry_after,
+            },
+            _ => self.unavailable(format!("{what} answered HTTP {}", answer.status)),
+        })
+    }
+
     /// Discovery, cached; `refresh` forces a new fetch (e.g. rotated keys).
     /// Fixed endpoints need no fetch.
+    ///
+    /// The document must name the issuer asked for (OIDC Discovery §4.3),
+    /// with one allowance for issuers as users type them: when it names the
+    /// same issuer with or without a trailing slash (`https://x/realms/a/`
+    /// against `https://x/realms/a`), the issuer it names is kept. Both
+    /// forms have the same discovery URL, so the document is still the one
+    /// that issuer publishes; ID tokens are then checked against the name
+    /// the document gives. The JWKS URI is checked against the endpoint
+    /// rules before anything is fetched from it.
     pub async fn discover(&self, refresh: bool) -> Result<Arc<Discovered>, CoreError> {
         if !refresh {
             if let Some(d) = self.discovered.lock().unwrap_or_else(|e| e.into_inner()).clone() {
@@ -132,30 +195,27 @@ impl OidcProvider {
             }
         };
         check_endpoint(&asked, "issuer")?;
-        let issuer = IssuerUrl::new(issuer_string(&asked))
-            .map_err(|e| CoreError::ProviderRejected(format!("issuer URL: {e}")))?;
-        let meta = Metadata::discover_async(issuer, &self.http).await.map_err(|e| {
-            use openidconnect::DiscoveryError as D;
-            match e {
-                // OIDC Discovery §4.3: the document must name the issuer asked for.
-                D::Validation(msg) if msg.contains("unexpected issuer") => {
-                    CoreError::ProviderRejected(format!(
-                    "the discovery document at {asked} names another issuer ({msg}); enter the issuer URL \
-                     exactly as the provider names it"
-                ))
-                }
-                D::Validation(msg) => CoreError::ProviderRejected(format!(
-                    "the discovery document of {asked} is not valid: {msg}"
-                )),
-                D::Parse(err) => CoreError::ProviderRejected(format!(
-                    "the discovery document of {asked} could not be read: {err}"
-                )),
-                D::Response(status, _, _) => {
-                    self.unavailable(format!("discovery at {asked} answered HTTP {status}"))
-                }
-                other => self.unavailable(format!("discovery at {asked} failed: {other}")),
-            }
+        let issuer = issuer_string(&asked);
+        let config_url =
+            Url::parse(&format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')))
+                .map_err(|e| CoreError::ProviderRejected(format!("issuer URL: {e}")))?;
+        let what = format!("discovery at {asked}");
+        let answer = self.get_document(&config_url, &what).await?;
+        let meta: Metadata = serde_json::from_slice(&answer.body).map_err(|e| {
+            CoreError::ProviderRejected(format!("the discovery document of {asked} could not be read: {e}"))
         })?;
+        let doc: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let named = meta.issuer().as_str();
+        if named != issuer && named != other_form(&issuer) {
+            // OIDC Discovery §4.3: the document must name the issuer asked for.
+            return Err(CoreError::ProviderRejected(format!(
+                "the discovery document at {asked} names another issuer (unexpected issuer URI `{named}`, \
+                 expected `{issuer}`); enter the issuer URL exactly as the provider names it"
+            )));
+        }
+        if named != issuer {
+            tracing::info!("issuer {issuer} is named {named} by its discovery document; using that");
+        }
         let authorization_endpoint = meta.authorization_endpoint().url().clone();
         let token_endpoint = meta
             .token_endpoint()
@@ -163,7 +223,9 @@ impl OidcProvider {
             .ok_or_else(|| CoreError::ProviderRejected("the provider has no token endpoint".into()))?;
         check_endpoint(&authorization_endpoint, "authorization endpoint")?;
         check_endpoint(&token_endpoint, "token endpoint")?;
-        check_endpoint(meta.jwks_uri().url(), "JWKS URI")?;
+        let jwks_uri = meta.jwks_uri().url().clone();
+        // Before the fetch: a JWKS the endpoint rules refuse is never fetched.
+        check_endpoint(&jwks_uri, "JWKS URI")?;
         let extra = meta.additional_metadata();
         let optional = |s: &Option<String>, what: &str| -> Result<Option<Url>, CoreError> {
             let Some(s) = s else { return Ok(None) };
@@ -181,16 +243,22 @@ impl OidcProvider {
             }
             None => None,
         };
+        let keys = self.get_document(&jwks_uri, &format!("the JWKS at {jwks_uri}")).await?;
+        let jwks: CoreJsonWebKeySet = serde_json::from_slice(&keys.body).map_err(|e| {
+            CoreError::ProviderRejected(format!("the JWKS of {asked} could not be read: {e}"))
+        })?;
         let d = Arc::new(Discovered {
             userinfo_endpoint,
-            issuer: meta.issuer().to_string(),
+            issuer: named.to_string(),
             authorization_endpoint,
             token_endpoint,
             revocation_endpoint,
             device_authorization_endpoint,
             iss_parameter_supported: extra.authorization_response_iss_parameter_supported == Some(true),
             verifies_id_tokens: true,
-            jwks: meta.jwks().clone(),
+            token_endpoint_auth_methods: listed(&doc, "token_endpoint_auth_methods_supported"),
+            revocation_endpoint_auth_methods: listed(&doc, "revocation_endpoint_auth_methods_supported"),
+            jwks,
         });
         *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
         Ok(d)

@@ -128,17 +128,18 @@ impl OidcProvider {
         let Some(endpoint) = &d.userinfo_endpoint else { return };
         let answer = async {
             let r = self
-                .http
+                .http_for(endpoint)
                 .get(endpoint.clone())
                 .bearer_auth(access_token.expose_secret())
                 .header(reqwest::header::ACCEPT, "application/json")
                 .send()
                 .await
                 .ok()?;
-            if !r.status().is_success() {
+            let answer = super::token_endpoint::read_answer(r, "the userinfo endpoint").await.ok()?;
+            if !answer.status.is_success() {
                 return None;
             }
-            r.json::<WireUserInfo>().await.ok()
+            serde_json::from_slice::<WireUserInfo>(&answer.body).ok()
         }
         .await;
         match answer {
@@ -188,6 +189,8 @@ mod tests {
                 device_authorization_endpoint: None,
                 iss_parameter_supported: true,
                 verifies_id_tokens: true,
+                token_endpoint_auth_methods: vec![],
+                revocation_endpoint_auth_methods: vec![],
                 jwks: CoreJsonWebKeySet::new(vec![provider_key().as_verification_key()]),
             }
         }

@@ -14,8 +14,8 @@ mod token_endpoint;
 
 pub use discovery::Discovered;
 pub use id_token::Identity;
+pub(crate) use token_endpoint::{classify_refusal, lenient_seconds, post_json};
 pub use token_endpoint::{parse_token_response, ResponseDefaults, TokenError, TokenSet};
-pub(crate) use token_endpoint::{post_json, refusal_text};
 
 use crate::error::CoreError;
 pub use crate::provider::Endpoints;
@@ -25,15 +25,59 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
 
-/// The HTTP client every provider call uses: no redirects (SSRF), bounded time.
-pub fn http_client() -> reqwest::Client {
+/// How every provider client is built: no redirects (SSRF), bounded time.
+fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(15))
         .user_agent(concat!("castkey/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+}
+
+/// The HTTP client every provider call uses: no redirects (SSRF), bounded
+/// time, the system's proxy settings.
+pub fn http_client() -> reqwest::Client {
+    client_builder().build().unwrap_or_default()
+}
+
+/// `builder` without any proxy: reqwest honours `HTTP_PROXY`/`ALL_PROXY`
+/// for `http://127.0.0.1` unless `NO_PROXY` covers it, which would send a
+/// plain-HTTP loopback provider's secrets to the proxy (PITFALLS #39).
+fn without_proxy(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder.no_proxy().build().unwrap_or_default()
+}
+
+/// The two clients provider calls use: the usual one, and one that never
+/// goes through a proxy for loopback providers (which a proxy cannot reach
+/// anyway, and must not see).
+#[derive(Debug, Clone)]
+pub struct HttpClients {
+    normal: reqwest::Client,
+    loopback: reqwest::Client,
+}
+
+impl Default for HttpClients {
+    fn default() -> Self {
+        http_client().into()
+    }
+}
+
+impl From<reqwest::Client> for HttpClients {
+    /// `normal` for every provider but loopback ones.
+    fn from(normal: reqwest::Client) -> Self {
+        HttpClients { normal, loopback: without_proxy(client_builder()) }
+    }
+}
+
+impl HttpClients {
+    /// The client for a request to `url`: no proxy for a loopback host.
+    pub fn for_url(&self, url: &Url) -> &reqwest::Client {
+        if crate::provider::is_loopback(url) {
+            &self.loopback
+        } else {
+            &self.normal
+        }
+    }
 }
 
 /// One OAuth 2 / OpenID Connect provider as one client sees it, with its
@@ -42,7 +86,7 @@ pub struct OidcProvider {
     pub provider_id: String,
     pub endpoints: Endpoints,
     pub client_id: String,
-    http: reqwest::Client,
+    http: HttpClients,
     discovered: Mutex<Option<Arc<Discovered>>>,
 }
 
@@ -53,18 +97,28 @@ impl fmt::Debug for OidcProvider {
 }
 
 impl OidcProvider {
-    pub fn new(provider_id: &str, endpoints: Endpoints, client_id: &str, http: reqwest::Client) -> Self {
+    pub fn new(
+        provider_id: &str,
+        endpoints: Endpoints,
+        client_id: &str,
+        http: impl Into<HttpClients>,
+    ) -> Self {
         OidcProvider {
             provider_id: provider_id.into(),
             endpoints,
             client_id: client_id.into(),
-            http,
+            http: http.into(),
             discovered: Mutex::new(None),
         }
     }
 
+    /// The client for a request to `url` (no proxy for loopback).
+    fn http_for(&self, url: &Url) -> &reqwest::Client {
+        self.http.for_url(url)
+    }
+
     fn unavailable(&self, message: String) -> CoreError {
-        CoreError::ProviderUnavailable { provider: self.provider_id.clone(), message }
+        CoreError::unavailable(&self.provider_id, message)
     }
 
     /// The browser's first stop: authorization code + PKCE S256 + state + nonce.
@@ -109,19 +163,33 @@ impl OidcProvider {
 /// The OIDC providers in use, one client each, created on first use.
 #[derive(Debug, Default)]
 pub struct OidcProviders {
-    http: reqwest::Client,
+    http: HttpClients,
     /// By provider id and client id (service accounts bring their own).
     by_id: Mutex<HashMap<(String, String), Arc<OidcProvider>>>,
 }
 
 impl OidcProviders {
+    /// `http` for every provider but loopback ones, which get a client of
+    /// the same kind that ignores proxy settings.
     pub fn new(http: reqwest::Client) -> Self {
+        OidcProviders::with_clients(http.into())
+    }
+
+    pub fn with_clients(http: HttpClients) -> Self {
         OidcProviders { http, by_id: Default::default() }
     }
 
-    /// The HTTP client shared by every provider call (also the non-OIDC ones).
+    /// The HTTP client for providers that are not on loopback. Prefer
+    /// [`OidcProviders::http_for`], which also keeps loopback requests away
+    /// from proxies.
     pub fn http(&self) -> &reqwest::Client {
-        &self.http
+        &self.http.normal
+    }
+
+    /// The HTTP client for a request to `url` (also the non-OIDC ones:
+    /// api.video, token exchanges): no proxy for a loopback host.
+    pub fn http_for(&self, url: &Url) -> &reqwest::Client {
+        self.http.for_url(url)
     }
 
     /// What discovery found for a provider, if it ran already (no request).
@@ -172,6 +240,8 @@ mod tests {
             device_authorization_endpoint: None,
             iss_parameter_supported: true,
             verifies_id_tokens: true,
+            token_endpoint_auth_methods: vec![],
+            revocation_endpoint_auth_methods: vec![],
             jwks: CoreJsonWebKeySet::new(vec![]),
         };
         let url = p.authorization_url(&d, crate::APP_REDIRECT_URI, &scopes(), "st", "no", "ch", true);

@@ -1,16 +1,36 @@
 //! The token endpoint (RFC 6749 §3.2, §5; RFC 8628 §3.1-3.5; RFC 7009):
 //! requests for each grant, and their answers parsed leniently into a
 //! [`TokenSet`] or classified into a [`TokenError`].
+//!
+//! Every provider answer that is not a success is classified by what it
+//! means in one place, [`classify_refusal`] (also used for api.video and
+//! token exchanges): "the grant is dead" ([`TokenError::InvalidGrant`]),
+//! "the request was refused" ([`TokenError::Refused`]) or "try later"
+//! ([`TokenError::Unavailable`], with the provider's `Retry-After`).
+//! Bodies are read up to [`MAX_BODY_BYTES`] and never echoed: only the
+//! `error`, `error_description`, `message` and `title` strings of a refusal
+//! are quoted, cut to 200 characters.
 
 use super::discovery::Discovered;
 use super::OidcProvider;
 use crate::error::CoreError;
 use crate::provider::check_endpoint;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use url::Url;
+
+/// The most Castkey reads of any provider answer; a longer one is refused.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longer lifetimes are clamped to a year (the token is refreshed sooner).
+const MAX_LIFETIME_SECS: u64 = 365 * 24 * 3600;
+/// A longer `Retry-After` is clamped to a day.
+const MAX_RETRY_AFTER_SECS: u64 = 24 * 3600;
+/// RFC 8628 §3.5: the default polling interval.
+const DEFAULT_DEVICE_INTERVAL_SECS: u64 = 5;
+/// The most characters of a provider's own words quoted in a message.
+const QUOTE_CHARS: usize = 200;
 
 /// Tokens from a token endpoint, parsed leniently, secrets wrapped.
 pub struct TokenSet {
@@ -44,16 +64,15 @@ pub struct ResponseDefaults<'a> {
 }
 
 /// RFC 8628 §3.2: what the user needs to finish a sign-in with a code.
-#[derive(Deserialize)]
 pub struct DeviceAuthorization {
     pub device_code: SecretString,
     pub user_code: String,
+    /// `verification_uri`, or `verification_url` as Google still sends it.
     pub verification_uri: String,
-    #[serde(default)]
     pub verification_uri_complete: Option<String>,
-    #[serde(deserialize_with = "lenient_u64")]
+    /// `None` when the provider left it out (it is required; be lenient).
     pub expires_in: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    /// The provider's, or the RFC's default of 5 seconds.
     pub interval: Option<u64>,
 }
 
@@ -66,13 +85,43 @@ impl fmt::Debug for DeviceAuthorization {
     }
 }
 
+/// "Try later": why, and how long the provider asked to be left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryLater {
+    pub message: String,
+    /// From `Retry-After` (seconds or an HTTP date), clamped to a day.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for TryLater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for TryLater {
+    fn from(message: String) -> Self {
+        TryLater { message, retry_after: None }
+    }
+}
+
 /// How a token request failed.
 #[derive(Debug)]
 pub enum TokenError {
-    /// `invalid_grant`: the code or refresh token is no good.
+    /// The grant or the client's credentials are dead: `invalid_grant`,
+    /// `invalid_token`, `invalid_code`, `unauthorized_client`,
+    /// `invalid_client` (and GitHub's `bad_refresh_token`,
+    /// `bad_verification_code`, `incorrect_client_credentials`), HTTP 401
+    /// with any body, HTTP 400/403 with no OAuth `error` (an empty body, a
+    /// vendor's `{"status":400,"message":…}`, a problem document).
     InvalidGrant(String),
-    /// The provider could not be reached or failed (5xx, timeout).
-    Unavailable(String),
+    /// "Try later": 5xx, 408, 429, `temporarily_unavailable`, a timeout,
+    /// a connection error.
+    Unavailable(TryLater),
+    /// The provider refused the request for another reason it named
+    /// (`invalid_request`, `invalid_scope`, `unsupported_grant_type`, …)
+    /// or with another 4xx status. Asking again the same way will not help.
+    Refused(String),
     /// The provider answered, but not with something usable or safe.
     Rejected(String),
     /// RFC 8628 §3.5: the device sign-in is not finished (`authorization_pending`,
@@ -81,33 +130,337 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// What the error means to the user: with an `account` (a refresh), a
+    /// dead grant or a refusal is "sign in again"; without one (a
+    /// sign-in), both are a failed sign-in showing the provider's words.
     pub fn into_core(self, provider: &str, account: Option<&str>) -> CoreError {
         match self {
-            TokenError::InvalidGrant(msg) => match account {
-                Some(a) => CoreError::ReauthRequired(a.to_string()),
+            TokenError::InvalidGrant(msg) | TokenError::Refused(msg) => match account {
+                Some(a) => {
+                    tracing::warn!(account = %a, "the provider refused the grant: {msg}");
+                    CoreError::ReauthRequired(a.to_string())
+                }
                 None => CoreError::LoginFailed(msg),
             },
-            TokenError::Unavailable(message) => {
-                CoreError::ProviderUnavailable { provider: provider.to_string(), message }
-            }
+            TokenError::Unavailable(t) => CoreError::ProviderUnavailable {
+                provider: provider.to_string(),
+                message: t.message,
+                retry_after: t.retry_after,
+            },
             TokenError::Rejected(msg) => CoreError::ProviderRejected(msg),
             TokenError::DeviceFlow(code) => {
                 CoreError::LoginFailed(format!("the sign-in with a code ended: {code}"))
             }
         }
     }
+
+    fn unavailable(message: String) -> Self {
+        TokenError::Unavailable(message.into())
+    }
+}
+
+/// A provider's answer, its body read up to [`MAX_BODY_BYTES`].
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: reqwest::StatusCode,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+/// Reads `response` up to [`MAX_BODY_BYTES`], chunk by chunk; stops and
+/// refuses beyond. `what` names the endpoint in messages.
+pub(crate) async fn read_answer(mut response: reqwest::Response, what: &str) -> Result<Answer, TokenError> {
+    let too_long = || TokenError::Rejected(format!("{what} answered more than 1 MiB; Castkey reads no more"));
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, unix_now()));
+    if response.content_length().is_some_and(|l| l > MAX_BODY_BYTES as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_long());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(TokenError::unavailable(describe_http_error(what, &e))),
+        }
+    }
+    Ok(Answer { status, retry_after, body })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// RFC 9110 §10.2.3: `Retry-After` as delay-seconds or an HTTP date (any
+/// of the three formats of §5.6.7), relative to `now`; clamped to a day.
+fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
+    let value = value.trim();
+    let secs = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<u64>().unwrap_or(u64::MAX)
+    } else {
+        parse_http_date(value)?.saturating_sub(now)
+    };
+    Some(Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)))
+}
+
+/// Seconds since the epoch of an HTTP date: IMF-fixdate (`Sun, 06 Nov 1994
+/// 08:49:37 GMT`), RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) or asctime
+/// (`Sun Nov  6 08:49:37 1994`).
+fn parse_http_date(s: &str) -> Option<u64> {
+    let month = |m: &str| {
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(m))
+            .map(|i| i as i64 + 1)
+    };
+    let (year, mon, day, time) = match s.split_once(',') {
+        Some((_, rest)) => {
+            let parts: Vec<&str> = rest.split_whitespace().collect();
+            match parts.as_slice() {
+                [d, m, y, t, "GMT"] => (y.parse::<i64>().ok()?, month(m)?, d.parse::<i64>().ok()?, *t),
+                [dmy, t, "GMT"] => {
+                    let mut it = dmy.split('-');
+                    let (d, m, y) = (it.next()?, it.next()?, it.next()?);
+                    let y = y.parse::<i64>().ok()?;
+                    // RFC 9110: a two-digit year more than 50 years ahead is in the past.
+                    let y = if y < 70 {
+                        2000 + y
+                    } else if y < 100 {
+                        1900 + y
+                    } else {
+                        y
+                    };
+                    (y, month(m)?, d.parse::<i64>().ok()?, *t)
+                }
+                _ => return None,
+            }
+        }
+        None => match s.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [_, m, d, t, y] => (y.parse::<i64>().ok()?, month(m)?, d.parse::<i64>().ok()?, *t),
+            _ => return None,
+        },
+    };
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if mon <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((mon + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
+}
+
+/// A provider's own words, safe to show: no control characters, at most
+/// [`QUOTE_CHARS`] characters.
+fn quote(s: &str) -> String {
+    let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean = clean.trim();
+    if clean.chars().count() > QUOTE_CHARS {
+        format!("{}…", clean.chars().take(QUOTE_CHARS).collect::<String>())
+    } else {
+        clean.to_string()
+    }
+}
+
+/// What a refusal's body says: its OAuth `error` code and its explanation
+/// (`error_description`, a vendor's `message`, a problem document's
+/// `title`). Nothing else of the body is kept: it may hold a secret.
+struct RefusalBody {
+    code: Option<String>,
+    text: Option<String>,
+}
+
+impl RefusalBody {
+    fn read(body: &[u8]) -> Self {
+        let v: Value = serde_json::from_slice(body).unwrap_or_default();
+        let text_of =
+            |v: &Value, f: &str| v.get(f).and_then(Value::as_str).filter(|s| !s.trim().is_empty()).map(quote);
+        let code = text_of(&v, "error");
+        let text = ["error_description", "message", "title"]
+            .iter()
+            .find_map(|f| text_of(&v, f))
+            // `{"error":{"message":…}}`, as Google's APIs answer.
+            .or_else(|| v.get("error").and_then(|e| text_of(e, "message")));
+        RefusalBody { code, text }
+    }
+
+    fn why(&self, status: reqwest::StatusCode) -> String {
+        match (&self.code, &self.text) {
+            (Some(c), Some(t)) => format!("{c} ({t})"),
+            (Some(c), None) => c.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => format!("HTTP {status}"),
+        }
+    }
+}
+
+/// The OAuth `error` codes that mean the grant or the client's credentials
+/// are dead (RFC 6749 §5.2, RFC 6750 §3.1, and names used in the wild).
+const DEAD_GRANT_CODES: &[&str] = &[
+    "invalid_grant",
+    "invalid_token",
+    "invalid_code",
+    "unauthorized_client",
+    "invalid_client",
+    "bad_refresh_token",
+    "bad_verification_code",
+    "incorrect_client_credentials",
+];
+
+/// RFC 8628 §3.5: the device flow's own codes.
+const DEVICE_FLOW_CODES: &[&str] = &["authorization_pending", "slow_down", "access_denied", "expired_token"];
+
+/// What a provider's answer that is not a success means. `what` names the
+/// endpoint in messages ("the token endpoint", "api.video").
+pub(crate) fn classify_refusal(what: &str, answer: &Answer) -> TokenError {
+    let status = answer.status;
+    let body = RefusalBody::read(&answer.body);
+    let try_later =
+        |message: String| TokenError::Unavailable(TryLater { message, retry_after: answer.retry_after });
+    let code = status.as_u16();
+    if status.is_server_error() || code == 429 || code == 408 {
+        return try_later(match &body.text {
+            Some(t) => format!("{what} answered HTTP {status} ({t})"),
+            None => format!("{what} answered HTTP {status}"),
+        });
+    }
+    if !status.is_client_error() {
+        // 1xx, 3xx (redirects are not followed), or a success read as one.
+        return TokenError::Rejected(format!("{what} answered HTTP {status}"));
+    }
+    let refused = format!("{what} refused the request: {}", body.why(status));
+    if code == 401 {
+        return TokenError::InvalidGrant(refused);
+    }
+    match body.code.as_deref() {
+        Some(c) if DEVICE_FLOW_CODES.contains(&c) => TokenError::DeviceFlow(c.to_string()),
+        Some("temporarily_unavailable" | "server_error") => try_later(refused),
+        Some(c) if DEAD_GRANT_CODES.contains(&c) => TokenError::InvalidGrant(refused),
+        Some(_) => TokenError::Refused(refused),
+        None if code == 400 || code == 403 => TokenError::InvalidGrant(refused),
+        None => TokenError::Refused(refused),
+    }
+}
+
+/// The client's authentication at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthMethod {
+    /// `client_secret_basic`: id and secret form-encoded, then HTTP Basic.
+    Basic,
+    /// `client_secret_post`: id and secret in the form body.
+    Post,
+}
+
+/// The methods to try, in order, for a confidential client, given what
+/// discovery lists (empty: it said nothing). Basic first (every server
+/// must support it, §2.3.1) unless only `client_secret_post` is listed;
+/// a refused Basic is retried as POST when POST may be accepted.
+fn auth_plan(listed: &[String]) -> &'static [AuthMethod] {
+    let has = |m: &str| listed.iter().any(|l| l == m);
+    match (has("client_secret_basic"), has("client_secret_post")) {
+        (_, _) if listed.is_empty() => &[AuthMethod::Basic, AuthMethod::Post],
+        (true, true) => &[AuthMethod::Basic, AuthMethod::Post],
+        (false, true) => &[AuthMethod::Post],
+        _ => &[AuthMethod::Basic],
+    }
+}
+
+/// Whether an answer refused the client's authentication (so another
+/// method may be tried): HTTP 401 or `invalid_client`.
+fn client_auth_refused(answer: &Answer) -> bool {
+    answer.status == reqwest::StatusCode::UNAUTHORIZED
+        || (!answer.status.is_success()
+            && RefusalBody::read(&answer.body).code.as_deref() == Some("invalid_client"))
+}
+
+/// RFC 6749 §2.3.1: id and secret form-encoded before they go into Basic.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A confidential client: its id, secret and what the endpoint accepts.
+#[derive(Clone, Copy)]
+struct ClientAuth<'a> {
+    client_id: &'a str,
+    secret: &'a SecretString,
+    listed: &'a [String],
+}
+
+/// One form POST to `endpoint`, authenticated as `auth` says. Basic
+/// refused with 401 or `invalid_client` is retried once as POST when
+/// discovery lists `client_secret_post` or lists nothing.
+async fn post_form(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    form: &[(&str, &str)],
+    auth: Option<ClientAuth<'_>>,
+    what: &str,
+) -> Result<Answer, TokenError> {
+    let send = |form: Vec<(&str, &str)>, basic: Option<(String, String)>| {
+        let mut request =
+            http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json").form(&form);
+        if let Some((user, password)) = basic {
+            request = request.basic_auth(user, Some(password));
+        }
+        async move {
+            let response =
+                request.send().await.map_err(|e| TokenError::unavailable(describe_http_error(what, &e)))?;
+            read_answer(response, what).await
+        }
+    };
+    let Some(auth) = auth else { return send(form.to_vec(), None).await };
+    let plan = auth_plan(auth.listed);
+    let mut answer = None;
+    for method in plan {
+        if let Some(previous) = &answer {
+            if !client_auth_refused(previous) {
+                break;
+            }
+            tracing::info!("{what} refused client_secret_basic; trying client_secret_post");
+        }
+        answer = Some(match method {
+            AuthMethod::Basic => {
+                let basic = (form_encode(auth.client_id), form_encode(auth.secret.expose_secret()));
+                send(form.to_vec(), Some(basic)).await?
+            }
+            AuthMethod::Post => {
+                let mut with_secret: Vec<(&str, &str)> =
+                    form.iter().filter(|(k, _)| *k != "client_id").copied().collect();
+                with_secret.push(("client_id", auth.client_id));
+                with_secret.push(("client_secret", auth.secret.expose_secret()));
+                send(with_secret, None).await?
+            }
+        });
+    }
+    Ok(answer.expect("the plan has a method"))
 }
 
 impl OidcProvider {
-    /// A confidential client's credentials for HTTP Basic (RFC 6749
-    /// §2.3.1: id and secret form-encoded first).
-    fn basic_auth(&self, client_secret: Option<&SecretString>) -> Option<(String, SecretString)> {
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        client_secret.map(|s| (enc(&self.client_id), SecretString::from(enc(s.expose_secret()))))
+    fn client_auth<'a>(
+        &'a self,
+        client_secret: Option<&'a SecretString>,
+        listed: &'a [String],
+    ) -> Option<ClientAuth<'a>> {
+        client_secret.map(|secret| ClientAuth { client_id: &self.client_id, secret, listed })
     }
 
     /// `client_secret`: `Some` for a confidential client (HTTP Basic, as
-    /// IBM Video Streaming asks), `None` for a public one (PKCE alone).
+    /// IBM Video Streaming asks, or POST when that is what the provider
+    /// takes), `None` for a public one (PKCE alone).
     pub async fn exchange_code(
         &self,
         d: &Discovered,
@@ -138,7 +491,7 @@ impl OidcProvider {
     }
 
     /// A token endpoint request for this client: `grant` plus `client_id`,
-    /// and HTTP Basic for a confidential client.
+    /// and the client's secret for a confidential client.
     async fn token_grant(
         &self,
         d: &Discovered,
@@ -148,13 +501,12 @@ impl OidcProvider {
     ) -> Result<TokenSet, TokenError> {
         let mut form = grant.to_vec();
         form.push(("client_id", &self.client_id));
-        let basic = self.basic_auth(client_secret);
-        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
+        let auth = self.client_auth(client_secret, &d.token_endpoint_auth_methods);
+        post_token_request(self.http_for(&d.token_endpoint), &d.token_endpoint, &form, auth, defaults).await
     }
 
-    /// RFC 6749 §4.4: a token for the client itself. The client
-    /// authenticates with HTTP Basic (`client_secret_basic`, which every
-    /// server must support, §2.3.1), id and secret form-encoded first.
+    /// RFC 6749 §4.4: a token for the client itself, authenticated as
+    /// discovery says (Basic unless only `client_secret_post` is listed).
     pub async fn client_credentials(
         &self,
         d: &Discovered,
@@ -163,8 +515,8 @@ impl OidcProvider {
     ) -> Result<TokenSet, TokenError> {
         let scope = defaults.scopes.join(" ");
         let form = [("grant_type", "client_credentials"), ("scope", scope.as_str())];
-        let basic = self.basic_auth(Some(client_secret));
-        post_token_request(&self.http, &d.token_endpoint, &form, basic.as_ref(), defaults).await
+        let auth = self.client_auth(Some(client_secret), &d.token_endpoint_auth_methods);
+        post_token_request(self.http_for(&d.token_endpoint), &d.token_endpoint, &form, auth, defaults).await
     }
 
     /// RFC 8628 §3.1: asks for a user code and where to enter it.
@@ -190,27 +542,23 @@ impl OidcProvider {
         if offline_access {
             form.push(("prompt", "consent"));
         }
-        let mut request =
-            self.http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json").form(&form);
-        if let Some((user, password)) = self.basic_auth(client_secret) {
-            request = request.basic_auth(user, Some(password.expose_secret()));
+        let what = "the device authorization endpoint";
+        let auth = self.client_auth(client_secret, &d.token_endpoint_auth_methods);
+        let answer = post_form(self.http_for(endpoint), endpoint, &form, auth, what)
+            .await
+            .map_err(|e| e.into_core(&self.provider_id, None))?;
+        if !answer.status.is_success() {
+            return Err(match classify_refusal(what, &answer) {
+                e @ (TokenError::Unavailable(_) | TokenError::Rejected(_)) => {
+                    e.into_core(&self.provider_id, None)
+                }
+                _ => CoreError::LoginFailed(format!(
+                    "the provider refused sign-in with a code: {}",
+                    RefusalBody::read(&answer.body).why(answer.status)
+                )),
+            });
         }
-        let response =
-            request.send().await.map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(self.unavailable(format!("the device authorization endpoint answered HTTP {status}")));
-        }
-        let body = response.bytes().await.map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
-        if !status.is_success() {
-            let why = serde_json::from_slice::<WireErrorResponse>(&body)
-                .map(|e| e.error_description.unwrap_or(e.error))
-                .unwrap_or_else(|_| format!("HTTP {status}"));
-            return Err(CoreError::LoginFailed(format!("the provider refused sign-in with a code: {why}")));
-        }
-        let wire: DeviceAuthorization = serde_json::from_slice(&body).map_err(|e| {
-            CoreError::ProviderRejected(format!("the device authorization answer could not be read ({e})"))
-        })?;
+        let wire = parse_device_authorization(&answer.body).map_err(CoreError::ProviderRejected)?;
         for u in std::iter::once(&wire.verification_uri).chain(wire.verification_uri_complete.as_ref()) {
             let url = Url::parse(u).map_err(|e| {
                 CoreError::ProviderRejected(format!("the verification URL is not a URL ({e})"))
@@ -235,8 +583,14 @@ impl OidcProvider {
         self.token_grant(d, &grant, client_secret, defaults).await
     }
 
-    /// RFC 7009: tells the provider to forget a refresh token. Providers
-    /// without a revocation endpoint get nothing (and `Ok(false)`).
+    /// RFC 7009: tells the provider to forget a refresh token, with the
+    /// client authentication `revocation_endpoint_auth_methods_supported`
+    /// names. `Ok(true)`: confirmed (§2.2: 200, also for a token the
+    /// provider no longer knows); `Ok(false)`: no revocation endpoint.
+    /// An error means "not confirmed": `ProviderUnavailable` (5xx, 429,
+    /// unreachable; try later), `ProviderRejected` (the client's
+    /// authentication was refused, `unsupported_token_type`, another
+    /// refusal), each saying so.
     pub async fn revoke_refresh_token(
         &self,
         d: &Discovered,
@@ -249,191 +603,277 @@ impl OidcProvider {
             ("token_type_hint", "refresh_token"),
             ("client_id", self.client_id.as_str()),
         ];
-        let mut request = self.http.post(endpoint.clone()).form(&form);
-        if let Some((user, password)) = self.basic_auth(client_secret) {
-            request = request.basic_auth(user, Some(password.expose_secret()));
-        }
-        let response =
-            request.send().await.map_err(|e| self.unavailable(describe_http_error(endpoint, &e)))?;
-        // RFC 7009 §2.2: 200 also for tokens the provider no longer knows.
-        match response.status() {
-            s if s.is_success() => Ok(true),
-            s => Err(self.unavailable(format!("the revocation endpoint answered HTTP {s}"))),
-        }
+        let what = "the revocation endpoint";
+        let auth = self.client_auth(client_secret, &d.revocation_endpoint_auth_methods);
+        let answer = post_form(self.http_for(endpoint), endpoint, &form, auth, what)
+            .await
+            .map_err(|e| e.into_core(&self.provider_id, None))?;
+        revocation_outcome(&answer).map_err(|e| match e {
+            TokenError::Unavailable(t) => CoreError::ProviderUnavailable {
+                provider: self.provider_id.clone(),
+                message: format!("{t}; the provider did not confirm the revocation"),
+                retry_after: t.retry_after,
+            },
+            TokenError::InvalidGrant(m)
+            | TokenError::Refused(m)
+            | TokenError::Rejected(m)
+            | TokenError::DeviceFlow(m) => CoreError::ProviderRejected(m),
+        })
     }
 }
 
-#[derive(Deserialize)]
-struct WireTokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    expires_in: Option<u64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient_scope")]
-    scope: Option<Vec<String>>,
-    #[serde(default)]
-    id_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireErrorResponse {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
-/// `3600`, `"3600"` or `3600.0` all mean an hour; anything else is refused.
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    use serde::de::Error;
-    let v = Option::<serde_json::Value>::deserialize(d)?;
-    match v {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
-            .map(Some)
-            .ok_or_else(|| D::Error::custom("expires_in is not a whole number of seconds")),
-        Some(serde_json::Value::String(s)) => {
-            s.trim().parse::<u64>().map(Some).map_err(|_| D::Error::custom("expires_in is not a number"))
-        }
-        Some(_) => Err(D::Error::custom("expires_in is not a number")),
+/// RFC 7009 §2.2 and §2.2.1: what a revocation answer means.
+fn revocation_outcome(answer: &Answer) -> Result<bool, TokenError> {
+    let status = answer.status;
+    if status.is_success() {
+        return Ok(true);
     }
-}
-
-/// `"a b"` or `["a","b"]`.
-fn lenient_scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    let v = Option::<castkey_ipc::ScopeParam>::deserialize(d)?;
-    Ok(v.map(|s| s.names()))
-}
-
-/// Parses a token endpoint's successful answer into a [`TokenSet`].
-pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Result<TokenSet, TokenError> {
-    let wire: WireTokenResponse = serde_json::from_slice(body).map_err(|e| {
-        // Never echo the body: it may hold tokens.
-        TokenError::Rejected(format!(
-            "the token endpoint answered something that is not a token response ({e})"
-        ))
-    })?;
-    if wire.access_token.is_empty() {
-        return Err(TokenError::Rejected("the token endpoint sent an empty access token".into()));
+    let not_confirmed = "the provider did not confirm the revocation";
+    if status == reqwest::StatusCode::UNAUTHORIZED || client_auth_refused(answer) {
+        return Err(TokenError::Refused(format!(
+            "the revocation endpoint refused Castkey's client authentication (HTTP {status}); {not_confirmed}"
+        )));
     }
-    let token_type = match wire.token_type.as_deref() {
-        None => "Bearer".to_string(),
-        Some(t) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_string(),
-        Some(other) => {
-            return Err(TokenError::Rejected(format!(
-                "the token endpoint sent a `{other}` token; Castkey only hands out Bearer tokens"
-            )))
-        }
-    };
-    let lifetime = wire.expires_in.unwrap_or(defaults.lifetime_secs);
-    Ok(TokenSet {
-        access_token: SecretString::from(wire.access_token),
-        token_type,
-        expires_at: defaults.now.saturating_add(lifetime),
-        // RFC 6749 §5.1: no scope in the answer means the scope asked for.
-        scopes: wire.scope.unwrap_or_else(|| defaults.scopes.to_vec()),
-        refresh_token: wire.refresh_token.filter(|r| !r.is_empty()).map(SecretString::from),
-        id_token: wire.id_token,
+    let body = RefusalBody::read(&answer.body);
+    if body.code.as_deref() == Some("unsupported_token_type") {
+        return Err(TokenError::Refused(format!(
+            "the provider does not revoke refresh tokens (unsupported_token_type); {not_confirmed}"
+        )));
+    }
+    Err(match classify_refusal("the revocation endpoint", answer) {
+        e @ TokenError::Unavailable(_) => e,
+        _ => TokenError::Refused(format!(
+            "the revocation endpoint refused the request: {}; {not_confirmed}",
+            body.why(status)
+        )),
     })
 }
 
+/// A whole number of seconds as providers send it: `3600`, `3600.0`,
+/// `3599.7` (rounded down), `"3600"`; `null`, `""` or `0` mean "not
+/// said". Negative or non-numeric values are refused; more than a year is
+/// clamped to a year.
+pub(crate) fn lenient_seconds(v: Option<&Value>, name: &str) -> Result<Option<u64>, String> {
+    let refused = || format!("`{name}` is not a number of seconds");
+    let from_f64 = |f: f64| -> Result<Option<u64>, String> {
+        if !f.is_finite() {
+            Err(refused())
+        } else if f < 0.0 {
+            Err(format!("`{name}` is negative"))
+        } else {
+            Ok(Some(f.floor().min(MAX_LIFETIME_SECS as f64) as u64))
+        }
+    };
+    let secs = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(u) => Some(u.min(MAX_LIFETIME_SECS)),
+            None => from_f64(n.as_f64().ok_or_else(refused)?)?,
+        },
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::String(s)) => match s.trim().parse::<u64>() {
+            Ok(u) => Some(u.min(MAX_LIFETIME_SECS)),
+            Err(_) => from_f64(s.trim().parse::<f64>().map_err(|_| refused())?)?,
+        },
+        Some(_) => return Err(refused()),
+    };
+    // Some providers send 0 for "no expiry given"; the default applies.
+    Ok(secs.filter(|s| *s > 0))
+}
+
+/// Scope names from a string separated by spaces, commas or both (GitHub:
+/// `"repo,user:email"`), or an array of such strings; deduplicated.
+fn lenient_scope(v: &Value) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: &str| {
+        for name in s.split(|c: char| c.is_whitespace() || c == ',') {
+            if !name.is_empty() && !out.iter().any(|o| o == name) {
+                out.push(name.to_string());
+            }
+        }
+    };
+    match v {
+        Value::String(s) => push(s),
+        Value::Array(items) => {
+            for item in items {
+                push(item.as_str().ok_or("`scope` holds something that is not a name")?);
+            }
+        }
+        _ => return Err("`scope` is neither a string nor a list".into()),
+    }
+    Ok(out)
+}
+
+/// A string member that is present, a string and not blank; `Err` when it
+/// is something other than a string or null.
+fn string_member<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("`{name}` is not a string")),
+    }
+}
+
+/// A JSON object, or a message that says what it is not (never the body).
+fn json_object(body: &[u8], what: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(obj)) => Ok(obj),
+        Ok(_) => Err(format!("{what} is not a JSON object")),
+        Err(e) => Err(format!("{what} is not JSON (line {}, column {})", e.line(), e.column())),
+    }
+}
+
+/// Parses a token endpoint's successful answer into a [`TokenSet`]
+/// (RFC 6749 §5.1, §6). Accepts every harmless variant: `token_type` in
+/// any case, `expires_in` as a number, float or string or under its old
+/// name `expires`, `scope` separated by spaces or commas or as a list,
+/// extra members, an empty `refresh_token` (ignored). Refuses what is
+/// unsafe: no access token, a token type other than Bearer, a negative
+/// lifetime. An OAuth error in a 200 answer (GitHub does this) is
+/// classified like any refusal.
+pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Result<TokenSet, TokenError> {
+    let what = "the token endpoint";
+    // Never echo the body: it may hold tokens.
+    let not_a_token = |why: String| {
+        TokenError::Rejected(format!(
+            "the token endpoint answered something that is not a token response: {why}"
+        ))
+    };
+    let obj = json_object(body, "the answer").map_err(not_a_token)?;
+    let access_token = string_member(&obj, "access_token").map_err(not_a_token)?;
+    let Some(access_token) = access_token else {
+        if matches!(obj.get("error"), Some(Value::String(_))) {
+            let as_refusal =
+                Answer { status: reqwest::StatusCode::BAD_REQUEST, retry_after: None, body: body.to_vec() };
+            return Err(classify_refusal(what, &as_refusal));
+        }
+        return Err(TokenError::Rejected("the token endpoint sent no access token".into()));
+    };
+    let token_type = match string_member(&obj, "token_type").map_err(not_a_token)? {
+        None => "Bearer".to_string(),
+        Some(t) if t.trim().eq_ignore_ascii_case("bearer") => "Bearer".to_string(),
+        Some(other) => {
+            return Err(TokenError::Rejected(format!(
+                "the token endpoint sent a `{}` token; Castkey only hands out Bearer tokens",
+                other.chars().filter(|c| !c.is_control()).take(32).collect::<String>()
+            )))
+        }
+    };
+    // `expires` is the name of drafts before RFC 6749 (Facebook still sends it).
+    let lifetime = match lenient_seconds(obj.get("expires_in"), "expires_in").map_err(not_a_token)? {
+        Some(l) => Some(l),
+        None if !obj.contains_key("expires_in") || obj["expires_in"].is_null() => {
+            lenient_seconds(obj.get("expires"), "expires").map_err(not_a_token)?
+        }
+        None => None,
+    };
+    let scopes = match obj.get("scope") {
+        // RFC 6749 §5.1: no scope in the answer means the scope asked for.
+        None | Some(Value::Null) => defaults.scopes.to_vec(),
+        Some(v) => lenient_scope(v).map_err(not_a_token)?,
+    };
+    // No refresh token on a refresh: the caller keeps the old one (§6).
+    let refresh_token = string_member(&obj, "refresh_token").map_err(not_a_token)?;
+    let id_token = string_member(&obj, "id_token").map_err(not_a_token)?;
+    Ok(TokenSet {
+        access_token: SecretString::from(access_token.to_string()),
+        token_type,
+        expires_at: defaults.now.saturating_add(lifetime.unwrap_or(defaults.lifetime_secs)),
+        scopes,
+        refresh_token: refresh_token.map(|r| SecretString::from(r.to_string())),
+        id_token: id_token.map(String::from),
+    })
+}
+
+/// RFC 8628 §3.2, leniently: `verification_url` (Google's older name) for
+/// `verification_uri`, numbers in any form, `interval` defaulting to 5.
+fn parse_device_authorization(body: &[u8]) -> Result<DeviceAuthorization, String> {
+    let unreadable = |why: String| format!("the device authorization answer could not be read: {why}");
+    let obj = json_object(body, "the answer").map_err(unreadable)?;
+    let required = |name: &str| -> Result<String, String> {
+        string_member(&obj, name)
+            .map_err(unreadable)?
+            .map(String::from)
+            .ok_or_else(|| unreadable(format!("no `{name}`")))
+    };
+    let either = |a: &str, b: &str| -> Result<Option<String>, String> {
+        Ok(string_member(&obj, a)
+            .map_err(unreadable)?
+            .or(string_member(&obj, b).map_err(unreadable)?)
+            .map(String::from))
+    };
+    let verification_uri = either("verification_uri", "verification_url")?
+        .ok_or_else(|| unreadable("no `verification_uri`".into()))?;
+    Ok(DeviceAuthorization {
+        device_code: SecretString::from(required("device_code")?),
+        user_code: required("user_code")?,
+        verification_uri,
+        verification_uri_complete: either("verification_uri_complete", "verification_url_complete")?,
+        expires_in: lenient_seconds(obj.get("expires_in"), "expires_in").map_err(unreadable)?,
+        interval: Some(
+            lenient_seconds(obj.get("interval"), "interval")
+                .map_err(unreadable)?
+                .unwrap_or(DEFAULT_DEVICE_INTERVAL_SECS),
+        ),
+    })
+}
+
+/// A token request and its answer: a [`TokenSet`], or the refusal
+/// classified by what it means ([`classify_refusal`]).
 async fn post_token_request(
     http: &reqwest::Client,
     endpoint: &Url,
     form: &[(&str, &str)],
-    basic_auth: Option<&(String, SecretString)>,
+    auth: Option<ClientAuth<'_>>,
     defaults: ResponseDefaults<'_>,
 ) -> Result<TokenSet, TokenError> {
-    let mut request =
-        http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json").form(form);
-    if let Some((user, password)) = basic_auth {
-        request = request.basic_auth(user, Some(password.expose_secret()));
+    let what = "the token endpoint";
+    let answer = post_form(http, endpoint, form, auth, what).await?;
+    if answer.status.is_success() {
+        return parse_token_response(&answer.body, defaults);
     }
-    let response =
-        request.send().await.map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
-    let status = response.status();
-    let body =
-        response.bytes().await.map_err(|e| TokenError::Unavailable(describe_http_error(endpoint, &e)))?;
-    if status.is_success() {
-        return parse_token_response(&body, defaults);
-    }
-    if status.is_server_error() {
-        return Err(TokenError::Unavailable(format!("the token endpoint answered HTTP {status}")));
-    }
-    match serde_json::from_slice::<WireErrorResponse>(&body) {
-        Ok(err)
-            if matches!(
-                err.error.as_str(),
-                "authorization_pending" | "slow_down" | "access_denied" | "expired_token"
-            ) =>
-        {
-            Err(TokenError::DeviceFlow(err.error))
-        }
-        // invalid_client: the service account's id or secret was refused.
-        Ok(err) if err.error == "invalid_grant" || err.error == "invalid_client" => {
-            Err(TokenError::InvalidGrant(format!(
-                "the provider refused the grant: {}",
-                err.error_description.unwrap_or(err.error)
-            )))
-        }
-        Ok(err) => Err(TokenError::Rejected(format!(
-            "the token endpoint refused the request: {}{}",
-            err.error,
-            err.error_description.map(|d| format!(" ({d})")).unwrap_or_default()
-        ))),
-        Err(_) => Err(TokenError::Rejected(format!("the token endpoint answered HTTP {status}"))),
-    }
+    Err(classify_refusal(what, &answer))
 }
 
-/// A JSON POST to a vendor's endpoint (api.video, a token exchange): the
-/// status and body of whatever it answered. `what` names the request in
-/// messages ("the token exchange at host"); `timeout` overrides the client's.
+/// A JSON POST to a vendor's endpoint (api.video, a token exchange): what
+/// it answered, the body capped. `what` names the request in messages
+/// ("the token exchange at host"); `timeout` overrides the client's.
 pub(crate) async fn post_json(
     http: &reqwest::Client,
     url: &Url,
-    body: &serde_json::Value,
+    body: &Value,
     timeout: Option<Duration>,
     what: &str,
-) -> Result<(reqwest::StatusCode, Vec<u8>), TokenError> {
+) -> Result<Answer, TokenError> {
     let failed = |e: reqwest::Error| {
         let why = match (e.is_timeout(), timeout) {
             (true, Some(t)) => format!("timed out after {} s", t.as_secs()),
             (true, None) => "timed out".to_string(),
             (false, _) => "could not be reached".to_string(),
         };
-        TokenError::Unavailable(format!("{what} {why}"))
+        TokenError::unavailable(format!("{what} {why}"))
     };
     let mut request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json").json(body);
     if let Some(t) = timeout {
         request = request.timeout(t);
     }
     let response = request.send().await.map_err(failed)?;
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(failed)?;
-    Ok((status, bytes.to_vec()))
+    read_answer(response, what).await
 }
 
-/// A refusal's explanation: the first of `fields` the JSON body has, else
-/// the status. Never the body itself (it may hold a secret).
-pub(crate) fn refusal_text(body: &[u8], fields: &[&str], status: reqwest::StatusCode) -> String {
-    let v = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
-    fields.iter().find_map(|f| v[*f].as_str().map(String::from)).unwrap_or_else(|| format!("HTTP {status}"))
-}
-
-fn describe_http_error(endpoint: &Url, e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
+fn describe_http_error(what: &str, e: &reqwest::Error) -> String {
+    let how = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "could not be reached"
     } else {
         "failed"
     };
-    let host = endpoint.host_str().unwrap_or("?");
-    format!("the request to {host} {what}")
+    match e.url().and_then(|u| u.host_str()) {
+        Some(host) => format!("the request to {what} at {host} {how}"),
+        None => format!("the request to {what} {how}"),
+    }
 }
 
 #[cfg(test)]
