@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use castkey_core::IpcServer;
-use castkey_core::{Core, CoreOptions, RedirectMode};
+use castkey_core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
 use castkey_ipc::{
     AccountStatus, Accounts, Client, ClientError, Login, LoginParams, Providers, Reason, Token, TokenParams,
 };
@@ -61,8 +61,22 @@ enum Command {
         provider: String,
         /// Sign in with a code entered on any device (RFC 8628) instead:
         /// for machines without a browser. Needs no running broker.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["port", "path", "no_browser"])]
         code: bool,
+        /// Wait for the browser on this fixed loopback port (1024-65535),
+        /// for providers that match the registered redirect URI exactly:
+        /// register http://127.0.0.1:<PORT>/callback (or --path) there.
+        /// Signs in in this process (stop a running broker first).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1024..))]
+        port: Option<u16>,
+        /// The loopback redirect's path (default: the provider's, else
+        /// `/callback`).
+        #[arg(long)]
+        path: Option<String>,
+        /// Open no browser: print the URL to open elsewhere (with --port
+        /// forwarded there, e.g. `ssh -L <PORT>:127.0.0.1:<PORT>`).
+        #[arg(long)]
+        no_browser: bool,
     },
     /// Run the broker without a window (headless machines, services).
     Serve,
@@ -173,46 +187,105 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Command::Login { provider, code: false } => return login(&provider, &mut out),
-        Command::Login { provider, code: true } => return login_with_code(&provider, &mut out),
+        Command::Login { provider, code: true, .. } => return login_with_code(&provider, &mut out),
+        Command::Login { provider, code: false, port, path, no_browser } => {
+            return login(&provider, LoopbackLogin { port, path, no_browser }, &mut out)
+        }
         Command::Serve => serve()?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn login(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+fn login(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let here = how.port.is_some() || how.path.is_some() || how.no_browser;
     match Client::connect_default() {
+        Ok(_) if here => anyhow::bail!(
+            "a Castkey broker is running and keeps its own accounts: sign in from its window (the \
+             provider's loopback port is a setting of the provider), or stop it and run this again"
+        ),
         Ok(mut client) => {
             eprintln!(
-                "castkey: asking the running Castkey to sign in to `{provider}`; finish in your browser…"
+                "castkey: asking the running Castkey to sign in to `{provider}`; finish in your browser \
+                 (Castkey's window shows the sign-in; Ctrl-C stops waiting here)…"
             );
             client.set_timeout(Some(Duration::from_secs(castkey_core::DEFAULT_TTL_SECS + 30)))?;
             let account = client.call::<Login>(&LoginParams { provider: provider.into() })?;
             writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(ClientError::NotRunning { .. }) => {
-            let rt = runtime()?;
-            rt.block_on(async {
-                let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
-                let account = core
-                    .login_loopback(provider, |started| {
-                        eprintln!(
-                            "castkey: no Castkey app is running; signing in here.\n\
-                             castkey: opening your browser. If it does not open, visit:\n  {}\n\
-                             castkey: waiting for the redirect to {} (until the sign-in expires in {} minutes)…",
-                            started.authorization_url,
-                            started.redirect_uri,
-                            castkey_core::DEFAULT_TTL_SECS / 60
-                        );
-                    })
-                    .await?;
-                writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
-                anyhow::Ok(ExitCode::SUCCESS)
-            })
-        }
+        Err(ClientError::NotRunning { .. }) => login_here(provider, how, out),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The system browser, remembering whether it failed to launch (the
+/// sign-in then ends; the user is told how to go on without it).
+#[derive(Debug, Default)]
+struct WatchedBrowser(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BrowserLauncher for WatchedBrowser {
+    fn open(&self, url: &url::Url) -> Result<(), String> {
+        let opened = SystemBrowser.open(url);
+        self.0.store(opened.is_err(), std::sync::atomic::Ordering::SeqCst);
+        opened
+    }
+}
+
+/// Sign-in through a loopback redirect, in this process.
+fn login_here(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let browser = WatchedBrowser::default();
+        let failed = browser.0.clone();
+        let mut options = CoreOptions::system(RedirectMode::Loopback)?;
+        options.browser = std::sync::Arc::new(browser);
+        let core = Core::start(options).await?;
+        let signing_in = core.login_loopback(provider, &how, |started| {
+            let open = if how.no_browser {
+                "open this URL in a browser"
+            } else {
+                "opening your browser. If it does not open, visit"
+            };
+            let uri = &started.redirect_uri;
+            eprintln!(
+                "castkey: no Castkey app is running; signing in here.\n\
+                 castkey: {open}:\n  {}\n\
+                 castkey: waiting for the redirect to {uri} (until the sign-in expires in {} minutes; \
+                 Ctrl-C cancels)…\n\
+                 castkey: the provider must have exactly this redirect URI registered for the client:\n  {uri}\n\
+                 castkey: a browser that shows an error page (such as `invalid redirect_uri`, or a bare \
+                 403) instead of coming back here means the provider refused it.",
+                started.authorization_url,
+                castkey_core::DEFAULT_TTL_SECS / 60,
+            );
+            if how.port.is_none() {
+                let path = url::Url::parse(uri).map(|u| u.path().to_string()).unwrap_or_default();
+                eprintln!(
+                    "castkey: the port changes at every sign-in; a provider that matches it too needs a \
+                     fixed one: `castkey login --port <N> {provider}` (or the provider's loopback port \
+                     setting), with http://127.0.0.1:<N>{path} registered."
+                );
+            }
+        });
+        tokio::select! {
+            signed_in = signing_in => match signed_in {
+                Ok(account) => {
+                    writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
+                    anyhow::Ok(ExitCode::SUCCESS)
+                }
+                Err(e) if failed.load(std::sync::atomic::Ordering::SeqCst) => Err(anyhow::Error::new(e)
+                    .context(format!(
+                        "no browser could be opened here; run `castkey login --no-browser {provider}` and \
+                         open the URL it prints (on another machine: with --port, forwarded there)"
+                    ))),
+                Err(e) => Err(e.into()),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("castkey: sign-in cancelled");
+                Ok(ExitCode::from(130))
+            }
+        }
+    })
 }
 
 /// Sign-in with a code, in this process: the account is written where the

@@ -212,6 +212,7 @@ mod tests {
             offline_access: false,
             exchange: None,
             redirect: RedirectStyle::AppScheme,
+            loopback: Default::default(),
         }
         .into();
         p.id = "no spaces".into();

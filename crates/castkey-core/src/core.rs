@@ -46,6 +46,20 @@ impl BrowserLauncher for SystemBrowser {
     }
 }
 
+/// How [`Core::login_loopback`] signs in: the provider's loopback port
+/// and path unless fixed here, and whether a browser is opened.
+#[derive(Debug, Clone, Default)]
+pub struct LoopbackLogin {
+    /// A fixed port (1024-65535), for a server that matches the registered
+    /// redirect URI exactly (`castkey login --port`).
+    pub port: Option<u16>,
+    /// The redirect path (default: the provider's, else `/callback`).
+    pub path: Option<String>,
+    /// Open no browser: the caller shows the URL (a machine without one,
+    /// signing in through a forwarded port).
+    pub no_browser: bool,
+}
+
 pub struct CoreOptions {
     pub config_dir: PathBuf,
     pub redirect_mode: RedirectMode,
@@ -275,32 +289,46 @@ impl Core {
 
     /// Starts a sign-in for the app and opens the browser. The redirect
     /// arrives as a deep link ([`Core::handle_deep_link`]), or, for a
-    /// provider that refuses custom schemes, at a loopback listener that
-    /// lives until the sign-in completes or expires. The outcome is also
-    /// announced as a [`CoreEvent`].
+    /// provider that refuses custom schemes, at a loopback listener (on the
+    /// provider's fixed port, if it has one) that lives until the sign-in
+    /// completes or expires. The outcome is also announced as a
+    /// [`CoreEvent`], a browser launcher that fails late included.
     pub async fn begin_app_sign_in(self: &Arc<Self>, provider: &str) -> Result<Started, CoreError> {
-        let style = Grants::redirect_style(&*self.catalog.get(provider)?);
-        if style == RedirectStyle::Loopback {
-            let listener = crate::loopback::LoopbackListener::bind().await?;
-            let target = RedirectTarget::Loopback(listener.port());
+        let config = self.catalog.get(provider)?;
+        if Grants::redirect_style(&config) == RedirectStyle::Loopback {
+            let redirect = config.sign_in.as_browser().map(|b| b.loopback.clone()).unwrap_or_default();
+            let listener = crate::loopback::LoopbackListener::bind(&redirect).await?;
+            let target = RedirectTarget::Loopback { port: listener.port(), path: listener.path().into() };
             let started = self.sign_in.start(provider, target).await?;
-            self.open_browser(&started).await?;
+            let late_failure = self.open_browser(&started).await?;
             let this = self.clone();
-            let ttl = self.time_left(&started);
+            let (ttl, state) = (self.time_left(&started), started.state.clone());
             tokio::spawn(async move {
-                let base = target.uri();
+                let base = listener.redirect_uri();
                 let complete = |url: String| {
                     let (this, base) = (this.clone(), base.clone());
                     async move { this.sign_in.complete(&url, &base).await }
                 };
-                if let Err(e) = listener.serve(ttl, complete).await {
+                let outcome = tokio::select! {
+                    r = listener.serve(ttl, complete) => r.err(),
+                    e = late_failure => Some(e),
+                };
+                if let Some(e) = outcome {
+                    this.sign_in.abandon(&state);
                     let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
                 }
             });
             return Ok(started);
         }
         let started = self.sign_in.start(provider, RedirectTarget::AppScheme).await?;
-        self.open_browser(&started).await?;
+        let late_failure = self.open_browser(&started).await?;
+        let (this, state) = (self.clone(), started.state.clone());
+        tokio::spawn(async move {
+            // Ends with the process for a launcher that never reports.
+            let e = late_failure.await;
+            this.sign_in.abandon(&state);
+            let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+        });
         Ok(started)
     }
 
@@ -318,18 +346,42 @@ impl Core {
                 let started = self.begin_app_sign_in(provider).await?;
                 self.wait(started).await
             }
-            RedirectMode::Loopback => self.login_loopback(provider, |_| {}).await,
+            RedirectMode::Loopback => self.login_loopback(provider, &LoopbackLogin::default(), |_| {}).await,
         }
     }
 
-    /// Signs in through a loopback redirect; `on_started` hears the URL
-    /// (the CLI prints it for a user whose browser did not open).
-    pub async fn login_loopback(&self, provider: &str, on_started: impl FnOnce(&Started)) -> SignInResult {
-        let listener = crate::loopback::LoopbackListener::bind().await?;
-        let started = self.sign_in.start(provider, RedirectTarget::Loopback(listener.port())).await?;
+    /// Signs in through a loopback redirect, on the provider's loopback
+    /// port and path unless `how` fixes others; `on_started` hears the URL
+    /// and the redirect URI before the browser opens (the CLI prints them:
+    /// a browser that shows an error page instead of coming back usually
+    /// means the provider refused that redirect URI).
+    pub async fn login_loopback(
+        &self,
+        provider: &str,
+        how: &LoopbackLogin,
+        on_started: impl FnOnce(&Started),
+    ) -> SignInResult {
+        let config = self.catalog.get(provider)?;
+        let configured = config.sign_in.as_browser().map(|b| b.loopback.clone()).unwrap_or_default();
+        let redirect = match (how.port, &how.path) {
+            (None, None) => configured,
+            (port, path) => crate::provider::LoopbackRedirect::fixed(
+                port.or(configured.port),
+                path.as_deref().unwrap_or(&configured.path),
+            )?,
+        };
+        let listener = crate::loopback::LoopbackListener::bind(&redirect).await?;
+        let target = RedirectTarget::Loopback { port: listener.port(), path: listener.path().into() };
+        let started = self.sign_in.start(provider, target).await?;
         on_started(&started);
-        self.open_browser(&started).await?;
-        let base = RedirectTarget::Loopback(listener.port()).uri();
+        let late_failure = if how.no_browser { None } else { Some(self.open_browser(&started).await?) };
+        let late_failure = async move {
+            match late_failure {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
+        let base = listener.redirect_uri();
         let state = started.state.clone();
         let ttl = self.time_left(&started);
         let complete = |url: String| {
@@ -342,21 +394,63 @@ impl Core {
                 self.sign_in.abandon(&state);
                 r
             }
+            e = late_failure => {
+                self.sign_in.abandon(&state);
+                Err(e)
+            }
         }
     }
 
-    async fn open_browser(&self, started: &Started) -> Result<(), CoreError> {
+    /// Opens the browser on the sign-in's URL.
+    ///
+    /// A launcher that reports failure is an error ([`CoreError::LoginFailed`],
+    /// with the URL to open by hand) and the sign-in is abandoned: the user
+    /// would otherwise wait for a browser that never came. A launcher still
+    /// running after 10 s (1 s in unit tests) is not taken for a failure: some only return when
+    /// the browser they started exits (a `$BROWSER` that starts a new
+    /// browser process, a text browser), so being slow says nothing. The
+    /// sign-in goes on, and the answered future resolves if that launcher
+    /// reports failure later (never, otherwise): callers waiting for the
+    /// sign-in stop at it.
+    async fn open_browser(
+        &self,
+        started: &Started,
+    ) -> Result<impl std::future::Future<Output = CoreError> + Send + 'static, CoreError> {
         let browser = self.browser.clone();
         let url = started.authorization_url.clone();
-        let opened = tokio::task::spawn_blocking(move || browser.open(&url));
-        match tokio::time::timeout(Duration::from_secs(10), opened).await {
-            Ok(Ok(Ok(()))) | Err(_) => Ok(()),
+        let by_hand = {
+            let url = url.clone();
+            move |e: String| CoreError::LoginFailed(format!("{e}; open this URL in a browser by hand: {url}"))
+        };
+        const PATIENCE: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 10 });
+        let mut opened = tokio::task::spawn_blocking(move || browser.open(&url));
+        let slow = match tokio::time::timeout(PATIENCE, &mut opened).await {
+            Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(e))) => {
                 self.sign_in.abandon(&started.state);
-                Err(CoreError::LoginFailed(e))
+                return Err(by_hand(e));
             }
-            Ok(Err(e)) => Err(CoreError::Internal(e.to_string())),
-        }
+            Ok(Err(e)) => {
+                self.sign_in.abandon(&started.state);
+                return Err(by_hand(format!("the browser launcher failed: {e}")));
+            }
+            Err(_) => {
+                tracing::info!(
+                    "the browser launcher is still running after {PATIENCE:?}; waiting for the sign-in"
+                );
+                Some(opened)
+            }
+        };
+        Ok(async move {
+            match slow {
+                None => std::future::pending().await,
+                Some(opened) => match opened.await {
+                    Ok(Ok(())) => std::future::pending().await,
+                    Ok(Err(e)) => by_hand(e),
+                    Err(e) => by_hand(format!("the browser launcher failed: {e}")),
+                },
+            }
+        })
     }
 
     /// How long a started sign-in has left (at least a second).
@@ -463,5 +557,192 @@ impl Core {
     /// Pending sign-ins in this process (for status displays).
     pub async fn pending_sign_ins(&self) -> usize {
         self.pending.len().await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::oauth::Discovered;
+    use crate::provider::{BrowserSignIn, Endpoints, LoopbackRedirect};
+    use crate::secret::MemoryStore;
+    use std::sync::Mutex;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ISSUER: &str = "http://127.0.0.1:9";
+
+    /// A browser launcher that takes `delay`, then fails or not.
+    #[derive(Debug)]
+    struct Launcher {
+        delay: Duration,
+        fails: bool,
+        opened: Mutex<Vec<Url>>,
+    }
+
+    impl Launcher {
+        fn new(delay_ms: u64, fails: bool) -> Arc<Self> {
+            Arc::new(Launcher { delay: Duration::from_millis(delay_ms), fails, opened: Mutex::default() })
+        }
+    }
+
+    impl BrowserLauncher for Launcher {
+        fn open(&self, url: &Url) -> Result<(), String> {
+            self.opened.lock().unwrap().push(url.clone());
+            std::thread::sleep(self.delay);
+            match self.fails {
+                true => Err("could not open the browser: no display".into()),
+                false => Ok(()),
+            }
+        }
+    }
+
+    /// A core offering the sandbox provider (already "discovered": no
+    /// request leaves the process), its redirect as `redirect`.
+    async fn core(
+        browser: Arc<Launcher>,
+        redirect: RedirectStyle,
+        loopback: LoopbackRedirect,
+    ) -> (Arc<Core>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sandbox = crate::services::local_sandbox(Url::parse(ISSUER).unwrap());
+        sandbox.sign_in = BrowserSignIn {
+            endpoints: Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() },
+            client_id: "castkey".into(),
+            confidential: false,
+            offline_access: true,
+            exchange: None,
+            redirect,
+            loopback,
+        }
+        .into();
+        let mut catalog = ProviderCatalog::default();
+        catalog.add(sandbox).unwrap();
+        let core = Core::start(CoreOptions {
+            config_dir: dir.path().to_path_buf(),
+            redirect_mode: RedirectMode::Loopback,
+            secrets: Arc::new(MemoryStore::default()),
+            catalog,
+            browser,
+            clock: ManualClock::new(50_000),
+        })
+        .await
+        .unwrap();
+        let endpoints = Endpoints::Discover { issuer: Url::parse(ISSUER).unwrap() };
+        core.grants.oidc.get("sandbox", &endpoints, "castkey").set_discovered(Discovered::for_tests(ISSUER));
+        (core, dir)
+    }
+
+    /// Starts `login_loopback` in the background; answers the redirect URI
+    /// and `state` it started with, and the task.
+    async fn login(
+        core: &Arc<Core>,
+        how: LoopbackLogin,
+    ) -> (String, String, tokio::task::JoinHandle<SignInResult>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let core = core.clone();
+        let task = tokio::spawn(async move {
+            core.login_loopback("sandbox", &how, |s| {
+                let _ = tx.send((s.redirect_uri.clone(), s.state.clone()));
+            })
+            .await
+        });
+        let (uri, state) = rx.await.unwrap();
+        (uri, state, task)
+    }
+
+    /// A GET to `url` (on loopback); answers the status line.
+    async fn get(url: &str) -> String {
+        let url = Url::parse(url).unwrap();
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", url.port().unwrap())).await.unwrap();
+        let target = &url[url::Position::BeforePath..];
+        s.write_all(format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out.lines().next().unwrap_or_default().to_string()
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_fails_to_open_is_an_error_with_the_url_to_open() {
+        let browser = Launcher::new(0, true);
+        let (core, _dir) = core(browser.clone(), RedirectStyle::AppScheme, LoopbackRedirect::default()).await;
+        let err = core.login_loopback("sandbox", &LoopbackLogin::default(), |_| {}).await.unwrap_err();
+        assert_eq!(err.reason(), castkey_ipc::Reason::LoginFailed);
+        let opened = browser.opened.lock().unwrap()[0].to_string();
+        assert!(err.to_string().contains("no display") && err.to_string().contains(&opened), "{err}");
+        // The window's sign-in says the same.
+        let err = core.begin_app_sign_in("sandbox").await.unwrap_err();
+        assert!(err.to_string().contains("open this URL in a browser by hand"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_launcher_does_not_end_the_sign_in_unless_it_fails_later() {
+        let (core_ok, _dir) =
+            core(Launcher::new(2_000, false), RedirectStyle::AppScheme, Default::default()).await;
+        let (uri, state, task) = login(&core_ok, LoopbackLogin::default()).await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert!(!task.is_finished(), "{:?}", task.await);
+        // The listener still waits: the provider's answer ends the sign-in.
+        let status = get(&format!("{uri}?error=access_denied&state={state}&iss={ISSUER}")).await;
+        assert_eq!(status, "HTTP/1.1 400 Bad Request");
+        let err = task.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("access_denied"), "{err}");
+
+        let (core_late, _dir2) =
+            core(Launcher::new(2_000, true), RedirectStyle::AppScheme, Default::default()).await;
+        let started = std::time::Instant::now();
+        let (_, _, task) = login(&core_late, LoopbackLogin::default()).await;
+        let err = task.await.unwrap().unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+        assert!(err.to_string().contains("no display") && err.to_string().contains("by hand"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_fixed_port_and_path_make_the_redirect_uri() {
+        let browser = Launcher::new(0, false);
+        let (core, _dir) = core(browser.clone(), RedirectStyle::AppScheme, Default::default()).await;
+        let port = free_port();
+        let how = LoopbackLogin { port: Some(port), path: Some("/oauth/done".into()), no_browser: true };
+        let (uri, state, task) = login(&core, how.clone()).await;
+        assert_eq!(uri, format!("http://127.0.0.1:{port}/oauth/done"));
+        assert!(browser.opened.lock().unwrap().is_empty(), "--no-browser opened one");
+        assert_eq!(
+            get(&format!("http://127.0.0.1:{port}/callback?state={state}")).await,
+            "HTTP/1.1 404 Not Found"
+        );
+        // The same port again, while this sign-in holds it: the error names it.
+        let err = core.login_loopback("sandbox", &how, |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains(&format!("port {port} is in use")), "{err}");
+        get(&format!("{uri}?error=access_denied&state={state}&iss={ISSUER}")).await;
+        task.await.unwrap().unwrap_err();
+        let how = LoopbackLogin { port: Some(80), ..Default::default() };
+        let err = core.login_loopback("sandbox", &how, |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("from 1024 to 65535"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_providers_loopback_setting_is_used_by_the_window_and_the_cli() {
+        let port = free_port();
+        let fixed = LoopbackRedirect::fixed(Some(port), "/cb").unwrap();
+        let (core, _dir) = core(Launcher::new(0, false), RedirectStyle::Loopback, fixed).await;
+        let started = core.begin_app_sign_in("sandbox").await.unwrap();
+        assert_eq!(started.redirect_uri, format!("http://127.0.0.1:{port}/cb"));
+        let redirect = started.authorization_url.query_pairs().find(|(k, _)| k == "redirect_uri");
+        assert_eq!(redirect.map(|(_, v)| v.into_owned()), Some(started.redirect_uri.clone()));
+        let status = get(&format!(
+            "{}?error=access_denied&state={}&iss={ISSUER}",
+            started.redirect_uri, started.state
+        ))
+        .await;
+        assert_eq!(status, "HTTP/1.1 400 Bad Request");
+        let (uri, state, task) = login(&core, LoopbackLogin::default()).await;
+        assert_eq!(uri, format!("http://127.0.0.1:{port}/cb"));
+        get(&format!("{uri}?error=access_denied&state={state}&iss={ISSUER}")).await;
+        task.await.unwrap().unwrap_err();
     }
 }

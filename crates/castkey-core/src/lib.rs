@@ -45,7 +45,7 @@ mod template;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use crate::core::{BrowserLauncher, Core, CoreOptions, RedirectMode, SystemBrowser};
+pub use crate::core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
 pub use caller::Caller;
 pub use error::CoreError;
 pub use event::CoreEvent;

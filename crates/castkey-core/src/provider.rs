@@ -124,6 +124,57 @@ pub struct BrowserSignIn {
     /// ID token for the service's access token (LifeOmic-style SSO).
     pub exchange: Option<IdentityTokenExchange>,
     pub redirect: RedirectStyle,
+    /// Where the loopback listener waits, when `redirect` is
+    /// [`RedirectStyle::Loopback`].
+    pub loopback: LoopbackRedirect,
+}
+
+/// The loopback redirect `http://127.0.0.1:<port><path>`. RFC 8252 §7.3
+/// lets the port vary, but many servers match the registered redirect URI
+/// exactly, port included: for those, the port is fixed (and registered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopbackRedirect {
+    /// A fixed port (1024-65535); `None`: any free port, per sign-in.
+    pub port: Option<u16>,
+    /// The path, `/callback` unless the provider's registration says otherwise.
+    pub path: String,
+}
+
+impl Default for LoopbackRedirect {
+    fn default() -> Self {
+        LoopbackRedirect { port: None, path: DEFAULT_LOOPBACK_PATH.into() }
+    }
+}
+
+/// The loopback redirect's path unless a provider asks for another.
+pub const DEFAULT_LOOPBACK_PATH: &str = "/callback";
+
+/// The lowest fixed loopback port accepted (below it, ports are privileged).
+pub const MIN_LOOPBACK_PORT: u16 = 1024;
+
+impl LoopbackRedirect {
+    /// A fixed port and path, checked: the port 1024-65535, the path
+    /// absolute, without query, fragment, spaces, `.` or `..` segments.
+    pub fn fixed(port: Option<u16>, path: &str) -> Result<Self, CoreError> {
+        if let Some(p) = port.filter(|p| *p < MIN_LOOPBACK_PORT) {
+            return Err(CoreError::InvalidRequest(format!(
+                "loopback port {p}: choose a port from {MIN_LOOPBACK_PORT} to 65535"
+            )));
+        }
+        let ok = |c: char| c.is_ascii_alphanumeric() || "/-._~".contains(c);
+        if !path.starts_with('/') || !path.chars().all(ok) || path.split('/').any(|s| s == ".." || s == ".") {
+            return Err(CoreError::InvalidRequest(format!(
+                "loopback path `{path}`: it must start with `/` and hold only letters, digits and `/-._~`"
+            )));
+        }
+        Ok(LoopbackRedirect { port, path: path.into() })
+    }
+
+    /// The redirect URI a provider must have registered, for a listener
+    /// on `port` (the fixed one, or the one picked for this sign-in).
+    pub fn uri(&self, port: u16) -> String {
+        format!("http://127.0.0.1:{port}{}", self.path)
+    }
 }
 
 /// The identity-token exchange: `POST url` with JSON `{identityToken,
@@ -142,7 +193,7 @@ pub enum RedirectStyle {
     #[default]
     AppScheme,
     /// `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3), for providers
-    /// that refuse custom schemes.
+    /// that refuse custom schemes; port and path in [`BrowserSignIn::loopback`].
     Loopback,
 }
 

@@ -9,7 +9,7 @@
 //! service fix reaches providers added before it.
 
 use crate::error::CoreError;
-use crate::provider::RedirectStyle;
+use crate::provider::{LoopbackRedirect, RedirectStyle, DEFAULT_LOOPBACK_PATH};
 use castkey_ipc::ui::{AddProvider, FieldKind, ProviderTemplate, TemplateField};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,21 @@ pub(crate) fn redirect_field() -> TemplateField {
             Some("app"),
         )
     }
+}
+
+/// The loopback redirect's fixed port and path, for servers that match the
+/// registered redirect URI exactly (port included).
+pub(crate) fn loopback_fields() -> [TemplateField; 2] {
+    [
+        field(
+            "loopback_port",
+            "Fixed loopback port, 1024-65535 (empty: any free port; register http://127.0.0.1:<port><path>)",
+            FieldKind::Text,
+            false,
+            None,
+        ),
+        field("loopback_path", "Loopback path", FieldKind::Text, false, Some(DEFAULT_LOOPBACK_PATH)),
+    ]
 }
 
 /// A form checked against its template: the values to save, and the client
@@ -152,6 +167,25 @@ impl ConfiguredProvider {
             Some("loopback") => RedirectStyle::Loopback,
             _ => RedirectStyle::AppScheme,
         }
+    }
+
+    /// The loopback port and path (`loopback_port`, `loopback_path`),
+    /// checked. A fixed port with the app redirect is refused: it would
+    /// never be used.
+    pub(crate) fn loopback(&self) -> Result<LoopbackRedirect, CoreError> {
+        let port = match self.values.get("loopback_port") {
+            None => None,
+            Some(v) => Some(v.parse::<u16>().map_err(|_| {
+                CoreError::InvalidRequest(format!("loopback port `{v}`: enter a number from 1024 to 65535"))
+            })?),
+        };
+        if port.is_some() && self.redirect() != RedirectStyle::Loopback {
+            return Err(CoreError::InvalidRequest(
+                "a loopback port is only used with the loopback redirect: choose `loopback`".into(),
+            ));
+        }
+        let path = self.values.get("loopback_path").map(String::as_str).unwrap_or(DEFAULT_LOOPBACK_PATH);
+        LoopbackRedirect::fixed(port, path)
     }
 
     /// A space-separated list, duplicates dropped, order kept.

@@ -27,19 +27,25 @@ use tokio::sync::{broadcast, oneshot};
 use url::Url;
 
 /// Where the browser sends the user back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedirectTarget {
     /// The app's private-use URI scheme, delivered as a deep link.
     AppScheme,
-    /// `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3), for headless use.
-    Loopback(u16),
+    /// `http://127.0.0.1:<port><path>` (RFC 8252 §7.3), for headless use.
+    Loopback { port: u16, path: String },
 }
 
 impl RedirectTarget {
-    pub fn uri(self) -> String {
+    /// The loopback redirect on `port` at the usual path, `/callback`.
+    #[cfg(test)]
+    pub fn loopback(port: u16) -> Self {
+        RedirectTarget::Loopback { port, path: crate::provider::DEFAULT_LOOPBACK_PATH.into() }
+    }
+
+    pub fn uri(&self) -> String {
         match self {
             RedirectTarget::AppScheme => crate::APP_REDIRECT_URI.to_string(),
-            RedirectTarget::Loopback(port) => format!("http://127.0.0.1:{port}/callback"),
+            RedirectTarget::Loopback { port, path } => format!("http://127.0.0.1:{port}{path}"),
         }
     }
 }
@@ -695,7 +701,7 @@ mod tests {
     #[tokio::test]
     async fn a_redirect_must_come_back_the_way_the_sign_in_asked() {
         let w = world();
-        let loopback = w.sign_in.start("sandbox", RedirectTarget::Loopback(4567)).await.unwrap();
+        let loopback = w.sign_in.start("sandbox", RedirectTarget::loopback(4567)).await.unwrap();
         // A deep link carrying a loopback flow's state is refused.
         let url = redirect(&loopback.state, &format!("&code=c&iss={ISSUER}"));
         login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "another route");
@@ -707,7 +713,7 @@ mod tests {
     async fn a_locked_keychain_stops_a_sign_in_before_the_browser() {
         let w = world();
         w.secrets.unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
-        for target in [RedirectTarget::AppScheme, RedirectTarget::Loopback(4567)] {
+        for target in [RedirectTarget::AppScheme, RedirectTarget::loopback(4567)] {
             let err = w.sign_in.start("sandbox", target).await.unwrap_err();
             assert_eq!(err.reason(), castkey_ipc::Reason::KeychainUnavailable, "{err}");
         }

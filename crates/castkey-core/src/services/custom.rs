@@ -5,7 +5,7 @@
 use super::{base, Service};
 use crate::error::CoreError;
 use crate::provider::{BrowserSignIn, Endpoints, ProviderConfig, RedirectStyle};
-use crate::template::{field, redirect_field, ConfiguredProvider, CLIENT_SECRET};
+use crate::template::{field, loopback_fields, redirect_field, ConfiguredProvider, CLIENT_SECRET};
 use castkey_ipc::ui::{FieldKind, ProviderTemplate};
 use std::collections::BTreeMap;
 use url::Url;
@@ -28,6 +28,7 @@ pub fn local_sandbox(issuer: Url) -> ProviderConfig {
             offline_access: true,
             exchange: None,
             redirect: RedirectStyle::AppScheme,
+            loopback: Default::default(),
         }
         .into(),
         scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
@@ -54,7 +55,10 @@ fn oidc_template() -> ProviderTemplate {
             field("scopes", "Scopes", Text, true, Some("openid email profile")),
             field("broadcast_scope", "Scope that allows broadcasting", Text, false, None),
             redirect_field(),
-        ],
+        ]
+        .into_iter()
+        .chain(loopback_fields())
+        .collect(),
     }
 }
 
@@ -74,7 +78,10 @@ fn oauth2_template() -> ProviderTemplate {
             field("scopes", "Scopes", Text, false, None),
             field("broadcast_scope", "Scope that allows broadcasting", Text, false, None),
             redirect_field(),
-        ],
+        ]
+        .into_iter()
+        .chain(loopback_fields())
+        .collect(),
     }
 }
 
@@ -110,6 +117,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 offline_access: oidc,
                 exchange: None,
                 redirect: c.redirect(),
+                loopback: c.loopback()?,
             },
         )
     })

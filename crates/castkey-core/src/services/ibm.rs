@@ -62,6 +62,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 offline_access: false,
                 exchange: None,
                 redirect: RedirectStyle::AppScheme,
+                loopback: Default::default(),
             },
         )
     })

@@ -55,6 +55,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                     service_client_id: c.text("service_client_id")?,
                 }),
                 redirect: RedirectStyle::AppScheme,
+                loopback: Default::default(),
             },
         )
     })
