@@ -169,3 +169,88 @@ impl Grants {
         Ok(set)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::test_http::{serve, Reply};
+    use std::time::Duration;
+
+    fn defaults() -> ResponseDefaults<'static> {
+        ResponseDefaults { scopes: &[], lifetime_secs: 3600, now: 100 }
+    }
+
+    const TOKENS: &str =
+        r#"{"token_type":"Bearer","expires_in":3600,"access_token":"at","refresh_token":"rt"}"#;
+
+    #[test]
+    fn base_urls_with_a_path_keep_it() {
+        for (base, want) in [
+            ("https://ws.api.video", "https://ws.api.video/auth/api-key"),
+            ("https://ws.api.video/", "https://ws.api.video/auth/api-key"),
+            ("https://host/v1", "https://host/v1/auth/api-key"),
+            ("https://host/v1/", "https://host/v1/auth/api-key"),
+            ("https://host/a/b?x=1", "https://host/a/b/auth/api-key"),
+        ] {
+            assert_eq!(
+                endpoint(&Url::parse(base).unwrap(), "auth/api-key").unwrap().as_str(),
+                want,
+                "{base}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn base_urls_with_a_path_reach_the_endpoint() {
+        let (server, seen) =
+            serve(
+                |r| {
+                    if r.path == "/v1/auth/api-key" {
+                        Reply::json(200, TOKENS)
+                    } else {
+                        Reply::json(404, "")
+                    }
+                },
+            )
+            .await;
+        for typed in [format!("{server}/v1"), format!("{server}/v1/")] {
+            let base = Url::parse(&typed).unwrap();
+            let http = crate::oauth::http_client();
+            let set = authenticate(&http, &base, &SecretString::from("key"), defaults()).await;
+            assert!(set.is_ok(), "{typed}: {set:?}");
+        }
+        assert!(seen.lock().unwrap().iter().all(|r| r.path == "/v1/auth/api-key"));
+    }
+
+    #[tokio::test]
+    async fn refusals_are_classified_by_meaning() {
+        let problem = r#"{"type":"https://docs.api.video/reference/authentication-failed","title":"The API key is invalid.","status":400}"#;
+        for (reply, dead) in [
+            (Reply::json(400, problem), true),
+            (Reply::json(401, r#"{"title":"Unauthorized","status":401}"#), true),
+            (Reply::json(403, r#"{"title":"Forbidden","status":403}"#), true),
+            (Reply::json(400, ""), true),
+            (Reply::json(500, ""), false),
+            (Reply::json(429, "").header("Retry-After", "15"), false),
+        ] {
+            let status = reply.status;
+            let (server, _) = serve(move |_| reply.clone()).await;
+            let base = Url::parse(&server).unwrap();
+            let http = crate::oauth::http_client();
+            let err = refresh(&http, &base, &SecretString::from("rt"), defaults()).await.unwrap_err();
+            match (dead, err) {
+                (true, TokenError::InvalidGrant(m)) => {
+                    assert!(
+                        status != 400 || m.contains("The API key is invalid.") || m.contains("HTTP 400"),
+                        "{m}"
+                    )
+                }
+                (false, TokenError::Unavailable(t)) => {
+                    let want = (status == 429).then(|| Duration::from_secs(15));
+                    assert_eq!(t.retry_after, want, "{status}");
+                }
+                (_, other) => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+}

@@ -112,4 +112,69 @@ mod tests {
         assert_eq!(jwt_exp(&format!("h.{payload}.s")), Some(1234));
         assert_eq!(jwt_exp("opaque-token"), None);
     }
+
+    use crate::oauth::test_http::{serve, Reply};
+    use std::time::Duration;
+
+    async fn exchange_at(url: &str) -> Result<TokenSet, TokenError> {
+        let url = Url::parse(url).unwrap();
+        let http = crate::oauth::http_client();
+        let req = ExchangeRequest {
+            url: &url,
+            identity_token: "id-token",
+            oidc_client_id: "oidc",
+            service_client_id: "svc",
+        };
+        exchange(&http, req, ResponseDefaults { scopes: &[], lifetime_secs: 600, now: 100 }).await
+    }
+
+    #[tokio::test]
+    async fn the_exchange_url_is_used_exactly_as_typed() {
+        let (server, seen) = serve(|_| Reply::json(200, r#"{"accessToken":"svc-token"}"#)).await;
+        for path in ["/v1/auth/exchange", "/v1/auth/exchange/", "/exchange?tenant=a", "/"] {
+            exchange_at(&format!("{server}{path}")).await.unwrap();
+            assert_eq!(seen.lock().unwrap().last().unwrap().path, path);
+        }
+    }
+
+    #[tokio::test]
+    async fn lifetimes_in_every_form_and_refusals_by_meaning() {
+        for (body, expires_at) in [
+            (r#"{"accessToken":"t","expiresIn":3600}"#, 3700),
+            (r#"{"accessToken":"t","expiresIn":"3600"}"#, 3700),
+            (r#"{"accessToken":"t","expiresIn":3600.5}"#, 3700),
+            (r#"{"accessToken":"t"}"#, 700),
+        ] {
+            let (server, _) = serve(move |_| Reply::json(200, body)).await;
+            assert_eq!(exchange_at(&server).await.unwrap().expires_at, expires_at, "{body}");
+        }
+        for body in [r#"{"accessToken":"t","expiresIn":-1}"#, r#"{"accessToken":""}"#, r#"{"token":"t"}"#] {
+            let (server, _) = serve(move |_| Reply::json(200, body)).await;
+            assert!(matches!(exchange_at(&server).await, Err(TokenError::Rejected(_))), "{body}");
+        }
+        for (status, body) in [
+            (400, ""),
+            (401, r#"{"message":"Token expired"}"#),
+            (403, r#"{"error":"forbidden"}"#),
+            (422, r#"{"error":"bad_token"}"#),
+        ] {
+            let (server, _) = serve(move |_| Reply::json(status, body)).await;
+            let err = exchange_at(&server).await.unwrap_err();
+            assert!(
+                matches!(err, TokenError::InvalidGrant(ref m) if m.contains("refused the identity token")),
+                "{status}: {err:?}"
+            );
+        }
+        let (server, _) = serve(|_| Reply::json(429, "").header("Retry-After", "9")).await;
+        match exchange_at(&server).await.unwrap_err() {
+            TokenError::Unavailable(t) => assert_eq!(t.retry_after, Some(Duration::from_secs(9))),
+            other => panic!("{other:?}"),
+        }
+        let (server, _) = serve(|_| Reply::json(500, "")).await;
+        let err = exchange_at(&server).await.unwrap_err();
+        assert!(
+            matches!(err, TokenError::Unavailable(ref t) if t.message.contains("the token exchange answered HTTP 500")),
+            "{err:?}"
+        );
+    }
 }

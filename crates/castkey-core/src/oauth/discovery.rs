@@ -264,3 +264,123 @@ impl OidcProvider {
         Ok(d)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::test_http::{serve, Reply, Seen};
+
+    /// A provider at `{base}{path}` whose document names `names` as its
+    /// issuer (`{base}` replaced), with `jwks_uri` (default: its own).
+    async fn provider_naming(
+        path: &'static str,
+        names: &'static str,
+        jwks_uri: Option<&'static str>,
+    ) -> (String, Seen) {
+        serve(move |r| {
+            let host = r.header("host").unwrap_or_default().to_string();
+            let base = format!("http://{host}");
+            if r.path.ends_with("/.well-known/openid-configuration") {
+                let doc = serde_json::json!({
+                    "issuer": names.replace("{base}", &base),
+                    "authorization_endpoint": format!("{base}{path}/auth"),
+                    "token_endpoint": format!("{base}{path}/token"),
+                    "revocation_endpoint": format!("{base}{path}/revoke"),
+                    "jwks_uri": jwks_uri.map(String::from).unwrap_or(format!("{base}{path}/jwks")),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+                    "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+                });
+                Reply::json(200, &doc.to_string())
+            } else if r.path.ends_with("/jwks") {
+                Reply::json(200, r#"{"keys":[]}"#)
+            } else {
+                Reply::json(404, "")
+            }
+        })
+        .await
+    }
+
+    fn oidc(issuer: &str) -> OidcProvider {
+        OidcProvider::new(
+            "p",
+            Endpoints::Discover { issuer: Url::parse(issuer).unwrap() },
+            "castkey",
+            crate::oauth::http_client(),
+        )
+    }
+
+    #[tokio::test]
+    async fn issuers_work_with_or_without_a_trailing_slash() {
+        // (the document names, the user typed)
+        for (names, typed) in [
+            ("{base}/realms/a", "/realms/a/"),
+            ("{base}/realms/a/", "/realms/a"),
+            ("{base}/realms/a", "/realms/a"),
+            ("{base}/realms/a/", "/realms/a/"),
+            ("{base}/", ""),
+            ("{base}", "/"),
+        ] {
+            let (base, seen) = provider_naming("/realms/a", names, None).await;
+            let d = oidc(&format!("{base}{typed}"))
+                .discover(false)
+                .await
+                .unwrap_or_else(|e| panic!("{names} {typed}: {e}"));
+            assert_eq!(d.issuer, names.replace("{base}", &base), "the document's name is kept");
+            let paths: Vec<String> = seen.lock().unwrap().iter().map(|r| r.path.clone()).collect();
+            assert!(
+                paths[0].ends_with("/.well-known/openid-configuration") && !paths[0].contains("//."),
+                "{paths:?}"
+            );
+        }
+        // Another issuer altogether is still refused (OIDC Discovery §4.3).
+        let (base, _) = provider_naming("/realms/a", "{base}/realms/b", None).await;
+        let err = oidc(&format!("{base}/realms/a")).discover(false).await.unwrap_err();
+        assert!(matches!(err, CoreError::ProviderRejected(ref m) if m.contains("another issuer")), "{err:?}");
+        let (base, _) = provider_naming("", "http://localhost:1", None).await;
+        assert!(oidc(&base).discover(false).await.is_err(), "localhost is not 127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn client_authentication_methods_are_read() {
+        let (base, _) = provider_naming("", "{base}", None).await;
+        let d = oidc(&base).discover(false).await.unwrap();
+        assert_eq!(d.token_endpoint_auth_methods, vec!["client_secret_post", "private_key_jwt"]);
+        assert_eq!(d.revocation_endpoint_auth_methods, vec!["client_secret_basic"]);
+        assert_eq!(d.revocation_endpoint.as_ref().map(Url::path), Some("/revoke"));
+    }
+
+    #[tokio::test]
+    async fn a_jwks_uri_the_endpoint_rules_refuse_is_never_fetched() {
+        for jwks in ["http://jwks.invalid/keys", "ftp://127.0.0.1/keys"] {
+            let jwks: &'static str = Box::leak(jwks.to_string().into_boxed_str());
+            let (base, seen) = provider_naming("", "{base}", Some(jwks)).await;
+            let err = oidc(&base).discover(false).await.unwrap_err();
+            assert!(
+                matches!(err, CoreError::ProviderRejected(ref m) if m.contains("JWKS URI")),
+                "{jwks}: {err:?}"
+            );
+            assert_eq!(seen.lock().unwrap().len(), 1, "only the document was fetched");
+        }
+    }
+
+    #[tokio::test]
+    async fn discovery_documents_beyond_one_mib_are_refused() {
+        let (base, _) = serve(|_| {
+            let pad = "x".repeat(crate::oauth::MAX_BODY_BYTES);
+            Reply { no_length: true, ..Reply::json(200, &format!(r#"{{"pad":"{pad}"}}"#)) }
+        })
+        .await;
+        let err = oidc(&base).discover(false).await.unwrap_err();
+        assert!(matches!(err, CoreError::ProviderRejected(ref m) if m.contains("1 MiB")), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn discovery_that_is_down_says_try_later() {
+        let (base, _) = serve(|_| Reply::json(503, "").header("Retry-After", "20")).await;
+        let err = oidc(&base).discover(false).await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(20)), "{err:?}");
+    }
+}

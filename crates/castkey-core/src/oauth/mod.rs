@@ -14,6 +14,8 @@ mod token_endpoint;
 
 pub use discovery::Discovered;
 pub use id_token::Identity;
+#[cfg(test)]
+pub(crate) use token_endpoint::MAX_BODY_BYTES;
 pub(crate) use token_endpoint::{classify_refusal, lenient_seconds, post_json};
 pub use token_endpoint::{parse_token_response, ResponseDefaults, TokenError, TokenSet};
 
@@ -253,5 +255,207 @@ mod tests {
         assert_eq!(q["scope"], "openid broadcaster offline_access");
         assert_eq!(q["prompt"], "consent");
         assert_eq!(q["redirect_uri"], "dev.castkey.app:/callback");
+    }
+
+    #[tokio::test]
+    async fn loopback_providers_bypass_proxies() {
+        let (base, seen) = test_http::serve(|_| test_http::Reply::json(200, "{}")).await;
+        let url = Url::parse(&format!("{base}/token")).unwrap();
+        // A proxy that is not there, as HTTP_PROXY/ALL_PROXY would set one.
+        let proxied = || client_builder().proxy(reqwest::Proxy::all("http://127.0.0.1:9").unwrap());
+        assert!(proxied().build().unwrap().get(url.clone()).send().await.is_err(), "the proxy is used");
+        let clients = HttpClients { normal: proxied().build().unwrap(), loopback: without_proxy(proxied()) };
+        let answer = clients.for_url(&url).get(url.clone()).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let remote = Url::parse("https://id.example.com/token").unwrap();
+        assert!(std::ptr::eq(clients.for_url(&remote), &clients.normal));
+        for loopback in ["http://localhost:1/", "http://[::1]:1/", "https://127.0.0.1:1/"] {
+            let u = Url::parse(loopback).unwrap();
+            assert!(std::ptr::eq(clients.for_url(&u), &clients.loopback), "{loopback}");
+        }
+        // Every provider call goes through the same choice.
+        let providers = OidcProviders::with_clients(clients);
+        assert_eq!(providers.http_for(&url).get(url.clone()).send().await.unwrap().status(), 200);
+        let p = providers.get("p", &Endpoints::Discover { issuer: url.clone() }, "castkey");
+        assert_eq!(p.http_for(&url).get(url.clone()).send().await.unwrap().status(), 200);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+}
+
+/// A local HTTP server for tests of provider answers: each request is
+/// handed to a closure that says what to answer (status, headers, body,
+/// or no answer at all).
+#[cfg(test)]
+pub(crate) mod test_http {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Debug, Clone)]
+    pub struct Request {
+        pub method: String,
+        pub path: String,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+    }
+
+    /// Strict `application/x-www-form-urlencoded` decoding, as a server
+    /// that does not forgive: only the characters the encoding produces,
+    /// `%` followed by two hex digits, `+` for a space.
+    pub fn strict_decode(s: &str) -> Option<String> {
+        let mut out = Vec::new();
+        let mut bytes = s.bytes();
+        while let Some(b) = bytes.next() {
+            match b {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = [bytes.next()?, bytes.next()?];
+                    out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+                }
+                b if b.is_ascii_alphanumeric() || b"*-._".contains(&b) => out.push(b),
+                _ => return None,
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    impl Request {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        }
+
+        /// The form body, strictly decoded (`None` if any part is not).
+        pub fn form(&self) -> Option<HashMap<String, String>> {
+            let body = std::str::from_utf8(&self.body).ok()?;
+            body.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    Some((strict_decode(k)?, strict_decode(v)?))
+                })
+                .collect()
+        }
+
+        /// HTTP Basic credentials, base64 then strictly form-decoded
+        /// (RFC 6749 §2.3.1). `Some(None)`: Basic, but not decodable.
+        pub fn basic(&self) -> Option<Option<(String, String)>> {
+            use base64::Engine as _;
+            let v = self.header("authorization")?.strip_prefix("Basic ")?;
+            let raw = base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()?;
+            let raw = String::from_utf8(raw).ok()?;
+            let (id, secret) = raw.split_once(':')?;
+            Some(strict_decode(id).zip(strict_decode(secret)))
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub struct Reply {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+        /// Send no Content-Length: the body ends when the connection does.
+        pub no_length: bool,
+        /// Never answer.
+        pub hang: bool,
+    }
+
+    impl Reply {
+        pub fn json(status: u16, body: &str) -> Self {
+            Reply {
+                status,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: body.as_bytes().to_vec(),
+                no_length: false,
+                hang: false,
+            }
+        }
+
+        pub fn header(mut self, name: &str, value: &str) -> Self {
+            self.headers.push((name.into(), value.into()));
+            self
+        }
+
+        pub fn hang() -> Self {
+            Reply { hang: true, ..Reply::json(200, "") }
+        }
+    }
+
+    /// What the server has seen.
+    pub type Seen = Arc<Mutex<Vec<Request>>>;
+
+    /// Starts a server on 127.0.0.1; answers its base URL (no trailing
+    /// slash) and the requests it receives.
+    pub async fn serve<F>(answer: F) -> (String, Seen)
+    where
+        F: Fn(&Request) -> Reply + Send + Sync + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let seen: Seen = Default::default();
+        let answer = Arc::new(answer);
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let answer = answer.clone();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let Some(request) = read_request(&mut s).await else { return };
+                    log.lock().unwrap().push(request.clone());
+                    let reply = answer(&request);
+                    if reply.hang {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        return;
+                    }
+                    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+                    for (k, v) in &reply.headers {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    if !reply.no_length {
+                        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+                    }
+                    head.push_str("\r\n");
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(&reply.body).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        (base, seen)
+    }
+
+    async fn read_request(s: &mut tokio::net::TcpStream) -> Option<Request> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next()?.split(' ');
+        let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .collect();
+        let length = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = buf[head_end..].to_vec();
+        while body.len() < length {
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        Some(Request { method, path, headers, body })
     }
 }

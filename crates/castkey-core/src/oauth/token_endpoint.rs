@@ -922,4 +922,535 @@ mod tests {
             );
         }
     }
+
+    use crate::oauth::test_http::{serve, Reply, Request, Seen};
+    use crate::oauth::Endpoints;
+
+    fn defaults(scopes: &[String]) -> ResponseDefaults<'_> {
+        ResponseDefaults { scopes, lifetime_secs: 60, now: 100 }
+    }
+
+    fn parse(body: &str) -> Result<TokenSet, TokenError> {
+        parse_token_response(
+            body.as_bytes(),
+            ResponseDefaults { scopes: &scopes(), lifetime_secs: 60, now: 100 },
+        )
+    }
+
+    fn provider(base: &str) -> (OidcProvider, Discovered) {
+        let p = OidcProvider::new(
+            "p",
+            Endpoints::Discover { issuer: Url::parse(base).unwrap() },
+            "castkey",
+            crate::oauth::http_client(),
+        );
+        (p, Discovered::for_tests(base))
+    }
+
+    /// A refresh against a token endpoint that answers every request with `reply`.
+    async fn refresh_against(reply: Reply) -> Result<TokenSet, TokenError> {
+        let (base, _) = serve(move |_| reply.clone()).await;
+        let (p, d) = provider(&base);
+        p.refresh(&d, &SecretString::from("rt-1"), None, defaults(&scopes())).await
+    }
+
+    #[test]
+    fn token_responses_in_every_harmless_form() {
+        let at = |body: &str| parse(body).unwrap();
+        // expires_in: number, float, string, string float, missing, null, 0, the old name.
+        for (body, expires_at) in [
+            (r#"{"access_token":"a","expires_in":3600}"#, 3700),
+            (r#"{"access_token":"a","expires_in":3600.0}"#, 3700),
+            (r#"{"access_token":"a","expires_in":3599.9}"#, 3699),
+            (r#"{"access_token":"a","expires_in":"3600"}"#, 3700),
+            (r#"{"access_token":"a","expires_in":" 3600.5 "}"#, 3700),
+            (r#"{"access_token":"a"}"#, 160),
+            (r#"{"access_token":"a","expires_in":null}"#, 160),
+            (r#"{"access_token":"a","expires_in":""}"#, 160),
+            (r#"{"access_token":"a","expires_in":0}"#, 160),
+            (r#"{"access_token":"a","expires":5183999}"#, 5184099),
+            (r#"{"access_token":"a","expires":"7200"}"#, 7300),
+            (r#"{"access_token":"a","expires_in":10,"expires":7200}"#, 110),
+            // Absurd lifetimes are clamped to a year.
+            (r#"{"access_token":"a","expires_in":99999999999999}"#, 100 + MAX_LIFETIME_SECS),
+            (r#"{"access_token":"a","expires_in":1e300}"#, 100 + MAX_LIFETIME_SECS),
+        ] {
+            assert_eq!(at(body).expires_at, expires_at, "{body}");
+        }
+        // scope: spaces, commas (GitHub), commas and spaces, a list, missing, empty.
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (body, want) in [
+            (r#"{"access_token":"a","scope":"repo user:email"}"#, names(&["repo", "user:email"])),
+            (r#"{"access_token":"a","scope":"repo,user:email"}"#, names(&["repo", "user:email"])),
+            (r#"{"access_token":"a","scope":"repo, user:email"}"#, names(&["repo", "user:email"])),
+            (r#"{"access_token":"a","scope":["repo","user:email","repo"]}"#, names(&["repo", "user:email"])),
+            (r#"{"access_token":"a","scope":["repo user:email"]}"#, names(&["repo", "user:email"])),
+            (r#"{"access_token":"a"}"#, scopes()),
+            (r#"{"access_token":"a","scope":null}"#, scopes()),
+            (r#"{"access_token":"a","scope":""}"#, vec![]),
+        ] {
+            assert_eq!(at(body).scopes, want, "{body}");
+        }
+        // token_type in any case; extra members ignored.
+        for body in [
+            r#"{"access_token":"a","token_type":"bearer"}"#,
+            r#"{"access_token":"a","token_type":"BEARER"}"#,
+            r#"{"access_token":"a","token_type":"Bearer","x_vendor":{"n":1},"user_id":42}"#,
+        ] {
+            assert_eq!(at(body).token_type, "Bearer", "{body}");
+        }
+        // No refresh token on a refresh, or an empty one: none (the caller keeps the old).
+        assert!(at(r#"{"access_token":"a"}"#).refresh_token.is_none());
+        assert!(at(r#"{"access_token":"a","refresh_token":""}"#).refresh_token.is_none());
+        assert!(at(r#"{"access_token":"a","refresh_token":null}"#).refresh_token.is_none());
+        assert!(at(r#"{"access_token":"a","id_token":""}"#).id_token.is_none());
+        let t = at(r#"{"access_token":"a","refresh_token":"r2","id_token":"h.p.s"}"#);
+        assert_eq!(t.refresh_token.unwrap().expose_secret(), "r2");
+        assert_eq!(t.id_token.as_deref(), Some("h.p.s"));
+    }
+
+    #[test]
+    fn unsafe_token_responses_are_refused_without_echoing_them() {
+        for body in [
+            r#"{"token_type":"Bearer","secret_stuff":"s3cr3t"}"#,
+            r#"{"access_token":"","token_type":"Bearer"}"#,
+            r#"{"access_token":"   "}"#,
+            r#"{"access_token":null}"#,
+            r#"{"access_token":12345}"#,
+            r#"{"access_token":"s3cr3t","token_type":"mac"}"#,
+            r#"{"access_token":"s3cr3t","token_type":"DPoP"}"#,
+            r#"{"access_token":"s3cr3t","expires_in":-5}"#,
+            r#"{"access_token":"s3cr3t","expires_in":"-5"}"#,
+            r#"{"access_token":"s3cr3t","expires_in":"soon"}"#,
+            r#"{"access_token":"s3cr3t","expires_in":true}"#,
+            r#"{"access_token":"s3cr3t","scope":42}"#,
+            r#"{"access_token":"s3cr3t","scope":["a",1]}"#,
+            r#"{"access_token":"s3cr3t","refresh_token":7}"#,
+            r#"["s3cr3t"]"#,
+            r#"<html>s3cr3t</html>"#,
+        ] {
+            match parse(body) {
+                Err(TokenError::Rejected(m)) => assert!(!m.contains("s3cr3t"), "{body}: {m}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_200_answer_is_a_refusal() {
+        // GitHub answers token errors with HTTP 200.
+        let r = parse(
+            r#"{"error":"bad_refresh_token","error_description":"The refresh token passed is incorrect or expired."}"#,
+        );
+        assert!(
+            matches!(r, Err(TokenError::InvalidGrant(ref m)) if m.contains("incorrect or expired")),
+            "{r:?}"
+        );
+        let r = parse(r#"{"error":"authorization_pending"}"#);
+        assert!(matches!(r, Err(TokenError::DeviceFlow(ref c)) if c == "authorization_pending"), "{r:?}");
+    }
+
+    #[test]
+    fn device_authorizations_in_every_harmless_form() {
+        let d = parse_device_authorization(
+            br#"{"device_code":"dc","user_code":"ABCD","verification_uri":"https://x/device","expires_in":"1800","interval":"10"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (d.verification_uri.as_str(), d.expires_in, d.interval),
+            ("https://x/device", Some(1800), Some(10))
+        );
+        // Google's older names; no interval (RFC 8628 §3.2: 5 s); a float lifetime.
+        let d = parse_device_authorization(
+            br#"{"device_code":"dc","user_code":"ABCD","verification_url":"https://www.google.com/device","verification_url_complete":"https://www.google.com/device?c=1","expires_in":1800.0,"extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(d.verification_uri, "https://www.google.com/device");
+        assert_eq!(d.verification_uri_complete.as_deref(), Some("https://www.google.com/device?c=1"));
+        assert_eq!((d.expires_in, d.interval), (Some(1800), Some(5)));
+        let d = parse_device_authorization(
+            br#"{"device_code":"dc","user_code":"ABCD","verification_uri":"https://x/d"}"#,
+        )
+        .unwrap();
+        assert_eq!((d.expires_in, d.interval), (None, Some(5)));
+        for bad in [
+            &br#"{"user_code":"ABCD","verification_uri":"https://x/d"}"#[..],
+            br#"{"device_code":"dc","verification_uri":"https://x/d"}"#,
+            br#"{"device_code":"dc","user_code":"ABCD"}"#,
+            br#"{"device_code":"dc","user_code":"ABCD","verification_uri":"https://x/d","expires_in":-1}"#,
+            br#"{"device_code":"dc","user_code":"ABCD","verification_uri":"https://x/d","interval":"often"}"#,
+            br#"<html>"#,
+        ] {
+            assert!(parse_device_authorization(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_any_http_date() {
+        // 1994-11-06 08:49:37 UTC
+        const T: u64 = 784_111_777;
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(T));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(T));
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(T));
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(1_835_438_400));
+        let secs = |v: &str| parse_retry_after(v, T).map(|d| d.as_secs());
+        assert_eq!(secs("120"), Some(120));
+        assert_eq!(secs(" 0 "), Some(0));
+        assert_eq!(secs("Sun, 06 Nov 1994 08:50:07 GMT"), Some(30));
+        assert_eq!(secs("Sun, 06 Nov 1994 08:00:00 GMT"), Some(0), "a date in the past");
+        assert_eq!(secs("99999999999999999999"), Some(MAX_RETRY_AFTER_SECS));
+        for bad in ["", "-5", "1.5", "soon", "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT"]
+        {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dead_grant_in_any_of_its_shapes_means_sign_in_again() {
+        for (status, body) in [
+            (400, ""),
+            (400, r#"{"status":400,"message":"Invalid refresh token"}"#),
+            (400, "<html>Bad Request</html>"),
+            (401, ""),
+            (401, r#"{"error":"invalid_scope"}"#),
+            (401, "Unauthorized"),
+            (400, r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#),
+            (400, r#"{"error":"invalid_token"}"#),
+            (400, r#"{"error":"invalid_code"}"#),
+            (400, r#"{"error":"unauthorized_client"}"#),
+            (400, r#"{"error":"invalid_client"}"#),
+            (403, r#"{"type":"https://docs.example/problems/forbidden","title":"Forbidden"}"#),
+        ] {
+            let err = refresh_against(Reply::json(status, body)).await.unwrap_err();
+            assert!(matches!(err, TokenError::InvalidGrant(_)), "{status} {body}: {err:?}");
+            let core = err.into_core("p", Some("p:acct"));
+            assert!(matches!(core, CoreError::ReauthRequired(ref a) if a == "p:acct"), "{status} {body}");
+        }
+        // The vendor's own words are shown, nothing else of the body.
+        let err = refresh_against(Reply::json(
+            400,
+            r#"{"status":400,"message":"Invalid refresh token","rt":"rt-1"}"#,
+        ))
+        .await
+        .unwrap_err();
+        let TokenError::InvalidGrant(m) = err else { panic!() };
+        assert!(m.contains("Invalid refresh token") && !m.contains("rt-1"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn try_later_in_any_of_its_shapes_keeps_the_grant_and_says_how_long() {
+        for (reply, retry_after) in [
+            (Reply::json(500, r#"{"error":"server_error"}"#), None),
+            (Reply::json(502, "<html>Bad Gateway</html>"), None),
+            (Reply::json(503, "").header("Retry-After", "120"), Some(120)),
+            (Reply::json(408, ""), None),
+            (Reply::json(429, r#"{"message":"slow down"}"#).header("Retry-After", "30"), Some(30)),
+            (Reply::json(429, "").header("Retry-After", "Thu, 01 Jan 1970 00:00:00 GMT"), Some(0)),
+            (Reply::json(429, ""), None),
+            (Reply::json(400, r#"{"error":"temporarily_unavailable"}"#), None),
+        ] {
+            let what = format!("{} {:?}", reply.status, reply.headers);
+            match refresh_against(reply).await.unwrap_err() {
+                TokenError::Unavailable(t) => {
+                    assert_eq!(t.retry_after.map(|d| d.as_secs()), retry_after, "{what}");
+                    let core = TokenError::Unavailable(t).into_core("p", Some("p:acct"));
+                    assert_eq!(core.retry_after().map(|d| d.as_secs()), retry_after, "{what}");
+                    assert_eq!(core.reason(), castkey_ipc::Reason::ProviderUnavailable);
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // An HTTP date in the future: the seconds until then.
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        let date = http_date(later.duration_since(UNIX_EPOCH).unwrap().as_secs());
+        let TokenError::Unavailable(t) =
+            refresh_against(Reply::json(429, "").header("Retry-After", &date)).await.unwrap_err()
+        else {
+            panic!()
+        };
+        let secs = t.retry_after.unwrap().as_secs();
+        assert!((3590..=3600).contains(&secs), "{date}: {secs}");
+    }
+
+    /// An IMF-fixdate for `t` (tests only).
+    fn http_date(t: u64) -> String {
+        let days = t / 86_400;
+        let rem = t % 86_400;
+        // Civil from days (H. Hinnant).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let h = rem / 3600;
+        let mi = rem % 3600 / 60;
+        let s = rem % 60;
+        format!("Mon, {d:02} {} {y} {h:02}:{mi:02}:{s:02} GMT", months[(m - 1) as usize])
+    }
+
+    #[tokio::test]
+    async fn timeouts_and_connection_errors_are_try_later() {
+        let (base, _) = serve(|_| Reply::hang()).await;
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let p = OidcProvider::new(
+            "p",
+            Endpoints::Discover { issuer: Url::parse(&base).unwrap() },
+            "castkey",
+            http,
+        );
+        let d = Discovered::for_tests(&base);
+        let err = p.refresh(&d, &SecretString::from("rt"), None, defaults(&scopes())).await.unwrap_err();
+        assert!(matches!(err, TokenError::Unavailable(ref t) if t.message.contains("timed out")), "{err:?}");
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+        };
+        let (p, d) = provider(&closed);
+        let err = p.refresh(&d, &SecretString::from("rt"), None, defaults(&scopes())).await.unwrap_err();
+        assert!(
+            matches!(err, TokenError::Unavailable(ref t) if t.message.contains("could not be reached")),
+            "{err:?}"
+        );
+        assert!(matches!(err.into_core("p", Some("p:a")), CoreError::ProviderUnavailable { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_refused_with_400_is_login_failed_with_the_providers_words() {
+        for (status, body, shown) in [
+            (
+                400,
+                r#"{"error":"invalid_scope","error_description":"Scope 'admin' is not allowed"}"#,
+                "Scope 'admin' is not allowed",
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"PKCE verification failed"}"#,
+                "PKCE verification failed",
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"code already used"}"#,
+                "code already used",
+            ),
+            (400, r#"{"error":"unsupported_grant_type"}"#, "unsupported_grant_type"),
+            (404, "", "HTTP 404"),
+        ] {
+            let (base, _) = serve(move |_| Reply::json(status, body)).await;
+            let (p, d) = provider(&base);
+            let err = p
+                .exchange_code(
+                    &d,
+                    &SecretString::from("c"),
+                    "v",
+                    "http://127.0.0.1:1/cb",
+                    None,
+                    defaults(&scopes()),
+                )
+                .await
+                .unwrap_err()
+                .into_core("p", None);
+            assert!(matches!(err, CoreError::LoginFailed(ref m) if m.contains(shown)), "{body}: {err:?}");
+            assert_eq!(err.reason(), castkey_ipc::Reason::LoginFailed);
+        }
+        // Long descriptions are cut; control characters go.
+        let long = format!(r#"{{"error":"invalid_request","error_description":"{}\nend"}}"#, "x".repeat(500));
+        let (base, _) = serve(move |_| Reply::json(400, &long)).await;
+        let (p, d) = provider(&base);
+        let TokenError::Refused(m) = p
+            .exchange_code(
+                &d,
+                &SecretString::from("c"),
+                "v",
+                "http://127.0.0.1:1/cb",
+                None,
+                defaults(&scopes()),
+            )
+            .await
+            .unwrap_err()
+        else {
+            panic!()
+        };
+        assert!(m.len() < 320 && !m.contains('\n') && m.contains('…'), "{m}");
+    }
+
+    #[tokio::test]
+    async fn bodies_beyond_one_mib_are_refused() {
+        let big = format!(r#"{{"access_token":"a","pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        for no_length in [false, true] {
+            let big = big.clone();
+            let reply = Reply { no_length, ..Reply::json(200, &big) };
+            let err = refresh_against(reply).await.unwrap_err();
+            assert!(
+                matches!(err, TokenError::Rejected(ref m) if m.contains("1 MiB")),
+                "{no_length}: {err:?}"
+            );
+        }
+        let fits = format!(r#"{{"access_token":"a","pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES - 100));
+        let reply = Reply { no_length: true, ..Reply::json(200, &fits) };
+        assert!(refresh_against(reply).await.is_ok());
+    }
+
+    const ODD_ID: &str = "my client:id+/%=?~ x";
+    const ODD_SECRET: &str = "s3:cr+t/%2F=?~ &y";
+
+    /// A token endpoint that takes only `methods` ("basic", "post"),
+    /// decoding strictly, and refuses anything else with 401 invalid_client.
+    async fn strict_endpoint(methods: &'static [&'static str]) -> (String, Seen) {
+        serve(move |r: &Request| {
+            let form = r.form().expect("a strictly form-encoded body");
+            let basic_ok = r.basic() == Some(Some((ODD_ID.into(), ODD_SECRET.into())));
+            let post_ok = form.get("client_id").map(String::as_str) == Some(ODD_ID)
+                && form.get("client_secret").map(String::as_str) == Some(ODD_SECRET)
+                && r.header("authorization").is_none();
+            let ok = (methods.contains(&"basic") && basic_ok) || (methods.contains(&"post") && post_ok);
+            if !ok {
+                return Reply::json(401, r#"{"error":"invalid_client"}"#);
+            }
+            assert_eq!(r.method, "POST");
+            if r.path.ends_with("/revoke") {
+                Reply::json(200, "")
+            } else {
+                Reply::json(200, r#"{"access_token":"a","token_type":"Bearer"}"#)
+            }
+        })
+        .await
+    }
+
+    fn odd_client(
+        base: &str,
+        token_methods: &[&str],
+        revocation_methods: &[&str],
+    ) -> (OidcProvider, Discovered) {
+        let p = OidcProvider::new(
+            "p",
+            Endpoints::Discover { issuer: Url::parse(base).unwrap() },
+            ODD_ID,
+            crate::oauth::http_client(),
+        );
+        let mut d = Discovered::for_tests(base);
+        d.token_endpoint_auth_methods = token_methods.iter().map(|m| m.to_string()).collect();
+        d.revocation_endpoint_auth_methods = revocation_methods.iter().map(|m| m.to_string()).collect();
+        d.revocation_endpoint = Some(Url::parse(&format!("{base}/revoke")).unwrap());
+        (p, d)
+    }
+
+    #[tokio::test]
+    async fn client_secret_basic_form_encodes_and_falls_back_to_post() {
+        let secret = SecretString::from(ODD_SECRET);
+        let s = scopes();
+        // (server takes, discovery lists, succeeds, requests made, last one by POST)
+        for (takes, lists, ok, calls, post) in [
+            (&["basic"][..], &[][..], true, 1, false),
+            (&["basic"], &["client_secret_basic"], true, 1, false),
+            (&["post"], &[], true, 2, true),
+            (&["post"], &["client_secret_basic", "client_secret_post"], true, 2, true),
+            (&["post"], &["client_secret_post"], true, 1, true),
+            (&["post"], &["client_secret_basic"], false, 1, false),
+            (&["basic"], &["client_secret_post"], false, 1, true),
+        ] {
+            let (base, seen) = strict_endpoint(takes).await;
+            let (p, d) = odd_client(&base, lists, &[]);
+            let what = format!("takes {takes:?}, lists {lists:?}");
+            let r = p.client_credentials(&d, &secret, defaults(&s)).await;
+            assert_eq!(r.is_ok(), ok, "{what}: {r:?}");
+            if !ok {
+                assert!(matches!(r, Err(TokenError::InvalidGrant(_))), "{what}");
+            }
+            let seen = seen.lock().unwrap().clone();
+            assert_eq!(seen.len(), calls, "{what}");
+            assert_eq!(seen.last().unwrap().header("authorization").is_none(), post, "{what}");
+            // A refresh authenticates the same way.
+            let (base, _) = strict_endpoint(takes).await;
+            let (p, d) = odd_client(&base, lists, &[]);
+            assert_eq!(
+                p.refresh(&d, &SecretString::from("rt"), Some(&secret), defaults(&s)).await.is_ok(),
+                ok,
+                "{what}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn revocation_authenticates_as_discovery_says() {
+        let secret = SecretString::from(ODD_SECRET);
+        let (base, seen) = strict_endpoint(&["post"]).await;
+        let (p, d) = odd_client(&base, &["client_secret_basic"], &["client_secret_post"]);
+        assert!(p.revoke_refresh_token(&d, &SecretString::from("rt"), Some(&secret)).await.unwrap());
+        assert_eq!(seen.lock().unwrap().len(), 1, "straight to POST");
+        let (base, seen) = strict_endpoint(&["basic"]).await;
+        let (p, d) = odd_client(&base, &[], &["client_secret_basic"]);
+        assert!(p.revoke_refresh_token(&d, &SecretString::from("rt"), Some(&secret)).await.unwrap());
+        assert!(seen.lock().unwrap()[0].header("authorization").is_some());
+    }
+
+    #[tokio::test]
+    async fn revocation_answers_say_whether_the_provider_confirmed() {
+        let revoke = |reply: Reply| async move {
+            let (base, _) = serve(move |_| reply.clone()).await;
+            let (p, mut d) = provider(&base);
+            d.revocation_endpoint = Some(Url::parse(&format!("{base}/revoke")).unwrap());
+            p.revoke_refresh_token(&d, &SecretString::from("rt"), None).await
+        };
+        assert!(revoke(Reply::json(200, "")).await.unwrap());
+        assert!(revoke(Reply::json(204, "")).await.unwrap());
+        for reply in [
+            Reply::json(503, "").header("Retry-After", "60"),
+            Reply::json(500, ""),
+            Reply::json(429, "").header("Retry-After", "60"),
+        ] {
+            let status = reply.status;
+            let err = revoke(reply).await.unwrap_err();
+            assert!(matches!(err, CoreError::ProviderUnavailable { .. }), "{status}: {err:?}");
+            assert!(err.to_string().contains("did not confirm"), "{err}");
+            if status != 500 {
+                assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+            }
+        }
+        let err = revoke(Reply::json(400, r#"{"error":"unsupported_token_type"}"#)).await.unwrap_err();
+        assert!(
+            matches!(err, CoreError::ProviderRejected(ref m) if m.contains("unsupported_token_type") && m.contains("did not confirm")),
+            "{err:?}"
+        );
+        let err = revoke(Reply::json(401, r#"{"error":"invalid_client"}"#)).await.unwrap_err();
+        assert!(
+            matches!(err, CoreError::ProviderRejected(ref m) if m.contains("client authentication") && m.contains("did not confirm")),
+            "{err:?}"
+        );
+        // No revocation endpoint: nothing sent.
+        let (p, d) = provider("http://127.0.0.1:9");
+        assert!(!p.revoke_refresh_token(&d, &SecretString::from("rt"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn device_authorization_refusals_and_variants() {
+        let device = |reply: Reply| async move {
+            let (base, _) = serve(move |_| reply.clone()).await;
+            let (p, mut d) = provider(&base);
+            d.device_authorization_endpoint = Some(Url::parse(&format!("{base}/device")).unwrap());
+            p.device_authorization(&d, &scopes(), false, None).await
+        };
+        let ok = device(Reply::json(
+            200,
+            r#"{"device_code":"dc","user_code":"U","verification_url":"https://example.com/device","expires_in":"900"}"#,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            (ok.verification_uri.as_str(), ok.expires_in, ok.interval),
+            ("https://example.com/device", Some(900), Some(5))
+        );
+        let err =
+            device(Reply::json(400, r#"{"error":"invalid_client","error_description":"unknown client"}"#))
+                .await
+                .unwrap_err();
+        assert!(matches!(err, CoreError::LoginFailed(ref m) if m.contains("unknown client")), "{err:?}");
+        let err = device(Reply::json(429, "").header("Retry-After", "7")).await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)), "{err:?}");
+    }
 }
