@@ -122,3 +122,63 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
         )
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::provider::LoopbackRedirect;
+    use castkey_ipc::ui::AddProvider;
+
+    fn oidc(extra: &[(&str, &str)]) -> Result<crate::services::Prepared, CoreError> {
+        let mut values: BTreeMap<String, String> =
+            [("name", "Corp"), ("issuer", "https://id.corp.example"), ("client_id", "c")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        values.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        crate::services::prepare(&AddProvider { template: OIDC.into(), values })
+    }
+
+    fn loopback(p: &crate::services::Prepared) -> LoopbackRedirect {
+        p.config.sign_in.as_browser().unwrap().loopback.clone()
+    }
+
+    #[test]
+    fn a_fixed_loopback_port_and_path_are_kept_and_rebuilt() {
+        for template in [oidc_template(), oauth2_template()] {
+            let names: Vec<_> = template.fields.iter().map(|f| f.name.as_str()).collect();
+            assert!(names.ends_with(&["redirect", "loopback_port", "loopback_path"]), "{names:?}");
+        }
+        let p = oidc(&[("redirect", "loopback"), ("loopback_port", " 8765 "), ("loopback_path", "/oidc/cb")])
+            .unwrap();
+        assert_eq!(loopback(&p), LoopbackRedirect { port: Some(8765), path: "/oidc/cb".into() });
+        assert_eq!(loopback(&p).uri(8765), "http://127.0.0.1:8765/oidc/cb");
+        let again = build(&p.configured).unwrap();
+        assert_eq!(again.sign_in.as_browser().unwrap().loopback, loopback(&p));
+        // Without them: any port, `/callback` (providers saved before these
+        // fields existed rebuild the same way).
+        let p = oidc(&[("redirect", "loopback")]).unwrap();
+        assert_eq!(loopback(&p), LoopbackRedirect::default());
+        let mut saved = p.configured.clone();
+        saved.values.remove("loopback_path");
+        assert_eq!(
+            build(&saved).unwrap().sign_in.as_browser().unwrap().loopback,
+            LoopbackRedirect::default()
+        );
+    }
+
+    #[test]
+    fn bad_loopback_ports_and_paths_are_refused() {
+        for (port, want) in [("80", "from 1024 to 65535"), ("70000", "a number"), ("http", "a number")] {
+            let e = oidc(&[("redirect", "loopback"), ("loopback_port", port)]).unwrap_err();
+            assert!(e.to_string().contains(want), "{port}: {e}");
+        }
+        let e = oidc(&[("loopback_port", "8765")]).unwrap_err();
+        assert!(e.to_string().contains("choose `loopback`"), "{e}");
+        for path in ["callback", "/a b", "/cb?x=1", "/../cb"] {
+            let e = oidc(&[("redirect", "loopback"), ("loopback_path", path)]).unwrap_err();
+            assert!(e.to_string().contains("loopback path"), "{path}: {e}");
+        }
+    }
+}
