@@ -144,7 +144,7 @@ impl TokenBroker {
             return answer.map(|t| grant(&account, &provider, &t));
         }
         // The account may have been signed out or marked while we waited.
-        let account = self.accounts.get(&account.id).ok_or_else(|| CoreError::UnknownAccount(account.id))?;
+        let account = self.accounts.get(&account.id).ok_or(CoreError::UnknownAccount(account.id))?;
         if account.status == AccountStatus::ReauthRequired {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
@@ -225,12 +225,9 @@ impl TokenBroker {
             }
             guards
         };
-        match tokio::time::timeout(limit, all).await {
-            // The guards are dropped: a request after this point may start a
-            // refresh of its own, but the caller is about to stop serving.
-            Ok(_) => true,
-            Err(_) => false,
-        }
+        // The guards are dropped on return: a request after this point may
+        // start a refresh of its own, but the caller is about to stop serving.
+        tokio::time::timeout(limit, all).await.is_ok()
     }
 
     fn refresh_lock(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -284,7 +281,7 @@ impl TokenBroker {
 /// How long the provider asked to be left alone (HTTP 429/503 `Retry-After`).
 fn retry_after_secs(error: &CoreError) -> Option<u64> {
     match error {
-        CoreError::ProviderUnavailable { .. } => None,
+        CoreError::ProviderUnavailable { .. } => error.retry_after().map(|d| d.as_secs()),
         _ => None,
     }
 }

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// Answers one request line; `None` for a notification (no `id`).
+/// Answers one request line from `caller`; `None` for a notification (a
+/// request with no `id` member).
 pub async fn dispatch(core: &Arc<Core>, caller: &Caller, line: &[u8]) -> Option<Response> {
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
@@ -77,7 +78,11 @@ pub async fn dispatch(core: &Arc<Core>, caller: &Caller, line: &[u8]) -> Option<
             tracing::info!(method, pid = ?caller.pid, reason = ?e.reason(), "ipc request refused: {}", e.message)
         }
     }
-    let id = request.id?;
+    // JSON-RPC 2.0 §4.1: only a request *without* an `id` member is a
+    // notification; `"id": null` is answered, with null (serde reads both
+    // as `None`, so look at the object itself).
+    value.get("id")?;
+    let id = request.id.unwrap_or(Value::Null);
     Some(match result {
         Ok(v) => Response::success(id, v),
         Err(e) => Response::failure(id, e),
@@ -92,8 +97,23 @@ where
 {
     let params: M::Params = match params {
         None | Some(Value::Null) => M::Params::default(),
-        Some(v) => serde_json::from_value(v)
+        Some(v @ Value::Object(_)) => serde_json::from_value(v)
             .map_err(|e| RpcError::invalid_params(format!("bad parameters for `{}`: {e}", M::METHOD)))?,
+        // JSON-RPC 2.0 §4.2 allows positional params, but Castkey's methods
+        // take named ones; serde would map an array onto fields by
+        // position, so refuse it rather than guess.
+        Some(Value::Array(_)) => {
+            return Err(RpcError::invalid_params(format!(
+                "`{}` takes its parameters by name (an object), not by position (an array)",
+                M::METHOD
+            )))
+        }
+        Some(_) => {
+            return Err(RpcError::invalid_params(format!(
+                "`{}` takes its parameters as an object",
+                M::METHOD
+            )))
+        }
     };
     let result = f(params).await.map_err(|e| e.to_rpc())?;
     serde_json::to_value(result).map_err(|e| RpcError::new(castkey_ipc::Reason::Internal, e.to_string()))

@@ -3,7 +3,7 @@
 //! records what it was asked to open, a temporary config directory and a
 //! collector of [`CoreEvent`]s. Nothing here is used by the app or the CLI.
 //!
-//! ```ignore
+//! ```text
 //! let w = World::with_sandbox("http://127.0.0.1:9").await;
 //! w.clock.advance(60);
 //! let event = w.events.next().await;
@@ -85,6 +85,15 @@ impl World {
         let mut catalog = ProviderCatalog::default();
         let url = Url::parse(issuer).expect("issuer URL");
         catalog.add(crate::services::local_sandbox(url)).expect("sandbox provider");
+        Self::with_catalog(catalog).await
+    }
+
+    /// A world offering api.video with both environments at `base` (a
+    /// stand-in on loopback).
+    pub async fn with_api_video(base: &str) -> Self {
+        let mut catalog = ProviderCatalog::default();
+        let url = Url::parse(base).expect("base URL");
+        catalog.add(crate::services::api_video(url.clone(), url)).expect("api.video provider");
         Self::with_catalog(catalog).await
     }
 

@@ -309,7 +309,7 @@ impl SignIn {
             None => set,
             Some(x) => {
                 let exchanged = super::exchange::exchange(
-                    self.grants.oidc.http(),
+                    self.grants.oidc.http_for(&x.url),
                     super::exchange::ExchangeRequest {
                         url: &x.url,
                         identity_token: set.id_token.as_deref().unwrap_or_default(),
@@ -539,7 +539,7 @@ impl Grants {
                     return Err(CoreError::ReauthRequired(account.id.clone()));
                 };
                 super::exchange::exchange(
-                    self.oidc.http(),
+                    self.oidc.http_for(&x.url),
                     super::exchange::ExchangeRequest {
                         url: &x.url,
                         identity_token: raw,

@@ -181,13 +181,6 @@ impl OidcProviders {
         OidcProviders { http, by_id: Default::default() }
     }
 
-    /// The HTTP client for providers that are not on loopback. Prefer
-    /// [`OidcProviders::http_for`], which also keeps loopback requests away
-    /// from proxies.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http.normal
-    }
-
     /// The HTTP client for a request to `url` (also the non-OIDC ones:
     /// api.video, token exchanges): no proxy for a loopback host.
     pub fn http_for(&self, url: &Url) -> &reqwest::Client {
