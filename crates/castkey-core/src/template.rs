@@ -47,6 +47,18 @@ pub(crate) fn field(
     }
 }
 
+/// Extra headers a service's API needs (`Name: value`, several separated by
+/// `;` or new lines): IPC token answers carry them beside `Authorization`.
+pub(crate) fn api_headers_field() -> TemplateField {
+    field(
+        "api_headers",
+        "Extra API headers (Name: value; separate several with ;)",
+        FieldKind::Text,
+        false,
+        None,
+    )
+}
+
 pub(crate) fn redirect_field() -> TemplateField {
     TemplateField {
         choices: vec!["app".into(), "loopback".into()],
@@ -197,5 +209,35 @@ impl ConfiguredProvider {
             }
         }
         out
+    }
+
+    /// The `api_headers` value as header names and values. Names must be
+    /// RFC 9110 tokens and not `Authorization` (Castkey sets that one);
+    /// values must not break a header line.
+    pub(crate) fn api_headers(&self) -> Result<BTreeMap<String, String>, CoreError> {
+        let mut out = BTreeMap::new();
+        let raw = self.values.get("api_headers").map(String::as_str).unwrap_or_default();
+        for item in raw.split([';', '\n']).map(str::trim).filter(|i| !i.is_empty()) {
+            let (name, value) = item.split_once(':').ok_or_else(|| {
+                CoreError::InvalidRequest(format!("extra API header `{item}`: write it as `Name: value`"))
+            })?;
+            let (name, value) = (name.trim(), value.trim());
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token) {
+                return Err(CoreError::InvalidRequest(format!("`{name}` is not a header name")));
+            }
+            if name.eq_ignore_ascii_case("authorization") {
+                return Err(CoreError::InvalidRequest(
+                    "Castkey sets the Authorization header itself; leave it out".into(),
+                ));
+            }
+            if value.chars().any(|c| c.is_control()) {
+                return Err(CoreError::InvalidRequest(format!(
+                    "the value of `{name}` has a control character"
+                )));
+            }
+            out.insert(name.to_string(), value.to_string());
+        }
+        Ok(out)
     }
 }

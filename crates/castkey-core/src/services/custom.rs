@@ -5,7 +5,9 @@
 use super::{base, Service};
 use crate::error::CoreError;
 use crate::provider::{BrowserSignIn, Endpoints, ProviderConfig, RedirectStyle};
-use crate::template::{field, loopback_fields, redirect_field, ConfiguredProvider, CLIENT_SECRET};
+use crate::template::{
+    api_headers_field, field, loopback_fields, redirect_field, ConfiguredProvider, CLIENT_SECRET,
+};
 use castkey_ipc::ui::{FieldKind, ProviderTemplate};
 use std::collections::BTreeMap;
 use url::Url;
@@ -54,6 +56,7 @@ fn oidc_template() -> ProviderTemplate {
             field(CLIENT_SECRET, "Client secret (if it has one)", Secret, false, None),
             field("scopes", "Scopes", Text, true, Some("openid email profile")),
             field("broadcast_scope", "Scope that allows broadcasting", Text, false, None),
+            api_headers_field(),
             redirect_field(),
         ]
         .into_iter()
@@ -77,6 +80,7 @@ fn oauth2_template() -> ProviderTemplate {
             field(CLIENT_SECRET, "Client secret (if it has one)", Secret, false, None),
             field("scopes", "Scopes", Text, false, None),
             field("broadcast_scope", "Scope that allows broadcasting", Text, false, None),
+            api_headers_field(),
             redirect_field(),
         ]
         .into_iter()
@@ -106,6 +110,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
     Ok(ProviderConfig {
         scopes,
         broadcast_scope,
+        api_headers: c.api_headers()?,
         ..base(
             c,
             c.text("name")?,

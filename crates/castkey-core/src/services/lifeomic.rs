@@ -1,8 +1,16 @@
-//! A LifeOmic-style video service with single sign-on: the user signs in at
-//! the customer's own OpenID Connect provider, then the ID token is traded
-//! for the service's access token (JSON `identityToken`, `providerName`,
-//! `oidcClientId`, `lifeomicClientId` → `accessToken`); API calls carry the
-//! `LifeOmic-Account` header.
+//! A LifeOmic-style video service, both ways its document describes:
+//!
+//! - its own OAuth client ("Obtaining access tokens with an OAuth client",
+//!   the main path): authorization code + PKCE at the service's OAuth
+//!   endpoints (LifeOmic documents `https://api.us.lifeomic.com/v1/oauth/
+//!   authorize` and `/token`; access tokens last an hour, refresh tokens
+//!   24 h);
+//! - single sign-on: the user signs in at the customer's own OpenID Connect
+//!   provider, then the ID token is traded for the service's access token
+//!   (JSON `identityToken`, `providerName`, `oidcClientId`,
+//!   `lifeomicClientId` → `accessToken`).
+//!
+//! Either way, API calls carry the `LifeOmic-Account` header.
 
 use super::{base, Service};
 use crate::error::CoreError;
@@ -12,11 +20,62 @@ use castkey_ipc::ui::{FieldKind, ProviderTemplate};
 use std::collections::BTreeMap;
 
 pub const LIFEOMIC: &str = "lifeomic";
+pub const LIFEOMIC_OAUTH: &str = "lifeomic-oauth";
+
+/// The service's documented OAuth endpoints.
+pub const LIFEOMIC_AUTHORIZATION_URL: &str = "https://api.us.lifeomic.com/v1/oauth/authorize";
+pub const LIFEOMIC_TOKEN_URL: &str = "https://api.us.lifeomic.com/v1/oauth/token";
 
 /// The header every API call of the service needs.
 pub const ACCOUNT_HEADER: &str = "LifeOmic-Account";
 
 pub(crate) const SSO: Service = Service { template, build, named: false };
+pub(crate) const OAUTH_CLIENT: Service =
+    Service { template: oauth_template, build: build_oauth, named: false };
+
+fn oauth_template() -> ProviderTemplate {
+    use FieldKind::{Secret, Text, Url as U};
+    ProviderTemplate {
+        id: LIFEOMIC_OAUTH.into(),
+        display_name: "LifeOmic-style video service".into(),
+        description: "Browser sign-in with the service's own OAuth client (ask the service's support \
+                      for one, registered for dev.castkey.app:/callback), and your account id for the \
+                      LifeOmic-Account header."
+            .into(),
+        fields: vec![
+            field("client_id", "OAuth client id", Text, true, None),
+            field(CLIENT_SECRET, "OAuth client secret (if it has one)", Secret, false, None),
+            field("account_id", "Account id (LifeOmic-Account header)", Text, true, None),
+            field("authorization_url", "Authorization endpoint", U, true, Some(LIFEOMIC_AUTHORIZATION_URL)),
+            field("token_url", "Token endpoint", U, true, Some(LIFEOMIC_TOKEN_URL)),
+            field("scopes", "Scopes", Text, false, Some("openid")),
+        ],
+    }
+}
+
+fn build_oauth(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
+    Ok(ProviderConfig {
+        scopes: c.words("scopes"),
+        api_headers: BTreeMap::from([(ACCOUNT_HEADER.to_string(), c.text("account_id")?)]),
+        ..base(
+            c,
+            "LifeOmic-style video service".into(),
+            BrowserSignIn {
+                endpoints: Endpoints::Fixed {
+                    authorization: Some(c.url("authorization_url")?),
+                    token: c.url("token_url")?,
+                    revocation: None,
+                },
+                client_id: c.text("client_id")?,
+                confidential: c.confidential(),
+                offline_access: false,
+                exchange: None,
+                redirect: RedirectStyle::AppScheme,
+                loopback: Default::default(),
+            },
+        )
+    })
+}
 
 fn template() -> ProviderTemplate {
     use FieldKind::{Secret, Text, Url as U};

@@ -37,6 +37,7 @@ pub(crate) const SERVICES: &[Service] = &[
     ibm::SERVICE_ACCOUNT,
     vidiflow::SERVICE,
     apivideo::OTHER_HOSTS,
+    lifeomic::OAUTH_CLIENT,
     lifeomic::SSO,
     custom::OIDC_SERVICE,
     custom::OAUTH2_SERVICE,
@@ -218,5 +219,46 @@ mod tests {
         assert_eq!(p.config.api_headers.get("LifeOmic-Account").map(String::as_str), Some("acme"));
         let b = p.config.sign_in.as_browser().expect("browser sign-in");
         assert_eq!(b.exchange.as_ref().map(|x| x.service_client_id.as_str()), Some("svc"));
+    }
+
+    #[test]
+    fn lifeomic_s_own_oauth_client_signs_in_at_its_documented_endpoints() {
+        let p = prepare(&setup(lifeomic::LIFEOMIC_OAUTH, &[("client_id", "svc"), ("account_id", "acme")]))
+            .unwrap();
+        assert_eq!(p.config.id, "lifeomic-oauth");
+        assert_eq!(p.config.api_headers.get("LifeOmic-Account").map(String::as_str), Some("acme"));
+        assert_eq!(p.config.default_token_lifetime_secs, 3600);
+        let b = p.config.sign_in.as_browser().expect("browser sign-in");
+        assert_eq!(
+            b.endpoints,
+            Endpoints::Fixed {
+                authorization: Some(Url::parse(lifeomic::LIFEOMIC_AUTHORIZATION_URL).unwrap()),
+                token: Url::parse(lifeomic::LIFEOMIC_TOKEN_URL).unwrap(),
+                revocation: None,
+            }
+        );
+        assert!(!b.confidential);
+        let e = prepare(&setup(lifeomic::LIFEOMIC_OAUTH, &[("client_id", "svc")])).unwrap_err();
+        assert!(e.to_string().contains("Account id"), "{e}");
+    }
+
+    #[test]
+    fn any_provider_can_carry_extra_api_headers_and_bad_ones_are_named() {
+        let base = [("name", "Studio"), ("issuer", "https://id.studio.example"), ("client_id", "c")];
+        let with = |h: &str| {
+            let mut v = base.to_vec();
+            v.push(("api_headers", h));
+            prepare(&setup(OIDC, &v))
+        };
+        let p = with("X-Tenant: acme; Client-Id : abc:def\nAccept-Version: 2").unwrap();
+        let h = &p.config.api_headers;
+        assert_eq!(h.get("X-Tenant").map(String::as_str), Some("acme"));
+        assert_eq!(h.get("Client-Id").map(String::as_str), Some("abc:def"));
+        assert_eq!(h.get("Accept-Version").map(String::as_str), Some("2"));
+        assert!(with("no colon").unwrap_err().to_string().contains("Name: value"));
+        assert!(with("Bad Name: x").unwrap_err().to_string().contains("not a header name"));
+        assert!(with("authorization: Bearer x").unwrap_err().to_string().contains("Authorization"));
+        // What is saved rebuilds the same headers.
+        assert_eq!(&build(&p.configured).unwrap().api_headers, h);
     }
 }
