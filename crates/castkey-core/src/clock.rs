@@ -1,7 +1,9 @@
 //! Time as the core sees it: Unix seconds, replaceable in tests.
 
 use std::fmt;
+#[cfg(any(test, feature = "test-support"))]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(any(test, feature = "test-support"))]
 use std::sync::Arc;
 
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -19,9 +21,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that tests move by hand.
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicU64);
 
+#[cfg(any(test, feature = "test-support"))]
 impl ManualClock {
     pub fn new(start: u64) -> Arc<Self> {
         Arc::new(ManualClock(AtomicU64::new(start)))
@@ -32,6 +36,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
