@@ -2,13 +2,19 @@
 // oidc-provider 9.13.3 (pinned in package.json).
 //
 // stdout protocol: exactly one line, `ISSUER=http://127.0.0.1:<port>`, once
-// the server is listening. Everything else goes to stderr.
+// the server is listening. Everything else goes to stderr. With IDP_ISSUER,
+// a line `LISTEN=http://127.0.0.1:<port>` (where the server really is) comes
+// first, then `ISSUER=<IDP_ISSUER>`.
 //
 // Environment:
 //   IDP_PORT        port to listen on (default 0 = any free port)
 //   IDP_ACCESS_TTL  access token lifetime, seconds (default 3600)
 //   IDP_CC_TTL      client_credentials token lifetime, seconds (default 3600)
 //   IDP_VERBOSE=1   also log successful authorizations / token grants
+//   IDP_ISSUER      the issuer to name, when the provider is reached through a
+//                   proxy at another address (tests/standins/faultgate.mjs
+//                   with AS_ISSUER=1): ID tokens and discovery name the proxy
+//                   (default: the server's own address)
 //
 // Exits 0 on SIGTERM / SIGINT.
 
@@ -229,7 +235,8 @@ await new Promise((resolve) => {
 });
 
 const { port } = server.address();
-const issuer = `http://127.0.0.1:${port}`;
+const listening = `http://127.0.0.1:${port}`;
+const issuer = process.env.IDP_ISSUER || listening;
 const provider = new Provider(issuer, configuration);
 
 const describe = (err) => [err.error || err.name, err.error_description || err.message].filter(Boolean).join(': ');
@@ -245,8 +252,9 @@ if (VERBOSE) {
 
 server.on('request', provider.callback());
 
+if (issuer !== listening) process.stdout.write(`LISTEN=${listening}\n`);
 process.stdout.write(`ISSUER=${issuer}\n`);
-log(`listening on ${issuer} (access ttl ${ACCESS_TTL}s, client_credentials ttl ${CC_TTL}s)`);
+log(`listening on ${listening} as issuer ${issuer} (access ttl ${ACCESS_TTL}s, client_credentials ttl ${CC_TTL}s)`);
 
 let stopping = false;
 function shutdown(signal) {

@@ -8,6 +8,7 @@
 //! started in its own process group and killed when the scenario ends,
 //! passing or failing.
 
+pub mod killloop;
 pub mod process;
 pub mod webdriver;
 
@@ -62,6 +63,11 @@ pub struct EnvOptions {
     pub display: bool,
     /// Access-token lifetime of the sandbox provider, seconds.
     pub access_ttl: Option<u64>,
+    /// Put the fault gate (`standins/faultgate.mjs`) in front of the whole
+    /// sandbox provider: the provider names the gate as its issuer, so
+    /// `CASTKEY_SANDBOX_ISSUER` and every endpoint lead through it, and
+    /// [`TestEnv::gate_fail`] can make one path fail.
+    pub gate: bool,
 }
 
 /// One scenario's world. Dropping it stops everything it started.
@@ -70,6 +76,8 @@ pub struct TestEnv {
     pub home: tempfile::TempDir,
     pub vars: BTreeMap<String, String>,
     pub issuer: String,
+    /// The fault gate's base URL (the issuer) with `EnvOptions { gate: true }`.
+    pub gate: Option<String>,
     // Stopped in reverse order of start by Drop of the Vec.
     guards: Vec<Guard>,
 }
@@ -101,7 +109,7 @@ impl TestEnv {
         vars.insert("CASTKEY_LOG".into(), "info,castkey_core=debug".into());
         vars.insert("NO_AT_BRIDGE".into(), "1".into());
         vars.insert("WEBKIT_DISABLE_COMPOSITING_MODE".into(), "1".into());
-        let mut env = TestEnv { home, vars, issuer: String::new(), guards: Vec::new() };
+        let mut env = TestEnv { home, vars, issuer: String::new(), gate: None, guards: Vec::new() };
         env.start_bus();
         if !opts.no_keyring {
             env.start_keyring(!opts.locked_keyring);
@@ -109,7 +117,7 @@ impl TestEnv {
         if opts.display {
             env.start_display();
         }
-        env.start_idp(opts.access_ttl);
+        env.start_idp(opts.access_ttl, opts.gate);
         env
     }
 
@@ -220,18 +228,90 @@ impl TestEnv {
         self.vars.insert("DISPLAY".into(), display);
     }
 
-    fn start_idp(&mut self, access_ttl: Option<u64>) {
+    fn start_idp(&mut self, access_ttl: Option<u64>, gate: bool) {
+        // The gate must exist first: the provider names it as its issuer.
+        let gate = gate.then(|| self.start_standin("faultgate", "faultgate.mjs", &[("AS_ISSUER", "1")]));
         let mut cmd = self.command("node");
         cmd.arg(repo().join("tests/idp/server.mjs")).env("IDP_PORT", "0");
         if let Some(ttl) = access_ttl {
             cmd.env("IDP_ACCESS_TTL", ttl.to_string());
         }
+        if let Some(g) = &gate {
+            cmd.env("IDP_ISSUER", g);
+        }
+        let mut listening = None;
         let (guard, issuer) = Guard::spawn_reading_line("idp", cmd, self.path("idp.log"), |l| {
+            if let Some(at) = l.strip_prefix("LISTEN=") {
+                listening = Some(at.trim().to_string());
+            }
             l.strip_prefix("ISSUER=").map(|s| s.trim().to_string())
         });
         self.guards.push(guard);
+        if let Some(g) = &gate {
+            let upstream = listening.expect("the sandbox provider printed LISTEN= before ISSUER=");
+            ureq::post(format!("{g}/_test/upstream?url={upstream}"))
+                .send_empty()
+                .expect("set the gate's upstream");
+            assert_eq!(&issuer, g, "the sandbox provider does not name the gate as its issuer");
+        }
+        self.gate = gate;
         self.issuer = issuer.clone();
         self.vars.insert("CASTKEY_SANDBOX_ISSUER".into(), issuer);
+    }
+
+    fn gate_base(&self) -> &str {
+        self.gate
+            .as_deref()
+            .expect("this scenario has no fault gate: start it with EnvOptions { gate: true }")
+    }
+
+    /// From now on the gate answers requests to `path` (e.g. `/token`) the
+    /// way `mode` says (`standins/faultgate.mjs`; `none` passes through).
+    pub fn gate_fail(&self, path: &str, mode: &str) {
+        ureq::post(format!("{}/_test/fail?path={path}&mode={mode}", self.gate_base()))
+            .send_empty()
+            .expect("set the gate's fault mode");
+    }
+
+    /// How many requests to `path` reached the gate (and so the provider).
+    pub fn gate_count(&self, path: &str) -> u64 {
+        let mut resp =
+            ureq::get(format!("{}/_test/count?path={path}", self.gate_base())).call().expect("gate count");
+        let v: Value = resp.body_mut().read_json().expect("gate count JSON");
+        v["count"].as_u64().expect("count")
+    }
+
+    /// `castkey login <provider>` with no broker running (loopback redirect,
+    /// the scripted browser): asserts it worked within 90 s (a sign-in that
+    /// goes wrong would otherwise wait 10 minutes for its redirect) and
+    /// answers the account id.
+    pub fn login_headless(&mut self, provider: &str) -> String {
+        let login = self.spawn_castkey("login", &["login", provider]);
+        let code = self.wait_exit(login, Duration::from_secs(90));
+        self.stop(login);
+        let log = self.log("login");
+        assert_eq!(code, Some(0), "castkey login {provider} failed:\n{log}");
+        log.lines()
+            .find_map(|l| {
+                l.strip_prefix("Signed in as ")?.rsplit_once(" (")?.1.strip_suffix(')').map(String::from)
+            })
+            .unwrap_or_else(|| panic!("no `Signed in as` line:\n{log}"))
+    }
+
+    /// The account's status as the broker reports it over IPC.
+    pub fn account_status(&self, id: &str) -> castkey_ipc::AccountStatus {
+        let accounts = self.client().call::<castkey_ipc::Accounts>(&Default::default()).expect("accounts");
+        let listed = format!("{accounts:?}");
+        accounts
+            .into_iter()
+            .find(|a| a.id == id)
+            .unwrap_or_else(|| panic!("no account {id} in {listed}"))
+            .status
+    }
+
+    /// The refresh token the keychain holds for `account`.
+    pub fn refresh_token(&self, account: &str) -> Option<String> {
+        self.keychain_lookup(&format!("account/{account}/refresh_token"))
     }
 
     /// Starts a vendor stand-in from `tests/standins/` (for endpoints no
@@ -325,6 +405,12 @@ impl TestEnv {
         &mut self.guards[index]
     }
 
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the process at `index` only
+    /// (not its group).
+    pub fn signal(&mut self, index: usize, signal: i32) {
+        self.guards[index].signal(signal);
+    }
+
     /// Starts `castkey <args>` in the background (e.g. a `login` that waits).
     pub fn spawn_castkey(&mut self, name: &str, args: &[&str]) -> usize {
         let mut cmd = self.command(binary("castkey"));
@@ -411,7 +497,9 @@ impl Drop for TestEnv {
             g.stop();
         }
         if std::thread::panicking() {
-            for name in ["idp", "app", "app2", "serve", "keyring", "browser-open", "cold-app"] {
+            for name in
+                ["idp", "faultgate", "login", "app", "app2", "serve", "keyring", "browser-open", "cold-app"]
+            {
                 let log = self.log(name);
                 if !log.is_empty() {
                     let tail: Vec<&str> = log.lines().rev().take(40).collect();

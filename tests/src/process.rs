@@ -70,6 +70,20 @@ impl Guard {
         }
     }
 
+    /// Sends `sig` to the process itself (not its group), unless it has
+    /// been stopped and reaped already.
+    #[allow(unsafe_code)]
+    pub fn signal(&mut self, sig: i32) {
+        if self.stopped || !self.is_running() {
+            return;
+        }
+        // SAFETY: kill(2) on the child's pid, which has not been reaped
+        // (try_wait just said it runs), so it cannot have been reused.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
