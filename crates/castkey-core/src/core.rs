@@ -374,13 +374,6 @@ impl Core {
         let target = RedirectTarget::Loopback { port: listener.port(), path: listener.path().into() };
         let started = self.sign_in.start(provider, target).await?;
         on_started(&started);
-        let late_failure = if how.no_browser { None } else { Some(self.open_browser(&started).await?) };
-        let late_failure = async move {
-            match late_failure {
-                Some(f) => f.await,
-                None => std::future::pending().await,
-            }
-        };
         let base = listener.redirect_uri();
         let state = started.state.clone();
         let ttl = self.time_left(&started);
@@ -388,9 +381,29 @@ impl Core {
             let base = base.clone();
             async move { self.sign_in.complete(&url, &base).await }
         };
+        // Served while the launcher runs: some only return once the browser
+        // they started is done, and it may come back here before that.
+        let serving = listener.serve(ttl, complete);
+        tokio::pin!(serving);
+        let late_failure = match how.no_browser {
+            true => None,
+            false => tokio::select! {
+                opened = self.open_browser(&started) => Some(opened?),
+                r = &mut serving => {
+                    self.sign_in.abandon(&state);
+                    return r;
+                }
+            },
+        };
+        let late_failure = async move {
+            match late_failure {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = self.wait(started) => r,
-            r = listener.serve(ttl, complete) => {
+            r = &mut serving => {
                 self.sign_in.abandon(&state);
                 r
             }
@@ -578,18 +591,31 @@ mod tests {
     struct Launcher {
         delay: Duration,
         fails: bool,
+        /// Like a text browser: visits the URL (here: comes straight back
+        /// to the redirect, refused) before returning.
+        visits: bool,
         opened: Mutex<Vec<Url>>,
     }
 
     impl Launcher {
         fn new(delay_ms: u64, fails: bool) -> Arc<Self> {
-            Arc::new(Launcher { delay: Duration::from_millis(delay_ms), fails, opened: Mutex::default() })
+            let delay = Duration::from_millis(delay_ms);
+            Arc::new(Launcher { delay, fails, visits: false, opened: Mutex::default() })
         }
     }
 
     impl BrowserLauncher for Launcher {
         fn open(&self, url: &Url) -> Result<(), String> {
+            use std::io::{Read, Write};
             self.opened.lock().unwrap().push(url.clone());
+            if self.visits {
+                let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+                let back = Url::parse(&q["redirect_uri"]).unwrap();
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", back.port().unwrap())).unwrap();
+                let target = format!("{}?error=access_denied&state={}&iss={ISSUER}", back.path(), q["state"]);
+                s.write_all(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes()).unwrap();
+                s.read_to_end(&mut Vec::new()).unwrap();
+            }
             std::thread::sleep(self.delay);
             match self.fails {
                 true => Err("could not open the browser: no display".into()),
@@ -700,6 +726,21 @@ mod tests {
         let err = task.await.unwrap().unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
         assert!(err.to_string().contains("no display") && err.to_string().contains("by hand"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_redirect_is_served_while_the_launcher_runs() {
+        let launcher = Arc::new(Launcher {
+            delay: Duration::from_secs(3),
+            fails: false,
+            visits: true,
+            opened: Mutex::default(),
+        });
+        let (core, _dir) = core(launcher, RedirectStyle::AppScheme, Default::default()).await;
+        let started = std::time::Instant::now();
+        let err = core.login_loopback("sandbox", &LoopbackLogin::default(), |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("access_denied"), "{err}");
+        assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
