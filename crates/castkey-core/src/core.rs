@@ -309,6 +309,12 @@ impl Core {
                     let (this, base) = (this.clone(), base.clone());
                     async move { this.sign_in.complete(&url, &base).await }
                 };
+                let late_failure = async move {
+                    match late_failure {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let outcome = tokio::select! {
                     r = listener.serve(ttl, complete) => r.err(),
                     e = late_failure => Some(e),
@@ -321,14 +327,16 @@ impl Core {
             return Ok(started);
         }
         let started = self.sign_in.start(provider, RedirectTarget::AppScheme).await?;
-        let late_failure = self.open_browser(&started).await?;
-        let (this, state) = (self.clone(), started.state.clone());
-        tokio::spawn(async move {
-            // Ends with the process for a launcher that never reports.
-            let e = late_failure.await;
-            this.sign_in.abandon(&state);
-            let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
-        });
+        if let Some(late_failure) = self.open_browser(&started).await? {
+            let (this, state, ttl) = (self.clone(), started.state.clone(), self.time_left(&started));
+            tokio::spawn(async move {
+                // Past the sign-in's lifetime a launcher's failure no longer matters.
+                if let Ok(e) = tokio::time::timeout(ttl, late_failure).await {
+                    this.sign_in.abandon(&state);
+                    let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+                }
+            });
+        }
         Ok(started)
     }
 
@@ -388,7 +396,7 @@ impl Core {
         let late_failure = match how.no_browser {
             true => None,
             false => tokio::select! {
-                opened = self.open_browser(&started) => Some(opened?),
+                opened = self.open_browser(&started) => opened?,
                 r = &mut serving => {
                     self.sign_in.abandon(&state);
                     return r;
@@ -419,16 +427,16 @@ impl Core {
     /// A launcher that reports failure is an error ([`CoreError::LoginFailed`],
     /// with the URL to open by hand) and the sign-in is abandoned: the user
     /// would otherwise wait for a browser that never came. A launcher still
-    /// running after 10 s (1 s in unit tests) is not taken for a failure: some only return when
-    /// the browser they started exits (a `$BROWSER` that starts a new
+    /// running after 10 s (1 s in unit tests) is not taken for a failure:
+    /// some only return when the browser they started exits (a `$BROWSER` that starts a new
     /// browser process, a text browser), so being slow says nothing. The
-    /// sign-in goes on, and the answered future resolves if that launcher
-    /// reports failure later (never, otherwise): callers waiting for the
-    /// sign-in stop at it.
+    /// sign-in goes on, and for such a launcher a future is answered that
+    /// resolves if it reports failure later (never, otherwise): callers
+    /// waiting for the sign-in stop at it.
     async fn open_browser(
         &self,
         started: &Started,
-    ) -> Result<impl std::future::Future<Output = CoreError> + Send + 'static, CoreError> {
+    ) -> Result<Option<impl std::future::Future<Output = CoreError> + Send + 'static>, CoreError> {
         let browser = self.browser.clone();
         let url = started.authorization_url.clone();
         let by_hand = {
@@ -454,16 +462,13 @@ impl Core {
                 Some(opened)
             }
         };
-        Ok(async move {
-            match slow {
-                None => std::future::pending().await,
-                Some(opened) => match opened.await {
-                    Ok(Ok(())) => std::future::pending().await,
-                    Ok(Err(e)) => by_hand(e),
-                    Err(e) => by_hand(format!("the browser launcher failed: {e}")),
-                },
+        Ok(slow.map(|opened| async move {
+            match opened.await {
+                Ok(Ok(())) => std::future::pending().await,
+                Ok(Err(e)) => by_hand(e),
+                Err(e) => by_hand(format!("the browser launcher failed: {e}")),
             }
-        })
+        }))
     }
 
     /// How long a started sign-in has left (at least a second).
