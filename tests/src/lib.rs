@@ -525,3 +525,11 @@ pub fn first_matching_line<T>(path: &Path, f: &mut impl FnMut(&str) -> Option<T>
     let file = std::fs::File::open(path).ok()?;
     std::io::BufReader::new(file).lines().map_while(Result::ok).find_map(|l| f(&l))
 }
+
+/// Sleeps past Castkey's back-off after the `failures`-th time in a row a
+/// provider failed to answer (5 s, doubling; see docs/ipc.md), so that the
+/// next request reaches the provider again.
+pub fn wait_out_backoff(failures: u32) {
+    let secs = 5u64 << failures.saturating_sub(1).min(6);
+    std::thread::sleep(std::time::Duration::from_secs(secs.min(300) + 1));
+}

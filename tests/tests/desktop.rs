@@ -74,10 +74,8 @@ fn streamer_signs_in_through_the_deep_link_and_a_broadcast_app_gets_a_token() {
     env.stop(app);
     env.start_app("app2", &[]);
     assert_eq!(account_ids(&env), vec!["sandbox:streamer"]);
-    let grant = env
-        .client()
-        .call::<Token>(&TokenParams { min_valid_secs: Some(10 * 3600), ..Default::default() })
-        .unwrap();
+    let grant =
+        env.client().call::<Token>(&TokenParams { force_refresh: Some(true), ..Default::default() }).unwrap();
     assert_ne!(grant.access_token, access);
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
 }
@@ -147,10 +145,8 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
     assert_eq!(account_ids(&env), vec!["sandbox:streamer"]);
     // The provider revokes a grant whose code is used twice: a working
     // refresh proves Castkey never sent the code again.
-    let grant = env
-        .client()
-        .call::<Token>(&TokenParams { min_valid_secs: Some(10 * 3600), ..Default::default() })
-        .unwrap();
+    let grant =
+        env.client().call::<Token>(&TokenParams { force_refresh: Some(true), ..Default::default() }).unwrap();
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
 }
 

@@ -54,10 +54,8 @@ fn streamer_signs_in_headless_and_a_broadcast_app_gets_a_token_across_restarts()
     // token replaces the old one in the keychain.
     env.stop(serve);
     env.start_serve();
-    let grant = env
-        .client()
-        .call::<Token>(&TokenParams { min_valid_secs: Some(10 * 3600), ..Default::default() })
-        .unwrap();
+    let grant =
+        env.client().call::<Token>(&TokenParams { force_refresh: Some(true), ..Default::default() }).unwrap();
     assert_ne!(grant.access_token, access);
     assert_eq!(grant.headers["Authorization"], format!("Bearer {}", grant.access_token));
     assert_eq!(grant.account.id, "sandbox:streamer");

@@ -71,7 +71,7 @@ fn ibm_video_streaming_from_set_up_to_sign_out() {
     // A refresh (the confidential client authenticates with its secret).
     // This provider does not rotate a confidential client's refresh token;
     // whichever it is, the keychain holds the live one.
-    let fresh = TokenParams { min_valid_secs: Some(2 * 86_400), ..for_provider("ibm") };
+    let fresh = TokenParams { force_refresh: Some(true), ..for_provider("ibm") };
     let second = env.client().call::<Token>(&fresh).unwrap();
     assert_ne!(second.access_token, grant.access_token);
     assert_eq!(env.introspect(&second.access_token)["active"], true);
@@ -175,7 +175,7 @@ fn lifeomic_sso_exchanges_the_identity_token_and_hands_out_both_headers() {
     };
     let refresh_key = "account/lifeomic:streamer/refresh_token";
     let first_refresh = env.keychain_lookup(refresh_key).expect("the customer's refresh token");
-    let fresh = TokenParams { min_valid_secs: Some(10 * 3600), ..for_provider("lifeomic") };
+    let fresh = TokenParams { force_refresh: Some(true), ..for_provider("lifeomic") };
     let second = env.client().call::<Token>(&fresh).unwrap();
     assert_ne!(second.access_token, grant.access_token);
     assert_eq!(exchanges(), 3, "the refused one at sign-in, the good one, the refresh");
@@ -318,10 +318,15 @@ fn ibm_token_endpoint_faults_are_clear_in_the_window_and_over_ipc_and_lose_nothi
 
     // A refresh that meets 500, an HTML page or silence: a clear error over
     // IPC, the account still signed in, the refresh token kept.
-    let fresh = TokenParams { min_valid_secs: Some(2 * 86_400), ..for_provider("ibm") };
+    // Castkey backs off after a provider failed to answer (5 s, then 10 s):
+    // each fault is tried once its back-off is over.
+    let fresh = TokenParams { force_refresh: Some(true), ..for_provider("ibm") };
     for (mode, says) in
         [("500", "answered HTTP 500"), ("garbage", "not a token response"), ("hang", "timed out")]
     {
+        if mode == "garbage" {
+            castkey_scenarios::wait_out_backoff(1);
+        }
         fail(mode);
         let err = env.client().call::<Token>(&fresh).unwrap_err().to_string();
         assert!(err.contains("provider_unavailable") && err.contains(says), "{mode}: {err}");
@@ -337,6 +342,7 @@ fn ibm_token_endpoint_faults_are_clear_in_the_window_and_over_ipc_and_lose_nothi
     // The refresh token refused: "sign in again" in the window and over IPC;
     // the secrets stay until the user acts.
     fail("invalid_grant");
+    castkey_scenarios::wait_out_backoff(2);
     let err = env.client().call::<Token>(&fresh).unwrap_err().to_string();
     assert!(err.contains("reauth_required"), "{err}");
     // (The window redraws the card: find it afresh each time.)

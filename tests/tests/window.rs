@@ -103,10 +103,7 @@ fn a_service_account_is_added_from_the_window_and_serves_tokens() {
     // new client-credentials token.
     let fresh = env
         .client()
-        .call::<castkey_ipc::Token>(&castkey_ipc::TokenParams {
-            min_valid_secs: Some(10 * 3600),
-            ..params.clone()
-        })
+        .call::<castkey_ipc::Token>(&castkey_ipc::TokenParams { force_refresh: Some(true), ..params.clone() })
         .unwrap();
     assert_ne!(fresh.access_token, grant.access_token);
     assert_eq!(env.introspect(&fresh.access_token)["active"], true);
@@ -155,10 +152,14 @@ fn vidiflow_token_endpoint_faults_are_clear_and_lose_nothing() {
     assert_eq!(grant.scope, vec!["api1"]);
 
     // 500, an HTML page, silence: clear errors over IPC, the secret kept.
-    let fresh = castkey_ipc::TokenParams { min_valid_secs: Some(10 * 3600), ..params.clone() };
+    let fresh = castkey_ipc::TokenParams { force_refresh: Some(true), ..params.clone() };
     for (mode, says) in
         [("500", "answered HTTP 500"), ("garbage", "not a token response"), ("hang", "timed out")]
     {
+        // Castkey backs off after a provider failed to answer: wait it out.
+        if mode == "garbage" {
+            castkey_scenarios::wait_out_backoff(1);
+        }
         fail(mode);
         let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err().to_string();
         assert!(err.contains("provider_unavailable") && err.contains(says), "{mode}: {err}");
@@ -170,6 +171,7 @@ fn vidiflow_token_endpoint_faults_are_clear_and_lose_nothing() {
     }
     // The secret revoked at the service (invalid_client): sign in again, secret kept.
     fail("invalid_grant");
+    castkey_scenarios::wait_out_backoff(2);
     let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err().to_string();
     assert!(err.contains("reauth_required"), "{err}");
     assert!(env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").is_some());
@@ -237,7 +239,7 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     assert_eq!(standin_get(&sandbox, &format!("/_test/token/{}", grant.access_token))["active"], true);
 
     // Refresh with the refresh token, not the key.
-    let fresh = castkey_ipc::TokenParams { min_valid_secs: Some(10 * 3600), ..params.clone() };
+    let fresh = castkey_ipc::TokenParams { force_refresh: Some(true), ..params.clone() };
     let second = env.client().call::<castkey_ipc::Token>(&fresh).unwrap();
     assert_ne!(second.access_token, grant.access_token);
     assert_eq!(calls_to(&sandbox, "/auth/refresh"), 1);
@@ -250,6 +252,10 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     for (mode, says) in
         [("500", "answered HTTP 500"), ("garbage", "not a token response"), ("hang", "timed out")]
     {
+        // Castkey backs off after a provider failed to answer: wait it out.
+        if mode == "garbage" {
+            castkey_scenarios::wait_out_backoff(1);
+        }
         standin_post(&sandbox, &format!("/_test/fail?mode={mode}"));
         let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err().to_string();
         assert!(err.contains("provider_unavailable") && err.contains(says), "{mode}: {err}");
@@ -259,6 +265,7 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
         assert_eq!(env.keychain_lookup(&refresh_key).as_deref(), Some(refresh.as_str()), "{mode}");
     }
     standin_post(&sandbox, "/_test/fail?mode=none");
+    castkey_scenarios::wait_out_backoff(2);
 
     // The refresh token refused: the key gets a new pair.
     standin_post(&sandbox, "/_test/revoke-refresh");

@@ -39,6 +39,10 @@ enum Command {
         /// Refresh first if the token expires sooner than this many seconds.
         #[arg(long)]
         min_valid: Option<u64>,
+        /// Refresh first even if the cached token is still valid (the API
+        /// refused the one you have).
+        #[arg(long)]
+        refresh: bool,
         /// Print the whole answer as JSON (token, expiry, headers).
         #[arg(long)]
         json: bool,
@@ -119,9 +123,10 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Token { scope, provider, account, min_valid, json } => {
+        Command::Token { scope, provider, account, min_valid, refresh, json } => {
             let scope = (!scope.is_empty()).then_some(castkey_ipc::ScopeParam::List(scope));
-            let params = TokenParams { scope, provider, account, min_valid_secs: min_valid };
+            let force_refresh = refresh.then_some(true);
+            let params = TokenParams { scope, provider, account, min_valid_secs: min_valid, force_refresh };
             let grant = Client::connect_default()?.call::<Token>(&params)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&grant)?)?;

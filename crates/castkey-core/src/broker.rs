@@ -127,8 +127,13 @@ impl TokenBroker {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
         let min_valid = params.min_valid_secs();
-        if let Some(t) = self.cached(&account.id, min_valid) {
-            return Ok(grant(&account, &provider, &t));
+        let forced = params.force_refresh == Some(true);
+        // The token the caller may hold: a forced refresh wants a newer one.
+        let held = self.unexpired(&account.id);
+        if !forced {
+            if let Some(t) = self.cached(&account.id, min_valid) {
+                return Ok(grant(&account, &provider, &t));
+            }
         }
         if let Some(answer) = self.while_backing_off(&account.id) {
             return answer.map(|t| grant(&account, &provider, &t));
@@ -137,7 +142,12 @@ impl TokenBroker {
         let lock = self.refresh_lock(&account.id);
         let _guard = lock.lock().await;
         // Whoever held the lock may have refreshed (or failed) already.
-        if let Some(t) = self.cached(&account.id, min_valid) {
+        let served = match (forced, self.unexpired(&account.id)) {
+            (true, Some(now)) if !held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &now)) => Some(now),
+            (true, _) => None,
+            (false, _) => self.cached(&account.id, min_valid),
+        };
+        if let Some(t) = served {
             return Ok(grant(&account, &provider, &t));
         }
         if let Some(answer) = self.while_backing_off(&account.id) {
@@ -157,7 +167,7 @@ impl TokenBroker {
             }
             Err(e @ CoreError::ProviderUnavailable { .. }) => {
                 self.back_off(&account.id, &e);
-                match self.unexpired(&account.id) {
+                match self.unexpired(&account.id).filter(|_| !forced) {
                     Some(t) => Ok(grant(&account, &provider, &t)),
                     None => Err(e),
                 }
@@ -641,5 +651,22 @@ mod tests {
         let err = asking.await.unwrap().unwrap_err();
         assert!(matches!(err, CoreError::UnknownAccount(_)), "{err}");
         assert!(w.broker.settle(std::time::Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn a_forced_refresh_asks_the_provider_even_for_a_fresh_token() {
+        let (w, _key, base) = world_counting(503, r#"{"error":"temporarily_unavailable"}"#).await;
+        w.broker.seed("sandbox:streamer", &token_set(10_000 + 3600));
+        assert_eq!(w.broker.token(&TokenParams::default()).await.unwrap().access_token, "access-1");
+        assert_eq!(calls(&base), 0);
+        let forced = TokenParams { force_refresh: Some(true), ..Default::default() };
+        let err = w.broker.token(&forced).await.unwrap_err();
+        assert_eq!(err.reason(), castkey_ipc::Reason::ProviderUnavailable, "{err}");
+        assert_eq!(calls(&base), 1);
+        // Forced or not, a provider that is down is not asked again during the back-off,
+        // and a caller that did not force still gets the valid token.
+        assert!(w.broker.token(&forced).await.is_err());
+        assert_eq!(calls(&base), 1);
+        assert_eq!(w.broker.token(&TokenParams::default()).await.unwrap().access_token, "access-1");
     }
 }

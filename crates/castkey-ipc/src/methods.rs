@@ -70,8 +70,16 @@ pub struct TokenParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Refresh first if the token would expire sooner than this; default 60.
+    /// Longer than half a token's lifetime counts as half (a fresh token is
+    /// not refreshed again at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_valid_secs: Option<u64>,
+    /// Refresh first even if the cached token is still valid: for an app
+    /// whose API just refused the token it holds (HTTP 401). Concurrent
+    /// forced requests share one refresh; while the provider is down, the
+    /// error comes back instead of the refused token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_refresh: Option<bool>,
 }
 
 impl TokenParams {
