@@ -135,7 +135,7 @@ impl TokenBroker {
                 return Ok(grant(&account, &provider, &t));
             }
         }
-        if let Some(answer) = self.while_backing_off(&account.id) {
+        if let Some(answer) = self.while_backing_off(&account.id, forced) {
             return answer.map(|t| grant(&account, &provider, &t));
         }
 
@@ -150,7 +150,7 @@ impl TokenBroker {
         if let Some(t) = served {
             return Ok(grant(&account, &provider, &t));
         }
-        if let Some(answer) = self.while_backing_off(&account.id) {
+        if let Some(answer) = self.while_backing_off(&account.id, forced) {
             return answer.map(|t| grant(&account, &provider, &t));
         }
         // The account may have been signed out or marked while we waited.
@@ -176,9 +176,14 @@ impl TokenBroker {
         }
     }
 
-    /// During a back-off: the cached token if it has not expired, else the
-    /// error that started the back-off. `None` when not backing off.
-    fn while_backing_off(&self, account_id: &str) -> Option<Result<Arc<CachedToken>, CoreError>> {
+    /// During a back-off: the cached token if it has not expired (and the
+    /// caller did not force a refresh), else the error that started the
+    /// back-off. `None` when not backing off.
+    fn while_backing_off(
+        &self,
+        account_id: &str,
+        forced: bool,
+    ) -> Option<Result<Arc<CachedToken>, CoreError>> {
         let error = {
             let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
             let b = backoff.get(account_id)?;
@@ -187,7 +192,7 @@ impl TokenBroker {
             }
             b.error.clone()
         };
-        Some(self.unexpired(account_id).ok_or(error))
+        Some(self.unexpired(account_id).filter(|_| !forced).ok_or(error))
     }
 
     fn back_off(&self, account_id: &str, error: &CoreError) {
