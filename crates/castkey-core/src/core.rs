@@ -41,9 +41,50 @@ pub trait BrowserLauncher: Send + Sync + fmt::Debug {
 pub struct SystemBrowser;
 
 impl BrowserLauncher for SystemBrowser {
+    /// On Linux: each command of `$BROWSER` (`:`-separated, `%s` standing
+    /// for the URL, else the URL appended), or `xdg-open`, until one exits
+    /// 0. Their exit status is read, unlike the `webbrowser` crate's
+    /// background launch: a launcher that fails (`xdg-open` exits 3 when
+    /// nothing can open the URL) is an error the user sees, not a sign-in
+    /// that waits in silence until it expires. Elsewhere, the `webbrowser`
+    /// crate.
     fn open(&self, url: &Url) -> Result<(), String> {
-        webbrowser::open(url.as_str()).map_err(|e| format!("could not open the browser: {e}"))
+        #[cfg(target_os = "linux")]
+        {
+            let browser = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty());
+            launch_any(browser.as_deref().unwrap_or("xdg-open"), url.as_str())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            webbrowser::open(url.as_str()).map_err(|e| format!("could not open the browser: {e}"))
+        }
     }
+}
+
+/// Runs the `:`-separated launcher commands in `list` with `url` until one
+/// exits 0 (the `$BROWSER` convention).
+#[cfg(target_os = "linux")]
+fn launch_any(list: &str, url: &str) -> Result<(), String> {
+    let mut why = Vec::new();
+    for command in list.split(':').map(str::trim).filter(|c| !c.is_empty()) {
+        let mut words = command.split_whitespace();
+        let Some(program) = words.next() else { continue };
+        let mut args: Vec<String> = words.map(|w| w.replace("%s", url)).collect();
+        if !command.contains("%s") {
+            args.push(url.to_string());
+        }
+        let status = std::process::Command::new(program)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(s) if s.success() => return Ok(()),
+            Ok(s) => why.push(format!("`{program}` {s}")),
+            Err(e) => why.push(format!("`{program}` could not run ({e})")),
+        }
+    }
+    Err(format!("could not open the browser: {}", why.join("; ")))
 }
 
 /// How [`Core::login_loopback`] signs in: the provider's loopback port
@@ -790,5 +831,23 @@ mod tests {
         assert_eq!(uri, format!("http://127.0.0.1:{port}/cb"));
         get(&format!("{uri}?error=access_denied&state={state}&iss={ISSUER}")).await;
         task.await.unwrap().unwrap_err();
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod launcher_tests {
+    use super::launch_any;
+
+    #[test]
+    fn a_launcher_that_fails_is_an_error_and_the_next_one_is_tried() {
+        let url = "https://id.example/authorize?state=s";
+        let err = launch_any("false", url).unwrap_err();
+        assert!(err.contains("`false` exit status: 1"), "{err}");
+        let err = launch_any("/nonexistent/browser", url).unwrap_err();
+        assert!(err.contains("could not run"), "{err}");
+        launch_any("false:true", url).unwrap();
+        // `%s` stands for the URL (not appended again: `test` takes 3 words).
+        launch_any("test %s != other", url).unwrap();
+        assert!(launch_any("test %s = other", url).is_err());
     }
 }

@@ -181,17 +181,8 @@ mod tests {
 
         fn discovered() -> Discovered {
             Discovered {
-                issuer: ISSUER.into(),
-                authorization_endpoint: Url::parse("http://127.0.0.1:9/auth").unwrap(),
-                token_endpoint: Url::parse("http://127.0.0.1:9/token").unwrap(),
-                revocation_endpoint: None,
-                userinfo_endpoint: None,
-                device_authorization_endpoint: None,
-                iss_parameter_supported: true,
-                verifies_id_tokens: true,
-                token_endpoint_auth_methods: vec![],
-                revocation_endpoint_auth_methods: vec![],
                 jwks: CoreJsonWebKeySet::new(vec![provider_key().as_verification_key()]),
+                ..Discovered::for_tests(ISSUER)
             }
         }
 

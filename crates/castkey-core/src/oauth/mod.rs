@@ -212,7 +212,6 @@ impl OidcProviders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openidconnect::core::CoreJsonWebKeySet;
 
     fn scopes() -> Vec<String> {
         vec!["openid".into(), "broadcaster".into()]
@@ -226,19 +225,7 @@ mod tests {
             "castkey",
             http_client(),
         );
-        let d = Discovered {
-            issuer: "http://127.0.0.1:1".into(),
-            authorization_endpoint: Url::parse("http://127.0.0.1:1/auth").unwrap(),
-            token_endpoint: Url::parse("http://127.0.0.1:1/token").unwrap(),
-            revocation_endpoint: None,
-            userinfo_endpoint: None,
-            device_authorization_endpoint: None,
-            iss_parameter_supported: true,
-            verifies_id_tokens: true,
-            token_endpoint_auth_methods: vec![],
-            revocation_endpoint_auth_methods: vec![],
-            jwks: CoreJsonWebKeySet::new(vec![]),
-        };
+        let d = Discovered::for_tests("http://127.0.0.1:1");
         let url = p.authorization_url(&d, crate::APP_REDIRECT_URI, &scopes(), "st", "no", "ch", true);
         let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["code_challenge_method"], "S256");
