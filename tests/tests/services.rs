@@ -102,6 +102,51 @@ fn ibm_video_streaming_from_set_up_to_sign_out() {
 }
 
 #[test]
+fn lifeomic_s_own_oauth_client_signs_in_and_hands_out_the_account_header() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    let issuer = env.issuer.clone();
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+
+    // The service's own OAuth client (the seed document's main path). The
+    // form comes with the documented endpoints; the test points them at the
+    // sandbox provider, whose confidential `ibm-app` client plays the
+    // service's client (authorization code + refresh token).
+    let form = "#templates form[data-template=\"lifeomic-oauth\"]";
+    driver.wait(form, Duration::from_secs(60));
+    let token_field = driver.find(&format!("{form} [name=\"token_url\"]")).unwrap();
+    assert_eq!(driver.value(&token_field), "https://api.us.lifeomic.com/v1/oauth/token");
+    driver.set_up_service(
+        "lifeomic-oauth",
+        &[
+            ("client_id", "ibm-app"),
+            ("client_secret", "ibm-app-secret"),
+            ("account_id", "acme-studio"),
+            ("authorization_url", &format!("{issuer}/auth")),
+            ("token_url", &format!("{issuer}/token")),
+            ("scopes", "openid email"),
+        ],
+    );
+    driver.click_css("#providers button[data-provider=\"lifeomic-oauth\"]", Duration::from_secs(30));
+    driver.wait("#accounts [data-account-id^=\"lifeomic-oauth:\"]", Duration::from_secs(60));
+
+    // A broadcasting app gets the token with both headers the GraphQL API needs.
+    let grant = env.client().call::<Token>(&for_provider("lifeomic-oauth")).unwrap();
+    assert_eq!(grant.headers["LifeOmic-Account"], "acme-studio");
+    assert_eq!(grant.headers["Authorization"], format!("Bearer {}", grant.access_token));
+    assert_eq!(env.introspect(&grant.access_token)["active"], true);
+
+    // A refresh keeps the header and a live grant in the keychain.
+    let fresh = TokenParams { force_refresh: Some(true), ..for_provider("lifeomic-oauth") };
+    let second = env.client().call::<Token>(&fresh).unwrap();
+    assert_ne!(second.access_token, grant.access_token);
+    assert_eq!(second.headers["LifeOmic-Account"], "acme-studio");
+    let refresh_key = format!("account/{}/refresh_token", second.account.id);
+    let current = env.keychain_lookup(&refresh_key).expect("a refresh token in the keychain");
+    assert_eq!(env.introspect(&current)["active"], true);
+}
+
+#[test]
 fn lifeomic_sso_exchanges_the_identity_token_and_hands_out_both_headers() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
     let issuer = env.issuer.clone();
