@@ -129,7 +129,8 @@ impl TokenBroker {
         let min_valid = params.min_valid_secs();
         let forced = params.force_refresh == Some(true);
         // The token the caller may hold: a forced refresh wants a newer one.
-        let held = self.unexpired(&account.id);
+        // (Looked up only when forced: the hot path reads the cache once.)
+        let held = if forced { self.unexpired(&account.id) } else { None };
         if !forced {
             if let Some(t) = self.cached(&account.id, min_valid) {
                 return Ok(grant(&account, &provider, &t));
