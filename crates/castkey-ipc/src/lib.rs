@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod methods;
+pub mod notification;
 pub mod protocol;
 pub mod socket;
 pub mod ui;

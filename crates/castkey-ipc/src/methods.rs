@@ -233,8 +233,381 @@ pub struct ProviderInfo {
     pub template: Option<String>,
 }
 
-/// Every method name, for dispatch tables and docs.
-pub const METHODS: &[&str] = &[Token::METHOD, Accounts::METHOD, Login::METHOD, Providers::METHOD];
+/// `hello`: who the client says it is, and what this broker speaks. The
+/// only method a client may call before the user approved it. Optional:
+/// a client that skips it is shown to the user by its executable alone.
+#[derive(Debug)]
+pub enum Hello {}
+
+impl Method for Hello {
+    const METHOD: &'static str = "hello";
+    type Params = HelloParams;
+    type Result = HelloResult;
+}
+
+/// The client's self-description. Shown in the consent prompt and the
+/// activity log beside what the OS says about the process; never used to
+/// decide who the client is (any program can claim any name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloParams {
+    /// E.g. `"OBS Studio"`. At most 100 characters are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The newest protocol version the client speaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloResult {
+    /// The protocol version the broker speaks ([`crate::PROTOCOL_VERSION`]).
+    pub protocol: u32,
+    /// E.g. `"castkey 0.1.0"`.
+    pub server: String,
+    /// Method names and features this broker offers: every method name, plus
+    /// `token.force_refresh`, `notifications`. A client checks here before
+    /// using something newer than protocol 1.
+    pub capabilities: Vec<String>,
+    /// What the user decided about this client so far.
+    pub client: ClientStanding,
+}
+
+/// What the user decided about the calling client, as `hello` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientStanding {
+    /// `approved` (always), `approved_once` (this connection), `unknown`
+    /// (the first request will ask the user, or be refused by a headless
+    /// broker) or `denied` (refused for a while).
+    pub approval: String,
+    /// The account this client is bound to, if the user bound it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_account: Option<String>,
+    /// The scopes the user allows it; `None`: any the account holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// `switch`: make an account its provider's active one. Clients that follow
+/// the active account (not bound to one) get it from their next request;
+/// subscribed connections hear `active_changed`.
+#[derive(Debug)]
+pub enum Switch {}
+
+impl Method for Switch {
+    const METHOD: &'static str = "switch";
+    type Params = AccountParams;
+    type Result = AccountInfo;
+}
+
+/// Parameters naming one account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountParams {
+    /// An account id from `accounts`.
+    pub account: String,
+}
+
+/// `subscribe`: after its answer, this connection also receives the
+/// notifications in [`crate::notification`] as they happen (lines without an
+/// `id`). Answers the notification names it will send.
+#[derive(Debug)]
+pub enum Subscribe {}
+
+impl Method for Subscribe {
+    const METHOD: &'static str = "subscribe";
+    type Params = NoParams;
+    type Result = Vec<String>;
+}
+
+/// `sign_out` (Castkey's own tools only): revoke an account's grant at the
+/// provider (RFC 7009) and forget it here.
+#[derive(Debug)]
+pub enum SignOut {}
+
+impl Method for SignOut {
+    const METHOD: &'static str = "sign_out";
+    type Params = AccountParams;
+    type Result = crate::ui::SignedOut;
+}
+
+/// `status` (Castkey's own tools only): every account's token health.
+#[derive(Debug)]
+pub enum Status {}
+
+impl Method for Status {
+    const METHOD: &'static str = "status";
+    type Params = NoParams;
+    type Result = Vec<AccountHealth>;
+}
+
+/// How an account's tokens stand. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AccountHealth {
+    pub account: AccountInfo,
+    pub state: HealthState,
+    /// When the cached access token expires; `None` before the first request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub access_expires_at: Option<u64>,
+    /// When a token was last obtained from the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub last_refresh_at: Option<u64>,
+    /// When the current refresh token (or key, or credentials) was stored:
+    /// its age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub grant_stored_at: Option<u64>,
+    /// For `offline`: why, and when the broker tries again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub problem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub retry_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum HealthState {
+    SignedIn,
+    /// The provider could not be reached at the last try; a cached token
+    /// may still be served until `access_expires_at`.
+    Offline,
+    /// The provider refused the grant: the user must sign in again.
+    SignInAgain,
+}
+
+/// A local program as Castkey tells it apart: its executable and, for a
+/// script run by an interpreter (python, node, bash…), the script. The OS
+/// says both, so a client cannot pretend to be another; the interpreter
+/// case is weaker (anything run by that interpreter with that script path
+/// is the same client).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ClientIdentity {
+    /// The executable's absolute path (`/proc/<pid>/exe`).
+    pub executable: String,
+    /// The script's absolute path (or `-m <module>`), when the executable is
+    /// an interpreter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub script: Option<String>,
+}
+
+impl std::fmt::Display for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.script {
+            Some(s) => write!(f, "{} running {s}", self.executable),
+            None => f.write_str(&self.executable),
+        }
+    }
+}
+
+/// A client the user allowed always, with what it may get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ClientApproval {
+    pub identity: ClientIdentity,
+    /// The name it gave in `hello` when approved, else the file name.
+    pub name: String,
+    /// Scopes it may receive; `None`: any the account holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub scopes: Option<Vec<String>>,
+    /// The only account it gets (whatever is active); `None`: it follows
+    /// the active account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub account: Option<String>,
+    /// Unix seconds.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub approved_at: u64,
+}
+
+/// `apps` (Castkey's own tools only): the clients allowed always.
+#[derive(Debug)]
+pub enum Apps {}
+
+impl Method for Apps {
+    const METHOD: &'static str = "apps";
+    type Params = NoParams;
+    type Result = Vec<ClientApproval>;
+}
+
+/// `allow_app` (Castkey's own tools only): allow a client always, or change
+/// what it may get. This is how a headless broker learns its clients.
+#[derive(Debug)]
+pub enum AllowApp {}
+
+impl Method for AllowApp {
+    const METHOD: &'static str = "allow_app";
+    type Params = AllowAppParams;
+    type Result = ClientApproval;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AllowAppParams {
+    /// Absolute path of the executable (an interpreter for a script).
+    pub executable: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub script: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub account: Option<String>,
+}
+
+/// `revoke_app` (Castkey's own tools only): forget a client's approval; its
+/// open connections lose it at once.
+#[derive(Debug)]
+pub enum RevokeApp {}
+
+impl Method for RevokeApp {
+    const METHOD: &'static str = "revoke_app";
+    type Params = ClientIdentity;
+    type Result = bool;
+}
+
+/// `activity` (Castkey's own tools only): the activity log, newest last.
+#[derive(Debug)]
+pub enum Activity {}
+
+impl Method for Activity {
+    const METHOD: &'static str = "activity";
+    type Params = ActivityParams;
+    type Result = Vec<ActivityEntry>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ActivityParams {
+    /// At most this many entries (default 100, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub limit: Option<u32>,
+    /// Only this account's entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub account: Option<String>,
+    /// Only entries whose client name, executable or script contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub client: Option<String>,
+}
+
+/// One line of the activity log: who got what, or was refused. Never a
+/// token value. Repeats of the same served request within a minute are
+/// counted in one entry (`count`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ActivityEntry {
+    /// Unix seconds of the first of the `count` requests.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub at: u64,
+    pub client: ClientIdentity,
+    /// The name from `hello`, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub pid: Option<i32>,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `served`, or the refusal's reason (`consent_denied`, …).
+    pub outcome: String,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `add_provider` (Castkey's own tools only): the window's "add a
+/// service", for machines without one. Secrets in `values` go to the
+/// keychain.
+#[derive(Debug)]
+pub enum AddProvider {}
+
+impl Method for AddProvider {
+    const METHOD: &'static str = "add_provider";
+    type Params = crate::ui::AddProvider;
+    type Result = ProviderInfo;
+}
+
+/// `remove_provider` (Castkey's own tools only).
+#[derive(Debug)]
+pub enum RemoveProvider {}
+
+impl Method for RemoveProvider {
+    const METHOD: &'static str = "remove_provider";
+    type Params = crate::ui::RemoveProviderArgs;
+    type Result = ();
+}
+
+/// `provider_templates` (Castkey's own tools only): what `add_provider` takes.
+#[derive(Debug)]
+pub enum ProviderTemplates {}
+
+impl Method for ProviderTemplates {
+    const METHOD: &'static str = "provider_templates";
+    type Params = NoParams;
+    type Result = Vec<crate::ui::ProviderTemplate>;
+}
+
+/// Every method name, for dispatch tables, `hello` and docs.
+pub const METHODS: &[&str] = &[
+    Hello::METHOD,
+    Token::METHOD,
+    Accounts::METHOD,
+    Providers::METHOD,
+    Login::METHOD,
+    Switch::METHOD,
+    Subscribe::METHOD,
+    SignOut::METHOD,
+    Status::METHOD,
+    Apps::METHOD,
+    AllowApp::METHOD,
+    RevokeApp::METHOD,
+    Activity::METHOD,
+    AddProvider::METHOD,
+    RemoveProvider::METHOD,
+    ProviderTemplates::METHOD,
+];
+
+/// Methods only Castkey's own programs (the `castkey` command and the app,
+/// installed side by side with the broker) may call: they change what
+/// other clients get, or show what they did.
+pub const OWN_TOOLS_ONLY: &[&str] = &[
+    SignOut::METHOD,
+    Status::METHOD,
+    Apps::METHOD,
+    AllowApp::METHOD,
+    RevokeApp::METHOD,
+    Activity::METHOD,
+    AddProvider::METHOD,
+    RemoveProvider::METHOD,
+    ProviderTemplates::METHOD,
+];
 
 #[cfg(test)]
 mod tests {

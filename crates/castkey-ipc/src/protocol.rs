@@ -71,10 +71,25 @@ pub enum Reason {
     KeychainUnavailable,
     /// A browser sign-in did not complete (denied, expired, or rejected).
     LoginFailed,
-    /// The local client is not allowed to get a token for this account.
+    /// The local client may not do this: a headless broker that does not
+    /// list it (the message names the file and the command to allow it), a
+    /// client bound to another account, or one of Castkey's own methods.
     ClientNotAllowed,
+    /// The user denied this client in the consent prompt (later requests
+    /// are refused without asking again for a few minutes).
+    ConsentDenied,
+    /// Nobody answered the consent prompt in time.
+    ConsentTimeout,
+    /// The user's policy for this client does not allow a scope it asked for.
+    ScopeNotAllowed,
+    /// The broker has as many connections as it serves; try again shortly.
+    Busy,
     /// A bug or an unexpected condition in Castkey; the message says more.
     Internal,
+    /// A reason this version does not know (from a newer broker): read
+    /// `code` and `message`.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Reason {
@@ -98,7 +113,12 @@ impl Reason {
             Reason::KeychainUnavailable => "keychain_unavailable",
             Reason::LoginFailed => "login_failed",
             Reason::ClientNotAllowed => "client_not_allowed",
+            Reason::ConsentDenied => "consent_denied",
+            Reason::ConsentTimeout => "consent_timeout",
+            Reason::ScopeNotAllowed => "scope_not_allowed",
+            Reason::Busy => "busy",
             Reason::Internal => "internal",
+            Reason::Unknown => "unknown",
         }
     }
 }
@@ -213,6 +233,11 @@ mod tests {
                 .unwrap();
         assert_eq!(old.reason(), Some(Reason::ProviderUnavailable));
         assert_eq!(old.detail(), None);
+        // A reason from a newer broker still reads.
+        let newer: RpcError =
+            serde_json::from_str(r#"{"code":-32000,"message":"x","data":{"reason":"from_the_future","extra":1}}"#)
+                .unwrap();
+        assert_eq!(newer.reason(), Some(Reason::Unknown));
         let later = RpcError::new(Reason::ProviderUnavailable, "busy").with_retry_after(Some(30));
         assert_eq!(serde_json::to_value(&later).unwrap()["data"]["retry_after_secs"], 30);
     }

@@ -183,7 +183,7 @@ pub enum FieldKind {
 /// `add_provider`'s args: a template id and the form's values by field name.
 /// Empty values count as absent. Secret fields go in once and never come back
 /// to the window.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AddProvider {
     pub template: String,
@@ -297,7 +297,7 @@ pub enum Revocation {
 
 /// `remove_provider`'s args: only a provider the user added, with no
 /// accounts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RemoveProviderArgs {
     pub provider: String,
