@@ -118,7 +118,33 @@ impl TestEnv {
             env.start_display();
         }
         env.start_idp(opts.access_ttl, opts.gate);
+        // This test binary asks for tokens like a broadcasting app would; the
+        // user approved it beforehand (the consent scenarios use other
+        // programs, which are not listed).
+        let me = std::env::current_exe().expect("test binary path");
+        env.approve_client(&me.display().to_string(), None, "castkey scenarios");
         env
+    }
+
+    /// Adds a client to `clients.json` (what "Always allow" and `castkey
+    /// apps allow` write), before a broker starts: `executable` and, for a
+    /// script, the interpreter's script path.
+    pub fn approve_client(&self, executable: &str, script: Option<&str>, name: &str) {
+        let dir = Path::new(&self.vars["XDG_CONFIG_HOME"]).join("castkey");
+        std::fs::create_dir_all(&dir).expect("mkdir config");
+        let path = dir.join("clients.json");
+        let mut file: Value = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| serde_json::json!({"version": 1, "clients": []}));
+        let mut identity = serde_json::json!({ "executable": executable });
+        if let Some(s) = script {
+            identity["script"] = Value::from(s);
+        }
+        file["clients"].as_array_mut().expect("clients list").push(serde_json::json!({
+            "identity": identity, "name": name, "approved_at": 0
+        }));
+        std::fs::write(&path, serde_json::to_vec_pretty(&file).expect("json")).expect("write clients.json");
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
