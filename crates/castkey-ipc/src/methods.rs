@@ -31,6 +31,7 @@ impl Method for Token {
 
 /// `scope` may be sent as `"a b"` or `["a", "b"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ScopeParam {
     Spaced(String),
@@ -57,6 +58,7 @@ impl ScopeParam {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenParams {
     /// Scopes the token must carry; default: the scope that means "can
@@ -100,6 +102,7 @@ impl TokenParams {
 
 /// Which account a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountRef {
     pub id: String,
@@ -109,6 +112,7 @@ pub struct AccountRef {
 
 /// The result of `token`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TokenGrant {
     pub access_token: String,
     pub token_type: String,
@@ -145,10 +149,12 @@ impl Method for Accounts {
 
 /// Parameters of a method that takes none (`{}` or omitted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum AccountStatus {
@@ -159,6 +165,7 @@ pub enum AccountStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountInfo {
     pub id: String,
@@ -195,6 +202,7 @@ impl Method for Login {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginParams {
     pub provider: String,
@@ -211,6 +219,7 @@ impl Method for Providers {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProviderInfo {
     pub id: String,
@@ -249,6 +258,7 @@ impl Method for Hello {
 /// activity log beside what the OS says about the process; never used to
 /// decide who the client is (any program can claim any name).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HelloParams {
     /// E.g. `"OBS Studio"`. At most 100 characters are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,6 +271,7 @@ pub struct HelloParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HelloResult {
     /// The protocol version the broker speaks ([`crate::PROTOCOL_VERSION`]).
     pub protocol: u32,
@@ -276,6 +287,7 @@ pub struct HelloResult {
 
 /// What the user decided about the calling client, as `hello` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientStanding {
     /// `approved` (always), `approved_once` (this connection), `unknown`
     /// (the first request will ask the user, or be refused by a headless
@@ -303,6 +315,7 @@ impl Method for Switch {
 
 /// Parameters naming one account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AccountParams {
     /// An account id from `accounts`.
@@ -344,6 +357,7 @@ impl Method for Status {
 
 /// How an account's tokens stand. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountHealth {
     pub account: AccountInfo,
@@ -371,6 +385,7 @@ pub struct AccountHealth {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum HealthState {
@@ -388,6 +403,7 @@ pub enum HealthState {
 /// case is weaker (anything run by that interpreter with that script path
 /// is the same client).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientIdentity {
     /// The executable's absolute path (`/proc/<pid>/exe`).
@@ -410,6 +426,7 @@ impl std::fmt::Display for ClientIdentity {
 
 /// A client the user allowed always, with what it may get.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientApproval {
     pub identity: ClientIdentity,
@@ -451,6 +468,7 @@ impl Method for AllowApp {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AllowAppParams {
@@ -492,6 +510,7 @@ impl Method for Activity {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ActivityParams {
@@ -513,6 +532,7 @@ pub struct ActivityParams {
 /// token value. Repeats of the same served request within a minute are
 /// counted in one entry (`count`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ActivityEntry {
     /// Unix seconds of the first of the `count` requests.

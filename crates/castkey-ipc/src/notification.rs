@@ -28,6 +28,7 @@ impl Notification for ActiveChanged {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ActiveChangedParams {
     pub provider: String,
     /// The new active account; `None` when the provider has none left.
@@ -72,11 +73,13 @@ impl Notification for TokenRefreshed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AccountEvent {
     pub account: AccountRef,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TokenRefreshedParams {
     pub account: AccountRef,
     /// Unix seconds.

@@ -7,6 +7,7 @@ use std::fmt;
 /// A request line as sent by a client. `id` absent means a notification,
 /// which by JSON-RPC 2.0 gets no response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Request {
     pub jsonrpc: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,6 +30,7 @@ impl Request {
 
 /// A response line. Exactly one of `result` and `error` is present.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Response {
     pub jsonrpc: String,
     pub id: Value,
@@ -51,6 +53,7 @@ impl Response {
 /// Why a request failed, stable across versions: clients branch on this, not
 /// on `message`, which is for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Reason {
@@ -130,6 +133,7 @@ impl fmt::Display for Reason {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorData {
     pub reason: Reason,
     /// A finer, stable code under `reason`, when there is one: for
@@ -145,6 +149,7 @@ pub struct ErrorData {
 
 /// A JSON-RPC error object; `data.reason` is always set by Castkey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RpcError {
     pub code: i64,
     pub message: String,

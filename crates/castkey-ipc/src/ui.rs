@@ -144,6 +144,7 @@ pub struct AppStatus {
 /// VidiFlow, a LifeOmic-style SSO service, any OpenID Connect or OAuth 2
 /// provider. The window renders a form from `fields`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProviderTemplate {
     pub id: String,
@@ -154,6 +155,7 @@ pub struct ProviderTemplate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TemplateField {
     pub name: String,
@@ -170,6 +172,7 @@ pub struct TemplateField {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
@@ -184,6 +187,7 @@ pub enum FieldKind {
 /// Empty values count as absent. Secret fields go in once and never come back
 /// to the window.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AddProvider {
     pub template: String,
@@ -272,6 +276,7 @@ pub struct SignOutArgs {
 /// `revocation` says what the provider did with the grant (RFC 7009), so
 /// the window and the CLI can say when it did not confirm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignedOut {
     pub account_id: String,
@@ -282,6 +287,7 @@ pub struct SignedOut {
 
 /// The provider's answer to a revocation request (RFC 7009 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Revocation {
@@ -298,6 +304,7 @@ pub enum Revocation {
 /// `remove_provider`'s args: only a provider the user added, with no
 /// accounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RemoveProviderArgs {
     pub provider: String,
