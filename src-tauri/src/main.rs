@@ -129,6 +129,23 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
                 Ok(CoreEvent::SignInFailed { message }) => {
                     let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { message });
                 }
+                Ok(CoreEvent::ConsentRequested(request)) => {
+                    // A local program waits: the window comes forward with the prompt.
+                    deep_link::show_main_window(&app);
+                    let _ = app.emit(event::CONSENT_REQUESTED, request);
+                }
+                Ok(CoreEvent::ConsentSettled { id }) => {
+                    let _ = app.emit(event::CONSENT_SETTLED, id);
+                }
+                Ok(CoreEvent::ClientsChanged) => {
+                    let _ = app.emit(event::CLIENTS_CHANGED, ());
+                }
+                Ok(CoreEvent::ActiveChanged { .. } | CoreEvent::SignedOut { .. }) => {
+                    let _ = app.emit(event::ACCOUNTS_CHANGED, ());
+                }
+                Ok(CoreEvent::ReauthRequired { .. } | CoreEvent::TokenRefreshed { .. }) => {
+                    let _ = app.emit(event::HEALTH_CHANGED, ());
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let _ = app.emit(event::PROVIDERS_CHANGED, ());
                     let _ = app.emit(event::ACCOUNTS_CHANGED, ());

@@ -34,6 +34,10 @@ pub struct Account {
     pub status: AccountStatus,
     pub created_at: u64,
     pub updated_at: u64,
+    /// When the current refresh token (or key, or credentials) was stored:
+    /// at sign-in, and again whenever the provider rotates it. Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_stored_at: Option<u64>,
 }
 
 impl Account {
@@ -59,6 +63,7 @@ impl Account {
             status: AccountStatus::SignedIn,
             created_at: now,
             updated_at: now,
+            grant_stored_at: Some(now),
         }
     }
 
@@ -205,6 +210,39 @@ impl AccountStore {
                 .ok_or_else(|| CoreError::UnknownAccount(id.into()))?;
             a.status = status;
             a.updated_at = now;
+            Ok(())
+        })
+    }
+
+    /// Makes `id` its provider's active account (and its provider the
+    /// default one). Answers whether that changed anything.
+    pub fn set_active(&self, id: &str) -> Result<bool, CoreError> {
+        self.update(|f| {
+            let provider = f
+                .accounts
+                .iter()
+                .find(|a| a.id == id)
+                .ok_or_else(|| CoreError::UnknownAccount(id.into()))?
+                .provider
+                .clone();
+            let changed = f.active.get(&provider).map(String::as_str) != Some(id);
+            f.active.insert(provider.clone(), id.to_string());
+            f.default_provider = Some(provider);
+            Ok(changed)
+        })
+    }
+
+    /// The active account of `provider`, if any.
+    pub fn active_of(&self, provider: &str) -> Option<String> {
+        self.snapshot().active.get(provider).cloned()
+    }
+
+    /// Notes that a new refresh token was stored for `id` at `now`.
+    pub fn set_grant_stored(&self, id: &str, now: u64) -> Result<(), CoreError> {
+        self.update(|f| {
+            if let Some(a) = f.accounts.iter_mut().find(|a| a.id == id) {
+                a.grant_stored_at = Some(now);
+            }
             Ok(())
         })
     }

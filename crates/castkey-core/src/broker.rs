@@ -79,6 +79,8 @@ pub struct TokenBroker {
     cache: RwLock<HashMap<String, Arc<CachedToken>>>,
     refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
+    /// When each account last got a token from its provider (Unix seconds).
+    last_refresh: Mutex<HashMap<String, u64>>,
 }
 
 impl fmt::Debug for TokenBroker {
@@ -105,6 +107,7 @@ impl TokenBroker {
             cache: Default::default(),
             refreshing: Default::default(),
             backoff: Default::default(),
+            last_refresh: Default::default(),
         }
     }
 
@@ -117,9 +120,30 @@ impl TokenBroker {
     /// expired is still served, and the provider is asked again only after
     /// a back-off (5 s doubling to 5 min, or the provider's `Retry-After`).
     pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
+        self.token_if(params, |_, _| Ok(())).await
+    }
+
+    /// Which account and scopes `params` means: the account it names, else
+    /// the provider's active one; the scopes it names, else the provider's
+    /// broadcast scope.
+    pub fn resolve(&self, params: &TokenParams) -> Result<(Account, Vec<String>), CoreError> {
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
         let provider = self.catalog.get(&account.provider)?;
         let wanted = params.scopes_or(provider.broadcast_scope.as_deref());
+        Ok((account, wanted))
+    }
+
+    /// [`TokenBroker::token`], once `allowed` (the caller's policy) accepts
+    /// the resolved account and scopes; nothing else happens if it refuses.
+    pub async fn token_if(
+        &self,
+        params: &TokenParams,
+        allowed: impl FnOnce(&Account, &[String]) -> Result<(), CoreError>,
+    ) -> Result<TokenGrant, CoreError> {
+        let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
+        let provider = self.catalog.get(&account.provider)?;
+        let wanted = params.scopes_or(provider.broadcast_scope.as_deref());
+        allowed(&account, &wanted)?;
         account
             .has_scopes(&wanted)
             .map_err(|missing| CoreError::ScopeNotGranted { account: account.id.clone(), missing })?;
@@ -261,6 +285,38 @@ impl TokenBroker {
         self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), t);
     }
 
+    /// How `account`'s tokens stand, from memory (for `status` and the
+    /// window).
+    pub fn health(&self, account: castkey_ipc::AccountInfo) -> castkey_ipc::AccountHealth {
+        use castkey_ipc::HealthState;
+        let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&account.id).cloned();
+        let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner()).get(&account.id).cloned();
+        let last_refresh_at = self
+            .last_refresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account.id)
+            .copied()
+            .or(cached.as_ref().map(|c| c.issued_at));
+        let grant_stored_at = self.accounts.get(&account.id).and_then(|a| a.grant_stored_at);
+        let (state, problem, retry_at) = match (account.status, &backoff) {
+            (AccountStatus::ReauthRequired, _) => (HealthState::SignInAgain, None, None),
+            (_, Some(b)) if b.until > self.clock.now() => {
+                (HealthState::Offline, Some(b.error.to_string()), Some(b.until))
+            }
+            _ => (HealthState::SignedIn, None, None),
+        };
+        castkey_ipc::AccountHealth {
+            account,
+            state,
+            access_expires_at: cached.map(|c| c.expires_at),
+            last_refresh_at,
+            grant_stored_at,
+            problem,
+            retry_at,
+        }
+    }
+
     /// Drops everything held in memory for an account (sign-out).
     pub fn forget(&self, account_id: &str) {
         self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(account_id);
@@ -273,7 +329,26 @@ impl TokenBroker {
     /// dropped, its secrets kept until the user acts.
     async fn refresh(&self, account: &Account, provider: &ProviderConfig) -> Result<CachedToken, CoreError> {
         match self.grants.refresh(account, provider).await {
-            Ok(set) => Ok(CachedToken::new(&set, self.clock.now())),
+            Ok(set) => {
+                let now = self.clock.now();
+                if set.refresh_token.is_some() {
+                    // Rotated: the grant's age starts again (for `status`).
+                    if let Err(e) = self.accounts.set_grant_stored(&account.id, now) {
+                        tracing::warn!(account = %account.id, "could not note the new refresh token's time: {e}");
+                    }
+                }
+                *self
+                    .last_refresh
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(account.id.clone())
+                    .or_default() = now;
+                let _ = self.events.send(CoreEvent::TokenRefreshed {
+                    account: account_ref(account),
+                    expires_at: set.expires_at,
+                });
+                Ok(CachedToken::new(&set, now))
+            }
             Err(e @ CoreError::ReauthRequired(_)) => {
                 self.mark_reauth(&account.id);
                 Err(e)
@@ -287,6 +362,9 @@ impl TokenBroker {
         match self.accounts.set_status(account_id, AccountStatus::ReauthRequired, self.clock.now()) {
             Ok(()) => {
                 self.forget(account_id);
+                if let Some(a) = self.accounts.get(account_id) {
+                    let _ = self.events.send(CoreEvent::ReauthRequired { account: account_ref(&a) });
+                }
                 let _ = self.events.send(CoreEvent::AccountsChanged);
             }
             Err(e) => tracing::warn!("could not mark {account_id} for sign-in: {e}"),
@@ -308,9 +386,22 @@ impl AccountKeeper for TokenBroker {
     /// from memory.
     fn keep(&self, account: Account, set: &TokenSet) -> SignInResult {
         let id = account.id.clone();
+        let before = self.accounts.active_of(&account.provider);
+        let (provider, reference) = (account.provider.clone(), account_ref(&account));
         self.accounts.upsert_active(account)?;
         self.seed(&id, set);
+        if before.as_deref() != Some(id.as_str()) {
+            let _ = self.events.send(CoreEvent::ActiveChanged { provider, account: Some(reference) });
+        }
         self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+    }
+}
+
+pub(crate) fn account_ref(a: &Account) -> castkey_ipc::AccountRef {
+    castkey_ipc::AccountRef {
+        id: a.id.clone(),
+        provider: a.provider.clone(),
+        display_name: a.display_name.clone(),
     }
 }
 

@@ -2,6 +2,9 @@
 //! broker (`castkey serve`) and the CLI's own sign-in use it.
 
 use crate::account::AccountStore;
+use crate::activity::ActivityLog;
+use crate::clients::ApprovedClients;
+use crate::consent::{ConsentMode, ConsentPrompts};
 use crate::broker::TokenBroker;
 use crate::caller::Caller;
 use crate::catalog::ProviderCatalog;
@@ -14,7 +17,7 @@ use crate::pending::PendingRedirects;
 use crate::provider::RedirectStyle;
 use crate::secret::{SecretKey, SecretStore};
 use castkey_ipc::ui::{Revocation, SignedOut};
-use castkey_ipc::{AccountInfo, ProviderInfo, TokenGrant, TokenParams};
+use castkey_ipc::{AccountInfo, ProviderInfo};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -104,6 +107,9 @@ pub struct LoopbackLogin {
 pub struct CoreOptions {
     pub config_dir: PathBuf,
     pub redirect_mode: RedirectMode,
+    /// Whether unknown local programs are asked about (the app) or refused
+    /// unless listed in `clients.json` (the headless broker).
+    pub consent: ConsentMode,
     pub secrets: Arc<dyn SecretStore>,
     pub catalog: ProviderCatalog,
     pub browser: Arc<dyn BrowserLauncher>,
@@ -126,6 +132,10 @@ impl CoreOptions {
         Ok(CoreOptions {
             config_dir: crate::paths::config_dir(),
             redirect_mode,
+            consent: match redirect_mode {
+                RedirectMode::AppScheme => ConsentMode::Prompt,
+                RedirectMode::Loopback => ConsentMode::ListedOnly,
+            },
             secrets: Arc::new(crate::secret::KeychainStore::new()),
             catalog: ProviderCatalog::from_env()?,
             browser: Arc::new(SystemBrowser),
@@ -136,16 +146,25 @@ impl CoreOptions {
 
 pub struct Core {
     catalog: Arc<ProviderCatalog>,
-    accounts: Arc<AccountStore>,
-    broker: Arc<TokenBroker>,
+    pub(crate) accounts: Arc<AccountStore>,
+    pub(crate) broker: Arc<TokenBroker>,
+    pub(crate) clients: Arc<ApprovedClients>,
+    pub(crate) prompts: Arc<ConsentPrompts>,
+    pub(crate) activity: ActivityLog,
+    pub(crate) consent: ConsentMode,
+    /// This process's executable: `castkey`/`castkey-app` beside it are
+    /// Castkey's own tools.
+    pub(crate) broker_exe: Option<PathBuf>,
+    /// Held for the life of the process: one process owns the state.
+    _owner: StateLock,
     grants: Arc<Grants>,
     sign_in: SignIn,
     secrets: Arc<dyn SecretStore>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     pending: Arc<PendingRedirects>,
     browser: Arc<dyn BrowserLauncher>,
     redirect_mode: RedirectMode,
-    events: broadcast::Sender<CoreEvent>,
+    pub(crate) events: broadcast::Sender<CoreEvent>,
 }
 
 impl fmt::Debug for Core {
@@ -155,8 +174,12 @@ impl fmt::Debug for Core {
 }
 
 impl Core {
+    /// Starts the core on `opts.config_dir`. Fails if another process (the
+    /// app, `castkey serve`, a `castkey login` signing in by itself) owns
+    /// that directory: two owners would overwrite each other's accounts.
     pub async fn start(opts: CoreOptions) -> Result<Arc<Self>, CoreError> {
-        let (events, _) = broadcast::channel(64);
+        let owner = StateLock::acquire(&opts.config_dir)?;
+        let (events, _) = broadcast::channel(256);
         let mut catalog = opts.catalog;
         catalog.load_added(opts.config_dir.join("providers.json"))?;
         let catalog = Arc::new(catalog);
@@ -178,10 +201,19 @@ impl Core {
         ));
         let sign_in =
             SignIn::new(catalog.clone(), grants.clone(), pending.clone(), broker.clone(), events.clone());
+        let clients = Arc::new(ApprovedClients::load(opts.config_dir.join("clients.json"))?);
+        let prompts = Arc::new(ConsentPrompts::new(events.clone(), opts.clock.clone()));
+        let activity = ActivityLog::start(opts.config_dir.join("activity.jsonl"));
         Ok(Arc::new(Core {
             catalog,
             accounts,
             broker,
+            clients,
+            prompts,
+            activity,
+            consent: opts.consent,
+            broker_exe: std::env::current_exe().ok(),
+            _owner: owner,
             grants,
             sign_in,
             secrets: opts.secrets,
@@ -265,12 +297,6 @@ impl Core {
 
     pub fn accounts(&self) -> Vec<AccountInfo> {
         self.accounts.list()
-    }
-
-    /// A token for `caller`, as `params` asks (see [`TokenBroker::token`]).
-    pub async fn token(&self, caller: &Caller, params: &TokenParams) -> Result<TokenGrant, CoreError> {
-        tracing::trace!(pid = ?caller.pid, "token asked");
-        self.broker.token(params).await
     }
 
     /// The kinds of service a user can add.
@@ -558,6 +584,7 @@ impl Core {
 
     fn keep(&self, account: crate::account::Account, set: &crate::oauth::TokenSet) -> SignInResult {
         let info = self.broker.keep(account, set)?;
+        let _ = self.events.send(CoreEvent::SignedIn { account: info.clone() });
         let _ = self.events.send(CoreEvent::AccountsChanged);
         Ok(info)
     }
@@ -596,8 +623,17 @@ impl Core {
             self.secrets.delete(&key).await?;
         }
         self.broker.forget(account_id);
+        let was_active = self.accounts.active_of(&account.provider).as_deref() == Some(account_id);
         self.accounts.remove(account_id)?;
         tracing::info!(account = %account_id, ?revocation, "signed out");
+        let _ = self.events.send(CoreEvent::SignedOut { account: crate::broker::account_ref(&account) });
+        if was_active {
+            let next = self.accounts.active_of(&account.provider).and_then(|id| self.accounts.get(&id));
+            let _ = self.events.send(CoreEvent::ActiveChanged {
+                provider: account.provider.clone(),
+                account: next.as_ref().map(crate::broker::account_ref),
+            });
+        }
         let _ = self.events.send(CoreEvent::AccountsChanged);
         Ok(SignedOut { account_id: account_id.to_string(), revocation, message })
     }
@@ -607,6 +643,10 @@ impl Core {
     /// all finished.
     pub async fn shutdown(&self, limit: Duration) -> bool {
         let settled = self.broker.settle(limit).await;
+        self.activity.flush().await;
+        if self.activity.dropped() > 0 {
+            tracing::warn!(dropped = self.activity.dropped(), "activity entries were lost (the log fell behind)");
+        }
         if !settled {
             tracing::warn!("stopping with a refresh still in flight");
         }
@@ -616,6 +656,49 @@ impl Core {
     /// Pending sign-ins in this process (for status displays).
     pub async fn pending_sign_ins(&self) -> usize {
         self.pending.len().await
+    }
+}
+
+/// An exclusive lock on `<config dir>/castkey.lock` (`flock`, released by
+/// the OS when the process ends, however it ends), with the owner's pid
+/// written in it for the message the next one shows.
+#[derive(Debug)]
+struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    fn acquire(config_dir: &std::path::Path) -> Result<Self, CoreError> {
+        use std::io::{Read, Seek, Write};
+        let storage = |e: std::io::Error| CoreError::Storage(format!("{}: {e}", config_dir.display()));
+        crate::atomic_file::create_private_dir(config_dir).map_err(storage)?;
+        let path = config_dir.join("castkey.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(storage)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = file.read_to_string(&mut owner);
+                let owner = owner.trim();
+                let who = if owner.is_empty() { String::new() } else { format!(" (process {owner})") };
+                return Err(CoreError::Storage(format!(
+                    "Castkey already runs{who} and owns {}: use that one (the app's window, or `castkey` \
+                     commands, which talk to it), or stop it first",
+                    config_dir.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(storage(e)),
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        Ok(StateLock { _file: file })
     }
 }
 
@@ -694,6 +777,7 @@ mod tests {
         let core = Core::start(CoreOptions {
             config_dir: dir.path().to_path_buf(),
             redirect_mode: RedirectMode::Loopback,
+            consent: ConsentMode::ListedOnly,
             secrets: Arc::new(MemoryStore::default()),
             catalog,
             browser,

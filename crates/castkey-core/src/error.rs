@@ -34,6 +34,18 @@ pub enum CoreError {
     LoginFailed(String),
     #[error("could not save Castkey's settings: {0}")]
     Storage(String),
+    /// The client may not do this (not listed by a headless broker, bound
+    /// to another account, or a method for Castkey's own tools).
+    #[error("{0}")]
+    ClientNotAllowed(String),
+    #[error("{0}")]
+    ConsentDenied(String),
+    #[error("{0}")]
+    ConsentTimeout(String),
+    #[error("{0}")]
+    ScopeNotAllowed(String),
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -85,6 +97,11 @@ impl CoreError {
             CoreError::Keychain(_) => Reason::KeychainUnavailable,
             CoreError::Redirect(_) | CoreError::LoginFailed(_) => Reason::LoginFailed,
             CoreError::Storage(_) | CoreError::Internal(_) => Reason::Internal,
+            CoreError::ClientNotAllowed(_) => Reason::ClientNotAllowed,
+            CoreError::ConsentDenied(_) => Reason::ConsentDenied,
+            CoreError::ConsentTimeout(_) => Reason::ConsentTimeout,
+            CoreError::ScopeNotAllowed(_) => Reason::ScopeNotAllowed,
+            CoreError::Busy(_) => Reason::Busy,
         }
     }
 

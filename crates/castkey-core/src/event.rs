@@ -1,11 +1,11 @@
-//! [`CoreEvent`]: what happened in the core that a window (or, later,
-//! subscribed IPC clients) should hear about. At the bottom of the module
-//! graph: every part of the core may announce, none needs another to do so.
+//! [`CoreEvent`]: what happened in the core that a window or subscribed IPC
+//! clients should hear about. At the bottom of the module graph: every part
+//! of the core may announce, none needs another to do so. No event carries a
+//! secret or a token value.
 
-use castkey_ipc::AccountInfo;
+use castkey_ipc::ui::ConsentRequest;
+use castkey_ipc::{AccountInfo, AccountRef};
 
-/// Something that happened that a UI (or, later, subscribed IPC clients)
-/// should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoreEvent {
     AccountsChanged,
@@ -18,4 +18,29 @@ pub enum CoreEvent {
     SignInFailed {
         message: String,
     },
+    /// A provider's active account changed (`account: None`: none left).
+    ActiveChanged {
+        provider: String,
+        account: Option<AccountRef>,
+    },
+    SignedOut {
+        account: AccountRef,
+    },
+    /// The provider refused the account's grant.
+    ReauthRequired {
+        account: AccountRef,
+    },
+    /// A new access token came from the provider.
+    TokenRefreshed {
+        account: AccountRef,
+        expires_at: u64,
+    },
+    /// A local program waits for the user's consent.
+    ConsentRequested(ConsentRequest),
+    /// The prompt was answered or timed out.
+    ConsentSettled {
+        id: u64,
+    },
+    /// An approval was added, changed or revoked.
+    ClientsChanged,
 }

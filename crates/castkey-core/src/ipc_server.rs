@@ -2,121 +2,322 @@
 //! only this user can reach (directory 0700, socket 0600, peer uid checked).
 //!
 //! [`dispatch`] maps one request line to one response and is what tests
-//! drive directly; [`IpcServer`] owns the socket and the connections.
+//! drive directly; [`IpcServer`] owns the socket and the connections: at
+//! most [`IpcLimits::max_connections`] at once, each closed after
+//! [`IpcLimits::idle`] without a complete line (unless subscribed).
+//!
+//! The request line is parsed once, borrowing from the line (no `Value`
+//! tree), and the answer is written straight from the result type: the
+//! hot path's cost is the broker's, not the envelope's.
 
 use crate::caller::Caller;
+use crate::consent::ClientSession;
 use crate::core::Core;
 use crate::error::CoreError;
-use castkey_ipc::protocol::{Request, Response, RpcError};
-use castkey_ipc::{Accounts, Login, Method, Providers, Token, MAX_LINE_BYTES};
-use serde_json::Value;
-use std::future::Future;
+use crate::event::CoreEvent;
+use castkey_ipc::notification::{self as note, Notification};
+use castkey_ipc::protocol::{Response, RpcError};
+use castkey_ipc::{
+    Accounts, Activity, AddProvider, AllowApp, Apps, Hello, Login, Method, ProviderTemplates, Providers,
+    Reason, RemoveProvider, RevokeApp, SignOut, Status, Subscribe, Switch, Token, MAX_LINE_BYTES,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// Answers one request line from `caller`; `None` for a notification (a
-/// request with no `id` member).
-pub async fn dispatch(core: &Arc<Core>, caller: &Caller, line: &[u8]) -> Option<Response> {
-    let value: Value = match serde_json::from_slice(line) {
-        Ok(v) => v,
+/// The request envelope, borrowed from the line. Unknown members are
+/// ignored (JSON-RPC 2.0 allows extensions).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    /// `Some` whenever the member is present, `null` included: only a
+    /// missing `id` makes a notification (JSON-RPC 2.0 §4.1).
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Answers one request line from `session`; `None` for a notification (a
+/// request with no `id` member). What the server writes, parsed back.
+pub async fn dispatch(core: &Arc<Core>, session: &mut ClientSession, line: &[u8]) -> Option<Response> {
+    let bytes = answer(core, session, line).await?;
+    Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        Response::failure(serde_json::Value::Null, RpcError::new(Reason::Internal, e.to_string()))
+    }))
+}
+
+/// The answer line (without its newline) to one request line.
+async fn answer(core: &Arc<Core>, session: &mut ClientSession, line: &[u8]) -> Option<Vec<u8>> {
+    const NULL: &str = "null";
+    let envelope: Envelope = match serde_json::from_slice(line) {
+        Ok(e) => e,
         Err(e) => {
-            return Some(Response::failure(
-                Value::Null,
-                RpcError::parse_error(format!("the request is not JSON: {e}")),
-            ))
+            let error = match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+                Err(_) => RpcError::parse_error(format!("the request is not JSON: {e}")),
+                Ok(_) => invalid(format!("not a JSON-RPC 2.0 request object: {e}")),
+            };
+            return Some(failure(&id_of(line), &error));
         }
     };
-    let id_of =
-        |v: &Value| v.get("id").cloned().filter(|i| i.is_string() || i.is_number()).unwrap_or(Value::Null);
-    let request: Request = match serde_json::from_value(value.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            return Some(Response::failure(
-                id_of(&value),
-                RpcError::new(
-                    castkey_ipc::Reason::InvalidRequest,
-                    format!("not a JSON-RPC 2.0 request: {e}"),
-                ),
-            ))
+    let id = match envelope.id {
+        Some(raw) if !is_id(raw) => {
+            return Some(failure(NULL, &invalid("`id` must be a string, a number or null")));
         }
+        Some(raw) => raw.get(),
+        None => NULL,
     };
-    if request.jsonrpc != "2.0" {
-        return Some(Response::failure(
-            id_of(&value),
-            RpcError::new(castkey_ipc::Reason::InvalidRequest, "`jsonrpc` must be \"2.0\""),
-        ));
+    let notification = envelope.id.is_none();
+    if envelope.jsonrpc.as_deref() != Some("2.0") {
+        return Some(failure(id, &invalid("`jsonrpc` must be \"2.0\"")));
     }
-    if let Some(id) = &request.id {
-        if !(id.is_string() || id.is_number() || id.is_null()) {
-            return Some(Response::failure(
-                Value::Null,
-                RpcError::new(castkey_ipc::Reason::InvalidRequest, "`id` must be a string or a number"),
-            ));
-        }
+    let method = envelope.method.as_ref();
+    let result = run(core, session, method, envelope.params).await;
+    if let Err(e) = &result {
+        tracing::info!(method, pid = ?session.caller.pid, client = %session.identity, reason = ?e.reason(),
+            "ipc request refused: {}", e.message);
     }
-    let method = request.method.as_str();
-    let result = match method {
-        Token::METHOD => {
-            call::<Token, _, _>(request.params, |p| async move { core.token(caller, &p).await }).await
-        }
-        Accounts::METHOD => call::<Accounts, _, _>(request.params, |_| async { Ok(core.accounts()) }).await,
-        Providers::METHOD => {
-            call::<Providers, _, _>(request.params, |_| async { Ok(core.providers()) }).await
-        }
-        Login::METHOD => {
-            call::<Login, _, _>(request.params, |p| async move { core.login(caller, &p.provider).await })
-                .await
-        }
-        other => Err(RpcError::method_not_found(other)),
-    };
-    match &result {
-        // Debug, not info: a served token is the hot path and must not wait
-        // on a log write. Refusals are rarer and worth seeing.
-        Ok(_) => tracing::debug!(method, pid = ?caller.pid, "ipc request served"),
-        Err(e) => {
-            tracing::info!(method, pid = ?caller.pid, reason = ?e.reason(), "ipc request refused: {}", e.message)
-        }
+    if notification {
+        return None;
     }
-    // JSON-RPC 2.0 §4.1: only a request *without* an `id` member is a
-    // notification; `"id": null` is answered, with null (serde reads both
-    // as `None`, so look at the object itself).
-    value.get("id")?;
-    let id = request.id.unwrap_or(Value::Null);
     Some(match result {
-        Ok(v) => Response::success(id, v),
-        Err(e) => Response::failure(id, e),
+        Ok(bytes) => success(id, &bytes),
+        Err(e) => failure(id, &e),
     })
 }
 
-async fn call<M, F, Fut>(params: Option<Value>, f: F) -> Result<Value, RpcError>
-where
-    M: Method,
-    F: FnOnce(M::Params) -> Fut,
-    Fut: Future<Output = Result<M::Result, CoreError>>,
-{
-    let params: M::Params = match params {
-        None | Some(Value::Null) => M::Params::default(),
-        Some(v @ Value::Object(_)) => serde_json::from_value(v)
-            .map_err(|e| RpcError::invalid_params(format!("bad parameters for `{}`: {e}", M::METHOD)))?,
+fn invalid(message: impl Into<String>) -> RpcError {
+    RpcError::new(Reason::InvalidRequest, message)
+}
+
+fn is_id(raw: &RawValue) -> bool {
+    let s = raw.get().trim_start();
+    s.starts_with('"') || s.starts_with('-') || s.starts_with(|c: char| c.is_ascii_digit()) || s == "null"
+}
+
+/// The `id` of a line that failed to parse as a request, if it is an
+/// object with a usable one.
+fn id_of(line: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+    }
+    match serde_json::from_slice::<IdOnly>(line) {
+        Ok(IdOnly { id: Some(raw) }) if is_id(raw) => raw.get().to_string(),
+        _ => "null".into(),
+    }
+}
+
+fn success(id: &str, result: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(result.len() + id.len() + 32);
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b",\"result\":");
+    out.extend_from_slice(result);
+    out.push(b'}');
+    out
+}
+
+fn failure(id: &str, error: &RpcError) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b",\"error\":");
+    if serde_json::to_writer(&mut out, error).is_err() {
+        out.extend_from_slice(b"{\"code\":-32603,\"message\":\"internal error\"}");
+    }
+    out.push(b'}');
+    out
+}
+
+/// Runs `method`; the serialised result.
+async fn run(
+    core: &Arc<Core>,
+    session: &mut ClientSession,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Vec<u8>, RpcError> {
+    let own_tools_only =
+        |session: &ClientSession| core.own_tools_only(session, method).map_err(|e| e.to_rpc());
+    match method {
+        Hello::METHOD => {
+            let p = params_of::<Hello>(params)?;
+            to_bytes(&core.hello(session, &p))
+        }
+        Token::METHOD => {
+            let p = params_of::<Token>(params)?;
+            respond(core.token(session, &p).await)
+        }
+        Accounts::METHOD => {
+            params_of::<Accounts>(params)?;
+            admitted(core, session, method).await?;
+            to_bytes(&core.accounts())
+        }
+        Providers::METHOD => {
+            params_of::<Providers>(params)?;
+            admitted(core, session, method).await?;
+            to_bytes(&core.providers())
+        }
+        Login::METHOD => {
+            let p = params_of::<Login>(params)?;
+            admitted(core, session, method).await?;
+            respond(core.login(&session.caller, &p.provider).await)
+        }
+        Switch::METHOD => {
+            let p = params_of::<Switch>(params)?;
+            admitted(core, session, method).await?;
+            respond(core.switch(&p.account))
+        }
+        Subscribe::METHOD => {
+            params_of::<Subscribe>(params)?;
+            admitted(core, session, method).await?;
+            session.subscribed = true;
+            to_bytes(&note::NOTIFICATIONS)
+        }
+        SignOut::METHOD => {
+            let p = params_of::<SignOut>(params)?;
+            own_tools_only(session)?;
+            respond(core.sign_out(&p.account).await)
+        }
+        Status::METHOD => {
+            params_of::<Status>(params)?;
+            own_tools_only(session)?;
+            to_bytes(&core.status())
+        }
+        Apps::METHOD => {
+            params_of::<Apps>(params)?;
+            own_tools_only(session)?;
+            to_bytes(&core.apps())
+        }
+        AllowApp::METHOD => {
+            let p = params_of::<AllowApp>(params)?;
+            own_tools_only(session)?;
+            respond(core.allow_app(&p))
+        }
+        RevokeApp::METHOD => {
+            let p = params_of::<RevokeApp>(params)?;
+            own_tools_only(session)?;
+            respond(core.revoke_app(&p))
+        }
+        Activity::METHOD => {
+            let p = params_of::<Activity>(params)?;
+            own_tools_only(session)?;
+            to_bytes(&core.activity(&p))
+        }
+        AddProvider::METHOD => {
+            let p = params_of::<AddProvider>(params)?;
+            own_tools_only(session)?;
+            respond(core.add_provider(&p).await)
+        }
+        RemoveProvider::METHOD => {
+            let p = params_of::<RemoveProvider>(params)?;
+            own_tools_only(session)?;
+            respond(core.remove_provider(&p.provider).await)
+        }
+        ProviderTemplates::METHOD => {
+            params_of::<ProviderTemplates>(params)?;
+            own_tools_only(session)?;
+            to_bytes(&core.provider_templates())
+        }
+        other => Err(RpcError::method_not_found(other)),
+    }
+}
+
+async fn admitted(core: &Core, session: &mut ClientSession, method: &str) -> Result<(), RpcError> {
+    core.admit_for(session, method).await.map_err(|e| e.to_rpc())
+}
+
+fn respond<T: Serialize>(result: Result<T, CoreError>) -> Result<Vec<u8>, RpcError> {
+    to_bytes(&result.map_err(|e| e.to_rpc())?)
+}
+
+fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RpcError> {
+    serde_json::to_vec(value).map_err(|e| RpcError::new(Reason::Internal, e.to_string()))
+}
+
+/// The parameters of `M`: absent or `null` is the default; an object is
+/// read by name; anything else is refused.
+fn params_of<M: Method>(params: Option<&RawValue>) -> Result<M::Params, RpcError> {
+    let Some(raw) = params else { return Ok(M::Params::default()) };
+    let text = raw.get().trim_start();
+    match text.as_bytes().first() {
+        Some(b'n') if text.trim_end() == "null" => Ok(M::Params::default()),
+        Some(b'{') => serde_json::from_str(text)
+            .map_err(|e| RpcError::invalid_params(format!("bad parameters for `{}`: {e}", M::METHOD))),
         // JSON-RPC 2.0 §4.2 allows positional params, but Castkey's methods
         // take named ones; serde would map an array onto fields by
         // position, so refuse it rather than guess.
-        Some(Value::Array(_)) => {
-            return Err(RpcError::invalid_params(format!(
-                "`{}` takes its parameters by name (an object), not by position (an array)",
-                M::METHOD
-            )))
+        Some(b'[') => Err(RpcError::invalid_params(format!(
+            "`{}` takes its parameters by name (an object), not by position (an array)",
+            M::METHOD
+        ))),
+        _ => Err(RpcError::invalid_params(format!("`{}` takes its parameters as an object", M::METHOD))),
+    }
+}
+
+/// The notification line for `event`, if subscribed connections hear it.
+fn notification(event: &CoreEvent) -> Option<Vec<u8>> {
+    fn line<N: Notification>(params: &N::Params) -> Option<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Line<'a, P> {
+            jsonrpc: &'static str,
+            method: &'static str,
+            params: &'a P,
         }
-        Some(_) => {
-            return Err(RpcError::invalid_params(format!(
-                "`{}` takes its parameters as an object",
-                M::METHOD
-            )))
+        serde_json::to_vec(&Line { jsonrpc: "2.0", method: N::METHOD, params }).ok()
+    }
+    match event {
+        CoreEvent::ActiveChanged { provider, account } => {
+            line::<note::ActiveChanged>(&note::ActiveChangedParams {
+                provider: provider.clone(),
+                account: account.clone(),
+            })
         }
-    };
-    let result = f(params).await.map_err(|e| e.to_rpc())?;
-    serde_json::to_value(result).map_err(|e| RpcError::new(castkey_ipc::Reason::Internal, e.to_string()))
+        CoreEvent::SignedIn { account } => {
+            line::<note::SignedIn>(&note::AccountEvent { account: account.as_ref() })
+        }
+        CoreEvent::SignedOut { account } => {
+            line::<note::SignedOut>(&note::AccountEvent { account: account.clone() })
+        }
+        CoreEvent::ReauthRequired { account } => {
+            line::<note::ReauthRequired>(&note::AccountEvent { account: account.clone() })
+        }
+        CoreEvent::TokenRefreshed { account, expires_at } => {
+            line::<note::TokenRefreshed>(&note::TokenRefreshedParams {
+                account: account.clone(),
+                expires_at: *expires_at,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Limits that keep one misbehaving program from starving the others.
+#[derive(Debug, Clone, Copy)]
+pub struct IpcLimits {
+    /// Connections served at once; more get one `busy` error and are closed.
+    pub max_connections: usize,
+    /// A connection that sends no complete line for this long is closed
+    /// (not while a request of it runs, nor once it subscribed).
+    pub idle: Duration,
+}
+
+impl Default for IpcLimits {
+    fn default() -> Self {
+        IpcLimits { max_connections: 128, idle: Duration::from_secs(30) }
+    }
 }
 
 /// The listening socket. Dropping it removes the socket file.
@@ -127,6 +328,7 @@ pub struct IpcServer {
     #[cfg(unix)]
     listener: std::os::unix::net::UnixListener,
     path: PathBuf,
+    limits: IpcLimits,
 }
 
 #[cfg(unix)]
@@ -168,7 +370,13 @@ impl IpcServer {
         let listener = std::os::unix::net::UnixListener::bind(path).map_err(storage)?;
         listener.set_nonblocking(true).map_err(storage)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(storage)?;
-        Ok(IpcServer { listener, path: path.to_path_buf() })
+        Ok(IpcServer { listener, path: path.to_path_buf(), limits: IpcLimits::default() })
+    }
+
+    /// The same server with other limits (tests of the limits).
+    pub fn with_limits(mut self, limits: IpcLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -185,47 +393,106 @@ impl IpcServer {
                 return;
             }
         };
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
+        let idle = self.limits.idle;
         loop {
             let stream = match listener.accept().await {
                 Ok((s, _)) => s,
                 Err(e) => {
+                    // Out of file descriptors, typically: let some close.
                     tracing::warn!("ipc accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
-            let caller = match stream.peer_cred() {
-                Ok(c) => Caller::from_peer(c.uid(), c.pid()),
-                Err(e) => {
-                    tracing::warn!("ipc: no peer credentials ({e}); closing");
-                    continue;
-                }
-            };
-            if caller.uid != uid {
-                tracing::warn!(peer_uid = caller.uid, "ipc: connection from another user refused");
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tokio::spawn(refuse_busy(stream));
                 continue;
-            }
+            };
             let core = core.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve_connection(stream, &core, &caller).await {
+                let caller = match stream.peer_cred() {
+                    Ok(c) => Caller::from_peer(c.uid(), c.pid()),
+                    Err(e) => {
+                        tracing::warn!("ipc: no peer credentials ({e}); closing");
+                        return;
+                    }
+                };
+                if caller.uid != uid {
+                    tracing::warn!(peer_uid = caller.uid, "ipc: connection from another user refused");
+                    return;
+                }
+                let mut session = ClientSession::new(caller, core.broker_exe.as_deref());
+                if let Err(e) = serve_connection(stream, &core, &mut session, idle).await {
                     tracing::debug!("ipc connection ended: {e}");
                 }
+                core.end_tally(&mut session);
+                drop(slot);
             });
         }
     }
+}
+
+/// One `busy` error line (best effort, a second at most), then close.
+#[cfg(unix)]
+async fn refuse_busy(mut stream: tokio::net::UnixStream) {
+    let error =
+        RpcError::new(Reason::Busy, "Castkey serves as many connections as it can; try again shortly");
+    let mut line = failure("null", &error);
+    line.push(b'\n');
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
 }
 
 #[cfg(unix)]
 async fn serve_connection(
     stream: tokio::net::UnixStream,
     core: &Arc<Core>,
-    caller: &Caller,
+    session: &mut ClientSession,
+    idle: Duration,
 ) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut reader = BufReader::new(rd);
+    let mut events: Option<tokio::sync::broadcast::Receiver<CoreEvent>> = None;
+    let mut line = Vec::new();
     loop {
-        let mut line = Vec::new();
-        let n = (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line).await?;
+        // `read_until` keeps what it read in `line` when another branch
+        // wins, so a notification never costs a partial request.
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len()) as u64;
+        let mut limited = (&mut reader).take(room);
+        let read = limited.read_until(b'\n', &mut line);
+        let subscribed = events.is_some();
+        let event = async {
+            match events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let idle_limit = async {
+            match subscribed {
+                true => std::future::pending().await,
+                false => tokio::time::sleep(idle).await,
+            }
+        };
+        let n = tokio::select! {
+            n = read => n?,
+            e = event => {
+                match e {
+                    Ok(e) => if let Some(mut bytes) = notification(&e) {
+                        bytes.push(b'\n');
+                        wr.write_all(&bytes).await?;
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "ipc: a subscriber fell behind; notifications lost");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
+                }
+                continue;
+            }
+            () = idle_limit => {
+                tracing::debug!(client = %session.identity, "ipc: idle connection closed");
+                return Ok(());
+            }
+        };
         if n == 0 {
             return Ok(());
         }
@@ -233,30 +500,29 @@ async fn serve_connection(
             line.pop();
         } else if line.len() > MAX_LINE_BYTES {
             // The rest of the line is unknown: answer, then close.
-            let r = Response::failure(
-                Value::Null,
-                RpcError::parse_error("the request line is longer than 64 KiB"),
-            );
-            write_response(&mut wr, &r).await?;
+            let mut r = failure("null", &RpcError::parse_error("the request line is longer than 64 KiB"));
+            r.push(b'\n');
+            wr.write_all(&r).await?;
             return Ok(());
+        } else {
+            // End of input in the middle of a line: nothing to answer.
+            continue;
         }
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            let was_subscribed = session.subscribed;
+            if let Some(mut response) = answer(core, session, &line).await {
+                response.push(b'\n');
+                wr.write_all(&response).await?;
+            }
+            if session.subscribed && !was_subscribed {
+                events = Some(core.subscribe());
+            }
         }
-        if let Some(response) = dispatch(core, caller, &line).await {
-            write_response(&mut wr, &response).await?;
-        }
+        line.clear();
     }
-}
-
-async fn write_response<W: AsyncWriteExt + Unpin>(w: &mut W, r: &Response) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec(r).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    w.write_all(&bytes).await?;
-    w.flush().await
 }
 
 impl Drop for IpcServer {

@@ -20,12 +20,16 @@
 //! Data flows one way: UI → command → core; deep link → core; IPC request →
 //! broker → provider.
 
+mod access;
 mod account;
+mod activity;
 mod atomic_file;
 mod broker;
 mod caller;
 mod catalog;
+mod clients;
 mod clock;
+mod consent;
 mod core;
 mod error;
 mod event;
@@ -47,10 +51,11 @@ pub mod test_support;
 
 pub use crate::core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
 pub use caller::Caller;
+pub use consent::{ClientSession, ConsentMode, CONSENT_WAIT, DENIED_QUIET_SECS};
 pub use error::CoreError;
 pub use event::CoreEvent;
 pub use grant::{DeviceStarted, Started};
-pub use ipc_server::{dispatch, IpcServer};
+pub use ipc_server::{dispatch, IpcLimits, IpcServer};
 pub use pending::DEFAULT_TTL_SECS;
 pub use qr::terminal as terminal_qr;
 pub use redirect::RedirectError;

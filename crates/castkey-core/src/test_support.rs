@@ -97,7 +97,20 @@ impl World {
         Self::with_catalog(catalog).await
     }
 
+    /// The sandbox world of a headless broker: programs not in
+    /// `clients.json` are refused, nobody is asked.
+    pub async fn with_sandbox_listed_only(issuer: &str) -> Self {
+        let mut catalog = ProviderCatalog::default();
+        let url = Url::parse(issuer).expect("issuer URL");
+        catalog.add(crate::services::local_sandbox(url)).expect("sandbox provider");
+        Self::start(catalog, crate::consent::ConsentMode::ListedOnly).await
+    }
+
     async fn with_catalog(catalog: ProviderCatalog) -> Self {
+        Self::start(catalog, crate::consent::ConsentMode::Prompt).await
+    }
+
+    async fn start(catalog: ProviderCatalog, consent: crate::consent::ConsentMode) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let secrets = Arc::new(MemoryStore::default());
         let clock = ManualClock::new(1_700_000_000);
@@ -105,6 +118,7 @@ impl World {
         let core = Core::start(CoreOptions {
             config_dir: dir.path().to_path_buf(),
             redirect_mode: RedirectMode::AppScheme,
+            consent,
             secrets: secrets.clone(),
             catalog,
             browser: browser.clone(),
@@ -114,5 +128,25 @@ impl World {
         .expect("core starts");
         let events = EventCollector { rx: tokio::sync::Mutex::new(core.subscribe()) };
         World { core, secrets, clock, browser, events, dir }
+    }
+}
+
+impl World {
+    /// A connection from this test process, which is the serving process:
+    /// one of Castkey's own tools (no consent asked).
+    pub fn own_session(&self) -> crate::ClientSession {
+        crate::ClientSession::new(crate::Caller::this_process(), std::env::current_exe().ok().as_deref())
+    }
+
+    /// A connection from another program, `executable` (with `script` for
+    /// an interpreter), with pid 4242: a broadcasting app as the core sees it.
+    pub fn session_for(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {
+        let caller = crate::Caller {
+            uid: castkey_ipc::socket::current_uid(),
+            pid: Some(4242),
+            executable: Some(executable.into()),
+            script: script.map(str::to_string),
+        };
+        crate::ClientSession::new(caller, std::env::current_exe().ok().as_deref())
     }
 }

@@ -3,7 +3,6 @@
 //! api.video's docs ("Authentication and refresh tokens").
 
 use castkey_core::test_support::World;
-use castkey_core::Caller;
 use castkey_ipc::{Reason, TokenParams};
 use secrecy::SecretString;
 use std::sync::{Arc, Mutex};
@@ -77,8 +76,8 @@ fn params(account: &str) -> TokenParams {
 #[tokio::test]
 async fn a_refused_refresh_token_falls_back_to_the_key_and_a_refused_key_asks_for_sign_in() {
     let (w, script, id) = signed_in().await;
-    let me = Caller::this_process();
-    assert_eq!(w.core.token(&me, &params(&id)).await.expect("cached").access_token, "access-1");
+    let mut me = w.own_session();
+    assert_eq!(w.core.token(&mut me, &params(&id)).await.expect("cached").access_token, "access-1");
 
     // An hour later: the refresh token is refused (400, no `error` member),
     // then the key itself (401): the grant is dead.
@@ -88,11 +87,11 @@ async fn a_refused_refresh_token_falls_back_to_the_key_and_a_refused_key_asks_fo
         s.api_key = (401, String::new());
     }
     w.clock.advance(3600);
-    let err = w.core.token(&me, &params(&id)).await.unwrap_err();
+    let err = w.core.token(&mut me, &params(&id)).await.unwrap_err();
     assert_eq!(err.reason(), Reason::ReauthRequired, "{err}");
     let seen = script.lock().unwrap().seen.len();
     // Until the user acts, no further calls.
-    let again = w.core.token(&me, &params(&id)).await.unwrap_err();
+    let again = w.core.token(&mut me, &params(&id)).await.unwrap_err();
     assert_eq!(again.reason(), Reason::ReauthRequired);
     assert_eq!(script.lock().unwrap().seen.len(), seen);
     // The secrets stay for the user to decide.
@@ -102,16 +101,16 @@ async fn a_refused_refresh_token_falls_back_to_the_key_and_a_refused_key_asks_fo
 #[tokio::test]
 async fn a_provider_that_is_down_is_try_later_and_loses_nothing() {
     let (w, script, id) = signed_in().await;
-    let me = Caller::this_process();
+    let mut me = w.own_session();
     script.lock().unwrap().refresh = (503, "<html>maintenance</html>".into());
     w.clock.advance(3600);
-    let err = w.core.token(&me, &params(&id)).await.unwrap_err();
+    let err = w.core.token(&mut me, &params(&id)).await.unwrap_err();
     assert_eq!(err.reason(), Reason::ProviderUnavailable, "{err}");
     assert!(!err.to_string().contains("maintenance"), "the body is not echoed: {err}");
     // Back up: the same grant works, and the rotated token is used.
     script.lock().unwrap().refresh = tokens("access-3", "refresh-3");
     w.clock.advance(600);
-    assert_eq!(w.core.token(&me, &params(&id)).await.expect("refreshed").access_token, "access-3");
+    assert_eq!(w.core.token(&mut me, &params(&id)).await.expect("refreshed").access_token, "access-3");
 }
 
 #[tokio::test]

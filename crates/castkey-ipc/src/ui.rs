@@ -80,6 +80,16 @@ pub mod event {
     pub const SIGNED_IN: &str = "castkey://signed-in";
     /// Payload: [`super::SignInFailed`].
     pub const SIGN_IN_FAILED: &str = "castkey://sign-in-failed";
+    /// Payload: [`super::ConsentRequest`]. A local program waits for the
+    /// user's answer; the shell also raises and focuses the window.
+    pub const CONSENT_REQUESTED: &str = "castkey://consent-requested";
+    /// Payload: the prompt's id (a number). Answered or timed out: close it.
+    pub const CONSENT_SETTLED: &str = "castkey://consent-settled";
+    /// Payload: none. Reload Connected apps.
+    pub const CLIENTS_CHANGED: &str = "castkey://clients-changed";
+    /// Payload: none. A token was refreshed or a provider went offline or
+    /// came back: reload the accounts' health.
+    pub const HEALTH_CHANGED: &str = "castkey://health-changed";
 }
 
 /// Every command's error.
@@ -299,6 +309,71 @@ pub enum Revocation {
     /// The provider refused or could not be reached: the grant may stay
     /// valid there until it expires.
     NotConfirmed,
+}
+
+/// A local program asks for tokens and the user has not decided about it
+/// yet: what the consent prompt shows. The request waits (at most until
+/// `expires_at`) for [`AnswerConsentArgs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ConsentRequest {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub id: u64,
+    /// What the program calls itself (`hello`): a claim, shown as such.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub client_name: Option<String>,
+    /// What the OS says: executable and, for an interpreter, the script.
+    pub identity: crate::ClientIdentity,
+    /// The identity rests on an interpreter's command line (weaker: any
+    /// program that interpreter runs with that script path matches).
+    pub interpreted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub pid: Option<i32>,
+    /// The account it asks a token for; `None` when its first request is
+    /// not a token (listing accounts, subscribing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub account: Option<crate::AccountRef>,
+    pub scopes: Vec<String>,
+    /// The first request's method (`token`, `accounts`, …).
+    pub method: String,
+    /// Unix seconds; after it the request fails with `consent_timeout`.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub expires_at: u64,
+}
+
+/// The user's answer to a consent prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentDecision {
+    /// This connection only.
+    AllowOnce,
+    /// Remembered for this program (Connected apps), with the scope policy
+    /// and binding in [`AnswerConsentArgs`].
+    Always,
+    /// Refused; the program's requests are refused without asking for a
+    /// few minutes.
+    Deny,
+}
+
+/// `answer_consent`'s args.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AnswerConsentArgs {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub id: u64,
+    pub decision: ConsentDecision,
+    /// For `always`: only these scopes (`None`: any the account holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub scopes: Option<Vec<String>>,
+    /// For `always`: bind the program to this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub bind_account: Option<String>,
 }
 
 /// `remove_provider`'s args: only a provider the user added, with no

@@ -6,12 +6,15 @@
 #![cfg(feature = "ts")]
 
 use castkey_ipc::ui::{
-    command, event, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AppStatus,
+    command, event, AddApiKeyAccountArgs, AnswerConsentArgs, ConsentDecision, ConsentRequest, AddProvider, AddServiceAccountArgs, AppStatus,
     CancelSignInWithCodeArgs, CommandError, DeviceSignIn, FieldKind, ProviderTemplate, RemoveProviderArgs,
     Revocation, SignInArgs, SignInFailed, SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut,
     TemplateField,
 };
-use castkey_ipc::{AccountInfo, AccountRef, AccountStatus, ProviderInfo, Reason};
+use castkey_ipc::{
+    AccountHealth, AccountInfo, AccountRef, AccountStatus, ActivityEntry, ActivityParams, AllowAppParams,
+    ClientApproval, ClientIdentity, HealthState, ProviderInfo, Reason,
+};
 use std::path::{Path, PathBuf};
 use ts_rs::{Config, TS};
 
@@ -61,6 +64,10 @@ fn names_ts() -> String {
         ("PROVIDERS_CHANGED", event::PROVIDERS_CHANGED),
         ("SIGNED_IN", event::SIGNED_IN),
         ("SIGN_IN_FAILED", event::SIGN_IN_FAILED),
+        ("CONSENT_REQUESTED", event::CONSENT_REQUESTED),
+        ("CONSENT_SETTLED", event::CONSENT_SETTLED),
+        ("CLIENTS_CHANGED", event::CLIENTS_CHANGED),
+        ("HEALTH_CHANGED", event::HEALTH_CHANGED),
     ];
     format!(
         "{HEADER}\n{}\n{}\nexport type CommandName = (typeof commands)[keyof typeof commands];\n\
@@ -102,6 +109,16 @@ fn expected_files() -> Vec<(String, String)> {
         render::<SignedOut>(&cfg),
         render::<Revocation>(&cfg),
         render::<RemoveProviderArgs>(&cfg),
+        render::<ConsentRequest>(&cfg),
+        render::<ConsentDecision>(&cfg),
+        render::<AnswerConsentArgs>(&cfg),
+        render::<ClientIdentity>(&cfg),
+        render::<ClientApproval>(&cfg),
+        render::<AllowAppParams>(&cfg),
+        render::<AccountHealth>(&cfg),
+        render::<HealthState>(&cfg),
+        render::<ActivityEntry>(&cfg),
+        render::<ActivityParams>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]
 }

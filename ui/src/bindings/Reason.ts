@@ -4,4 +4,4 @@
  * Why a request failed, stable across versions: clients branch on this, not
  * on `message`, which is for people.
  */
-export type Reason = "invalid_request" | "not_signed_in" | "unknown_account" | "scope_not_granted" | "reauth_required" | "provider_unavailable" | "keychain_unavailable" | "login_failed" | "client_not_allowed" | "internal";
+export type Reason = "invalid_request" | "not_signed_in" | "unknown_account" | "scope_not_granted" | "reauth_required" | "provider_unavailable" | "keychain_unavailable" | "login_failed" | "client_not_allowed" | "consent_denied" | "consent_timeout" | "scope_not_allowed" | "busy" | "internal" | "unknown";

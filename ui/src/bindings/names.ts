@@ -22,6 +22,10 @@ export const events = {
   providersChanged: "castkey://providers-changed",
   signedIn: "castkey://signed-in",
   signInFailed: "castkey://sign-in-failed",
+  consentRequested: "castkey://consent-requested",
+  consentSettled: "castkey://consent-settled",
+  clientsChanged: "castkey://clients-changed",
+  healthChanged: "castkey://health-changed",
 } as const;
 
 export type CommandName = (typeof commands)[keyof typeof commands];

@@ -1,0 +1,391 @@
+//! The core's side of "who may ask": every IPC request passes here before
+//! it reaches the broker. Consent ([`ConsentMode`]), the user's policy per
+//! program (scopes, account binding), Castkey's own tools, switching the
+//! active account, and the activity log.
+//!
+//! The hot path (an approved program asking for a cached token) costs two
+//! atomic loads and a comparison on top of the broker's memory read; the
+//! activity log gets one entry per burst (see [`Tally`]).
+
+use crate::broker::account_ref;
+use crate::consent::{Asked, ClientSession, ConsentMode, Decision, Standing, CONSENT_WAIT};
+use crate::core::Core;
+use crate::error::CoreError;
+use crate::event::CoreEvent;
+use castkey_ipc::ui::{AnswerConsentArgs, ConsentDecision, ConsentRequest};
+use castkey_ipc::Method;
+use castkey_ipc::{
+    AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval,
+    ClientIdentity, ClientStanding, HelloParams, HelloResult, ScopeParam, TokenGrant, TokenParams,
+};
+use std::sync::Arc;
+
+/// Repeats of the same request on one connection, not yet in the log: the
+/// first of a burst is logged at once, the rest as one entry with a count
+/// when the burst ends (another request, a minute, the connection closes).
+#[derive(Debug)]
+pub struct Tally {
+    account: Option<String>,
+    scope: Option<ScopeParam>,
+    outcome: &'static str,
+    scopes: Vec<String>,
+    first_at: u64,
+    unsent: u32,
+}
+
+const TALLY_SECS: u64 = 60;
+
+impl Core {
+    /// What `session` may do as things stand, without asking anyone.
+    pub(crate) fn standing(&self, session: &mut ClientSession) -> Standing {
+        if session.own_tool {
+            return Standing::OwnTool;
+        }
+        if let Some(at) = session.once {
+            if at == self.clients.revocations() {
+                return Standing::Once;
+            }
+            session.once = None;
+        }
+        let generation = self.clients.generation();
+        if let Some((g, approval)) = &session.cached {
+            if *g == generation {
+                return approval.clone().map_or(Standing::Unknown, Standing::Approved);
+            }
+        }
+        let approval = self.clients.get(&session.identity);
+        session.cached = Some((generation, approval.clone()));
+        approval.map_or(Standing::Unknown, Standing::Approved)
+    }
+
+    /// The standing of `session`, asking the user first if nobody decided
+    /// about it (the app), or refusing it (the headless broker).
+    async fn admit(
+        &self,
+        session: &mut ClientSession,
+        asked: impl FnOnce() -> Asked,
+    ) -> Result<Standing, CoreError> {
+        match self.standing(session) {
+            Standing::Unknown => {}
+            known => return Ok(known),
+        }
+        match self.consent {
+            ConsentMode::ListedOnly => Err(self.not_listed(session)),
+            ConsentMode::Prompt => match self.prompts.ask(session, asked(), CONSENT_WAIT).await? {
+                Decision::AllowOnce => {
+                    session.once = Some(self.clients.revocations());
+                    Ok(Standing::Once)
+                }
+                Decision::Always(approval) => {
+                    session.cached = None;
+                    Ok(Standing::Approved(approval))
+                }
+                Decision::Deny => Err(CoreError::ConsentDenied("denied".into())),
+            },
+        }
+    }
+
+    fn not_listed(&self, session: &ClientSession) -> CoreError {
+        let id = &session.identity;
+        let script = id.script.as_deref().map(|s| format!(" --script {s}")).unwrap_or_default();
+        CoreError::ClientNotAllowed(format!(
+            "{} ({id}) is not a client this Castkey broker serves: a headless broker has no window to ask \
+             you in, so it serves only the programs listed in {}. Allow it with `castkey apps allow {}{script}`",
+            session.display_name(),
+            self.clients.path().display(),
+            id.executable,
+        ))
+    }
+
+    /// Admits `session` for a method other than `token` (the prompt shows
+    /// the method, no account).
+    pub(crate) async fn admit_for(&self, session: &mut ClientSession, method: &str) -> Result<(), CoreError> {
+        self.admit(session, || Asked { method: method.to_string(), account: None, scopes: Vec::new() })
+            .await
+            .map(drop)
+    }
+
+    /// Refuses `method` unless `session` is one of Castkey's own programs.
+    pub(crate) fn own_tools_only(&self, session: &ClientSession, method: &str) -> Result<(), CoreError> {
+        match session.own_tool {
+            true => Ok(()),
+            false => Err(CoreError::ClientNotAllowed(format!(
+                "`{method}` is only for Castkey's own tools (the `castkey` command and the app installed \
+                 beside this broker); {} is not one",
+                session.identity
+            ))),
+        }
+    }
+
+    /// A token for `session`'s program, as `params` asks and as the user
+    /// allows it: consent first (once per program), then its account
+    /// binding and scope policy, then the broker (see
+    /// [`crate::broker::TokenBroker::token`]). Logged, without the token.
+    pub async fn token(
+        &self,
+        session: &mut ClientSession,
+        params: &TokenParams,
+    ) -> Result<TokenGrant, CoreError> {
+        let result = self.token_unlogged(session, params).await;
+        self.log_token(session, params, &result);
+        result
+    }
+
+    async fn token_unlogged(
+        &self,
+        session: &mut ClientSession,
+        params: &TokenParams,
+    ) -> Result<TokenGrant, CoreError> {
+        let standing = self
+            .admit(session, || {
+                let resolved = self.broker.resolve(params).ok();
+                Asked {
+                    method: castkey_ipc::Token::METHOD.into(),
+                    account: resolved.as_ref().map(|(a, _)| account_ref(a)),
+                    scopes: resolved.map(|(_, s)| s).unwrap_or_else(|| params.scopes_or(None)),
+                }
+            })
+            .await?;
+        let Standing::Approved(approval) = standing else {
+            return self.broker.token(params).await;
+        };
+        let who = &approval.name;
+        let bound;
+        let params = match approval.account.as_deref() {
+            None => params,
+            Some(account) => {
+                if params.account.as_deref().is_some_and(|a| a != account) {
+                    return Err(CoreError::ClientNotAllowed(format!(
+                        "{who} is bound to account `{account}`: it may not have another's tokens (change \
+                         this in Castkey's Connected apps)"
+                    )));
+                }
+                bound = TokenParams { account: Some(account.to_string()), ..params.clone() };
+                &bound
+            }
+        };
+        self.broker
+            .token_if(params, |account, wanted| {
+                if let Some(p) = params.provider.as_deref().filter(|p| *p != account.provider) {
+                    return Err(CoreError::ClientNotAllowed(format!(
+                        "{who} is bound to account `{}` of `{}`, not to provider `{p}`",
+                        account.id, account.provider
+                    )));
+                }
+                match &approval.scopes {
+                    Some(allowed) => {
+                        let beyond: Vec<&String> = wanted.iter().filter(|w| !allowed.contains(w)).collect();
+                        match beyond.is_empty() {
+                            true => Ok(()),
+                            false => Err(CoreError::ScopeNotAllowed(format!(
+                                "{who} may receive only {allowed:?}, not {beyond:?} (the user's choice; change \
+                                 it in Castkey's Connected apps)"
+                            ))),
+                        }
+                    }
+                    None => Ok(()),
+                }
+            })
+            .await
+    }
+
+    fn log_token(
+        &self,
+        session: &mut ClientSession,
+        params: &TokenParams,
+        result: &Result<TokenGrant, CoreError>,
+    ) {
+        let now = self.clock.now();
+        let (account, outcome) = match result {
+            Ok(g) => (Some(g.account.id.as_str()), "served"),
+            Err(e) => (params.account.as_deref(), e.reason().as_str()),
+        };
+        if let Some(t) = &mut session.tally {
+            if t.outcome == outcome
+                && t.account.as_deref() == account
+                && t.scope == params.scope
+                && now.saturating_sub(t.first_at) < TALLY_SECS
+            {
+                t.unsent += 1;
+                return;
+            }
+        }
+        self.end_tally(session);
+        let scopes = match result {
+            Ok(g) => g.scope.clone(),
+            Err(_) => params.scopes_or(None),
+        };
+        self.activity.record(self.entry(session, now, account, &scopes, outcome, 1));
+        session.tally = Some(Tally {
+            account: account.map(str::to_string),
+            scope: params.scope.clone(),
+            outcome,
+            scopes,
+            first_at: now,
+            unsent: 0,
+        });
+    }
+
+    fn entry(
+        &self,
+        session: &ClientSession,
+        at: u64,
+        account: Option<&str>,
+        scopes: &[String],
+        outcome: &str,
+        count: u32,
+    ) -> ActivityEntry {
+        ActivityEntry {
+            at,
+            client: session.identity.clone(),
+            client_name: session.name.clone(),
+            pid: session.caller.pid,
+            method: castkey_ipc::Token::METHOD.to_string(),
+            account: account.map(str::to_string),
+            scopes: scopes.to_vec(),
+            outcome: outcome.to_string(),
+            count,
+        }
+    }
+
+    /// Logs the repeats of the connection's last burst (call when it closes).
+    pub fn end_tally(&self, session: &mut ClientSession) {
+        if let Some(t) = session.tally.take() {
+            if t.unsent > 0 {
+                let e = self.entry(session, t.first_at, t.account.as_deref(), &t.scopes, t.outcome, t.unsent);
+                self.activity.record(e);
+            }
+        }
+    }
+
+    /// `hello`: notes the program's name for prompts and the log; answers
+    /// the protocol, the capabilities and where it stands.
+    pub fn hello(&self, session: &mut ClientSession, params: &HelloParams) -> HelloResult {
+        session.set_name(params.name.as_deref());
+        let standing = self.standing(session);
+        let (approval, bound_account, allowed_scopes) = match &standing {
+            Standing::OwnTool => ("approved", None, None),
+            Standing::Once => ("approved_once", None, None),
+            Standing::Approved(a) => ("approved", a.account.clone(), a.scopes.clone()),
+            Standing::Unknown if self.prompts.recently_denied(&session.identity) => ("denied", None, None),
+            Standing::Unknown => ("unknown", None, None),
+        };
+        let mut capabilities: Vec<String> = castkey_ipc::METHODS.iter().map(|m| m.to_string()).collect();
+        capabilities.extend(["token.force_refresh", "notifications"].map(String::from));
+        HelloResult {
+            protocol: castkey_ipc::PROTOCOL_VERSION,
+            server: format!("castkey {}", env!("CARGO_PKG_VERSION")),
+            capabilities,
+            client: ClientStanding { approval: approval.into(), bound_account, allowed_scopes },
+        }
+    }
+
+    /// Makes `account_id` its provider's active account. Programs that
+    /// follow the active account get it from their next request; programs
+    /// bound to an account keep theirs.
+    pub fn switch(&self, account_id: &str) -> Result<AccountInfo, CoreError> {
+        let account =
+            self.accounts.get(account_id).ok_or_else(|| CoreError::UnknownAccount(account_id.into()))?;
+        if self.accounts.set_active(account_id)? {
+            tracing::info!(account = %account_id, "active account switched");
+            let _ = self.events.send(CoreEvent::ActiveChanged {
+                provider: account.provider.clone(),
+                account: Some(account_ref(&account)),
+            });
+        }
+        let _ = self.events.send(CoreEvent::AccountsChanged);
+        self.accounts.info(account_id).ok_or_else(|| CoreError::UnknownAccount(account_id.into()))
+    }
+
+    /// Every account's token health, from memory.
+    pub fn status(&self) -> Vec<AccountHealth> {
+        self.accounts.list().into_iter().map(|a| self.broker.health(a)).collect()
+    }
+
+    /// The programs the user allowed always.
+    pub fn apps(&self) -> Vec<ClientApproval> {
+        self.clients.list()
+    }
+
+    /// Allows a program always (or changes its policy): what "Always allow"
+    /// and `castkey apps allow` do. The account, if any, must exist.
+    pub fn allow_app(&self, params: &AllowAppParams) -> Result<ClientApproval, CoreError> {
+        if !std::path::Path::new(&params.executable).is_absolute() {
+            return Err(CoreError::InvalidRequest(format!(
+                "`{}` is not an absolute path: name the program's executable as the OS sees it",
+                params.executable
+            )));
+        }
+        if let Some(a) = params.account.as_deref() {
+            self.accounts.get(a).ok_or_else(|| CoreError::UnknownAccount(a.into()))?;
+        }
+        let identity =
+            ClientIdentity { executable: params.executable.clone(), script: params.script.clone() };
+        let name = params.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
+            let p = identity.script.as_deref().unwrap_or(&identity.executable);
+            p.rsplit('/').next().unwrap_or(p).to_string()
+        });
+        let approval = ClientApproval {
+            identity: identity.clone(),
+            name,
+            scopes: params.scopes.as_ref().map(|s| ScopeParam::List(s.clone()).names()),
+            account: params.account.clone(),
+            approved_at: self.clock.now(),
+        };
+        self.clients.allow(approval.clone())?;
+        self.prompts.forgive(&identity);
+        tracing::info!(client = %identity, "client allowed");
+        let _ = self.events.send(CoreEvent::ClientsChanged);
+        Ok(approval)
+    }
+
+    /// Forgets a program's approval; its open connections lose it at once
+    /// (and "allow once" connections of every program end with it).
+    pub fn revoke_app(&self, identity: &ClientIdentity) -> Result<bool, CoreError> {
+        let removed = self.clients.revoke(identity)?;
+        tracing::info!(client = %identity, removed, "client approval revoked");
+        let _ = self.events.send(CoreEvent::ClientsChanged);
+        Ok(removed)
+    }
+
+    /// The activity log, newest last.
+    pub fn activity(&self, params: &ActivityParams) -> Vec<ActivityEntry> {
+        self.activity.query(params)
+    }
+
+    /// Waits until the activity recorded so far is in the log (tests).
+    pub async fn flush_activity(&self) {
+        self.activity.flush().await
+    }
+
+    /// The consent prompts waiting for the user.
+    pub fn pending_consents(&self) -> Vec<ConsentRequest> {
+        self.prompts.pending()
+    }
+
+    /// The user answered a consent prompt. "Always" stores the approval
+    /// (with the scope policy and binding) before the waiting request
+    /// goes on.
+    pub fn answer_consent(&self, args: &AnswerConsentArgs) -> Result<(), CoreError> {
+        let request = self.prompts.get(args.id).ok_or_else(|| {
+            CoreError::InvalidRequest("that request is no longer waiting for an answer".into())
+        })?;
+        let decision = match args.decision {
+            ConsentDecision::AllowOnce => Decision::AllowOnce,
+            ConsentDecision::Deny => Decision::Deny,
+            ConsentDecision::Always => {
+                let approval = self.allow_app(&AllowAppParams {
+                    executable: request.identity.executable.clone(),
+                    script: request.identity.script.clone(),
+                    name: request.client_name.clone(),
+                    scopes: args.scopes.clone(),
+                    account: args.bind_account.clone(),
+                })?;
+                Decision::Always(Arc::new(approval))
+            }
+        };
+        tracing::info!(client = %request.identity, decision = ?args.decision, "consent answered");
+        self.prompts.close(args.id, Some(decision));
+        Ok(())
+    }
+}

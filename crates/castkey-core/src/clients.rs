@@ -1,0 +1,167 @@
+//! [`ApprovedClients`]: the local programs the user allowed always, with
+//! what each may get (its scope policy and account binding), kept in
+//! `clients.json` in the config directory.
+//!
+//! Read on every request, so the list lives in memory behind an `Arc`
+//! snapshot; a change is written through before it is visible. The
+//! `revocations` counter lets connections that cached a decision notice a
+//! revocation at once without taking a lock.
+
+use crate::error::CoreError;
+use castkey_ipc::{ClientApproval, ClientIdentity};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ClientsFile {
+    version: u32,
+    #[serde(default)]
+    clients: Vec<ClientApproval>,
+}
+
+/// The approvals, by identity.
+type Snapshot = Arc<HashMap<ClientIdentity, Arc<ClientApproval>>>;
+
+#[derive(Debug)]
+pub struct ApprovedClients {
+    path: PathBuf,
+    state: RwLock<Snapshot>,
+    write: std::sync::Mutex<()>,
+    /// Bumped by every change; connections compare it with the value they
+    /// cached a decision at.
+    generation: AtomicU64,
+    /// Bumped by every revocation; "allow once" decisions end with it.
+    revocations: AtomicU64,
+}
+
+impl ApprovedClients {
+    /// Loads `path`; missing is empty, damaged is an error (never
+    /// overwritten with an empty list).
+    pub fn load(path: PathBuf) -> Result<Self, CoreError> {
+        let file: ClientsFile = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                CoreError::Storage(format!("{} is damaged ({e}); fix or move it away", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ClientsFile::default(),
+            Err(e) => return Err(CoreError::Storage(format!("{}: {e}", path.display()))),
+        };
+        let map = file.clients.into_iter().map(|c| (c.identity.clone(), Arc::new(c))).collect();
+        Ok(ApprovedClients {
+            path,
+            state: RwLock::new(Arc::new(map)),
+            write: Default::default(),
+            generation: AtomicU64::new(1),
+            revocations: AtomicU64::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The approval of `identity`, if the user gave one.
+    pub fn get(&self, identity: &ClientIdentity) -> Option<Arc<ClientApproval>> {
+        self.snapshot().get(identity).cloned()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Every approval, by name.
+    pub fn list(&self) -> Vec<ClientApproval> {
+        let mut all: Vec<ClientApproval> = self.snapshot().values().map(|c| (**c).clone()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.identity.cmp(&b.identity)));
+        all
+    }
+
+    fn update<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<ClientIdentity, Arc<ClientApproval>>) -> T,
+    ) -> Result<T, CoreError> {
+        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*self.snapshot()).clone();
+        let out = f(&mut next);
+        let mut clients: Vec<ClientApproval> = next.values().map(|c| (**c).clone()).collect();
+        clients.sort_by(|a, b| a.identity.cmp(&b.identity));
+        let file = ClientsFile { version: 1, clients };
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| CoreError::Internal(e.to_string()))?;
+        crate::atomic_file::write(&self.path, &bytes)
+            .map_err(|e| CoreError::Storage(format!("{}: {e}", self.path.display())))?;
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(out)
+    }
+
+    /// Adds or replaces an approval.
+    pub fn allow(&self, approval: ClientApproval) -> Result<(), CoreError> {
+        self.update(|m| {
+            m.insert(approval.identity.clone(), Arc::new(approval));
+        })
+    }
+
+    /// Forgets an approval; answers whether there was one. Connections
+    /// allowed once lose that too (they see `revocations` move).
+    pub fn revoke(&self, identity: &ClientIdentity) -> Result<bool, CoreError> {
+        let removed = self.update(|m| m.remove(identity).is_some())?;
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval(exe: &str, account: Option<&str>) -> ClientApproval {
+        ClientApproval {
+            identity: ClientIdentity { executable: exe.into(), script: None },
+            name: exe.rsplit('/').next().unwrap_or(exe).into(),
+            scopes: Some(vec!["broadcaster".into()]),
+            account: account.map(str::to_string),
+            approved_at: 5,
+        }
+    }
+
+    #[test]
+    fn approvals_survive_a_restart_and_revocation_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.json");
+        let clients = ApprovedClients::load(path.clone()).unwrap();
+        let g0 = clients.generation();
+        clients.allow(approval("/usr/bin/obs", None)).unwrap();
+        clients.allow(approval("/opt/bot", Some("sandbox:bot"))).unwrap();
+        assert!(clients.generation() > g0);
+        let again = ApprovedClients::load(path.clone()).unwrap();
+        let bot = again.get(&ClientIdentity { executable: "/opt/bot".into(), script: None }).unwrap();
+        assert_eq!(bot.account.as_deref(), Some("sandbox:bot"));
+        assert_eq!(again.list().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["bot", "obs"]);
+        let r0 = again.revocations();
+        assert!(again.revoke(&bot.identity).unwrap());
+        assert!(!again.revoke(&bot.identity).unwrap());
+        assert!(again.revocations() > r0);
+        assert!(again.get(&bot.identity).is_none());
+        assert_eq!(ApprovedClients::load(path).unwrap().list().len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_and_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.json");
+        std::fs::write(&path, b"[oops").unwrap();
+        let err = ApprovedClients::load(path.clone()).unwrap_err();
+        assert!(err.to_string().contains("damaged"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"[oops");
+    }
+}

@@ -1,0 +1,338 @@
+//! Who may ask: the consent prompt, and what each connection was allowed.
+//!
+//! - [`ConsentMode`]: the desktop app asks the user ([`ConsentPrompts`]); the
+//!   headless broker serves only the programs in `clients.json`.
+//! - [`ClientSession`]: one connection's caller and what was decided for it,
+//!   cached so that the hot path is one atomic load when nothing changed.
+//! - [`ConsentPrompts`]: open prompts (one per program however many of its
+//!   requests wait), answers, timeouts, and the denied programs' quiet time.
+
+use crate::caller::Caller;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::event::CoreEvent;
+use castkey_ipc::ui::ConsentRequest;
+use castkey_ipc::{AccountRef, ClientApproval, ClientIdentity};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+
+/// How a program the user has not approved is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentMode {
+    /// Ask in the window (the desktop app).
+    Prompt,
+    /// Refuse, naming `clients.json` and `castkey apps allow` (the headless
+    /// broker, which has nobody to ask).
+    ListedOnly,
+}
+
+/// How long a request waits for the user's answer.
+pub const CONSENT_WAIT: Duration = Duration::from_secs(120);
+/// How long a denied program is refused without a new prompt.
+pub const DENIED_QUIET_SECS: u64 = 300;
+
+/// What the user decided in a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    AllowOnce,
+    Always(Arc<ClientApproval>),
+    Deny,
+}
+
+/// What a connection may do, as decided so far.
+#[derive(Debug, Clone)]
+pub enum Standing {
+    /// One of Castkey's own programs: everything.
+    OwnTool,
+    /// Approved always, with a policy.
+    Approved(Arc<ClientApproval>),
+    /// Allowed once: this connection, any scope the account holds.
+    Once,
+    /// Not decided: the request needs the user (or is refused headless).
+    Unknown,
+}
+
+/// One connection: who is on the other end and what was decided for it.
+#[derive(Debug)]
+pub struct ClientSession {
+    pub caller: Caller,
+    pub identity: ClientIdentity,
+    /// From `hello`, at most 100 characters: a claim, shown as such.
+    pub name: Option<String>,
+    pub(crate) own_tool: bool,
+    /// "Allow once", valid while no revocation happened since (the value of
+    /// `ApprovedClients::revocations` when it was given).
+    pub(crate) once: Option<u64>,
+    /// The approval looked up at `ApprovedClients::generation`.
+    pub(crate) cached: Option<(u64, Option<Arc<ClientApproval>>)>,
+    /// The connection receives notifications.
+    pub subscribed: bool,
+    /// Token requests not yet in the activity log.
+    pub(crate) tally: Option<crate::access::Tally>,
+}
+
+impl ClientSession {
+    /// A session for `caller`; `broker_exe` is the serving process's own
+    /// executable (its neighbours `castkey`/`castkey-app` are own tools).
+    pub fn new(caller: Caller, broker_exe: Option<&std::path::Path>) -> Self {
+        let identity = caller.identity();
+        let own_tool = caller.is_own_tool(broker_exe);
+        ClientSession {
+            caller,
+            identity,
+            name: None,
+            own_tool,
+            once: None,
+            cached: None,
+            subscribed: false,
+            tally: None,
+        }
+    }
+
+    /// A name for people: the `hello` name, else the executable's file
+    /// name (the script's, for an interpreter).
+    pub fn display_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let path = self.identity.script.as_deref().unwrap_or(&self.identity.executable);
+        path.rsplit('/').next().unwrap_or(path).to_string()
+    }
+
+    pub(crate) fn set_name(&mut self, name: Option<&str>) {
+        self.name = name
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
+            .filter(|n| !n.trim().is_empty());
+    }
+}
+
+struct Open {
+    request: ConsentRequest,
+    waiters: Vec<oneshot::Sender<Decision>>,
+}
+
+/// The prompts waiting for the user.
+pub struct ConsentPrompts {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<ClientIdentity, Open>>,
+    denied: Mutex<HashMap<ClientIdentity, u64>>,
+    events: broadcast::Sender<CoreEvent>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ConsentPrompts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentPrompts").finish_non_exhaustive()
+    }
+}
+
+/// What a prompt shows besides the session: the first request.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub method: String,
+    pub account: Option<AccountRef>,
+    pub scopes: Vec<String>,
+}
+
+impl ConsentPrompts {
+    pub fn new(events: broadcast::Sender<CoreEvent>, clock: Arc<dyn Clock>) -> Self {
+        ConsentPrompts {
+            next_id: AtomicU64::new(1),
+            open: Default::default(),
+            denied: Default::default(),
+            events,
+            clock,
+        }
+    }
+
+    /// Whether `identity` was denied less than [`DENIED_QUIET_SECS`] ago.
+    pub fn recently_denied(&self, identity: &ClientIdentity) -> bool {
+        let now = self.clock.now();
+        let mut denied = self.denied.lock().unwrap_or_else(|e| e.into_inner());
+        denied.retain(|_, until| *until > now);
+        denied.contains_key(identity)
+    }
+
+    /// Asks the user about `session`'s program and waits (at most `wait`)
+    /// for the answer. Requests of a program with a prompt open wait for
+    /// that prompt. Errors: `ConsentDenied` (now or recently),
+    /// `ConsentTimeout`.
+    pub async fn ask(
+        &self,
+        session: &ClientSession,
+        asked: Asked,
+        wait: Duration,
+    ) -> Result<Decision, CoreError> {
+        let who = session.display_name();
+        if self.recently_denied(&session.identity) {
+            return Err(denied(&who));
+        }
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            match open.get_mut(&session.identity) {
+                Some(o) => {
+                    o.waiters.push(tx);
+                    o.request.id
+                }
+                None => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let request = ConsentRequest {
+                        id,
+                        client_name: session.name.clone(),
+                        identity: session.identity.clone(),
+                        interpreted: session.caller.is_interpreted(),
+                        pid: session.caller.pid,
+                        account: asked.account,
+                        scopes: asked.scopes,
+                        method: asked.method,
+                        expires_at: self.clock.now() + wait.as_secs(),
+                    };
+                    open.insert(
+                        session.identity.clone(),
+                        Open { request: request.clone(), waiters: vec![tx] },
+                    );
+                    tracing::info!(client = %session.identity, id, "asking the user about a new client");
+                    let _ = self.events.send(CoreEvent::ConsentRequested(request));
+                    id
+                }
+            }
+        };
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(Decision::Deny)) => Err(denied(&who)),
+            Ok(Ok(decision)) => Ok(decision),
+            // The prompt was dropped (the app quits) or nobody answered.
+            Ok(Err(_)) | Err(_) => {
+                self.close(id, None);
+                Err(CoreError::ConsentTimeout(format!(
+                    "nobody answered Castkey's prompt about {who} in time; ask again to show it again"
+                )))
+            }
+        }
+    }
+
+    /// Settles prompt `id` with `decision` (`None`: it timed out); answers
+    /// the request it was about.
+    pub fn close(&self, id: u64, decision: Option<Decision>) -> Option<ConsentRequest> {
+        let open = {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            let identity = open.iter().find(|(_, o)| o.request.id == id).map(|(k, _)| k.clone())?;
+            open.remove(&identity)?
+        };
+        if decision == Some(Decision::Deny) {
+            let until = self.clock.now() + DENIED_QUIET_SECS;
+            self.denied
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(open.request.identity.clone(), until);
+        }
+        if let Some(d) = decision {
+            for w in open.waiters {
+                let _ = w.send(d.clone());
+            }
+        }
+        let _ = self.events.send(CoreEvent::ConsentSettled { id });
+        Some(open.request)
+    }
+
+    /// The prompt `id`, if still open.
+    pub fn get(&self, id: u64) -> Option<ConsentRequest> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.values().find(|o| o.request.id == id).map(|o| o.request.clone())
+    }
+
+    /// Every open prompt, oldest first (a window opened late shows them).
+    pub fn pending(&self) -> Vec<ConsentRequest> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = open.values().map(|o| o.request.clone()).collect();
+        all.sort_by_key(|r| r.id);
+        all
+    }
+
+    /// Forgets a denial (the user allowed the program in Connected apps).
+    pub fn forgive(&self, identity: &ClientIdentity) {
+        self.denied.lock().unwrap_or_else(|e| e.into_inner()).remove(identity);
+    }
+}
+
+fn denied(who: &str) -> CoreError {
+    CoreError::ConsentDenied(format!(
+        "the user denied {who} access to Castkey (asking again is possible in {} minutes, or allow it in \
+         Castkey's Connected apps)",
+        DENIED_QUIET_SECS / 60
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn session(exe: &str) -> ClientSession {
+        let caller = Caller { uid: 0, pid: Some(42), executable: Some(exe.into()), script: None };
+        ClientSession::new(caller, None)
+    }
+
+    fn asked() -> Asked {
+        Asked { method: "token".into(), account: None, scopes: vec!["broadcaster".into()] }
+    }
+
+    #[tokio::test]
+    async fn requests_of_one_program_share_one_prompt_and_a_denial_quiets_it() {
+        let (events, mut rx) = broadcast::channel(16);
+        let clock = ManualClock::new(1_000);
+        let prompts = Arc::new(ConsentPrompts::new(events, clock.clone()));
+        let (a, b) = (session("/opt/bot"), session("/opt/bot"));
+        let p1 = prompts.clone();
+        let first = tokio::spawn(async move { p1.ask(&a, asked(), Duration::from_secs(5)).await });
+        let p2 = prompts.clone();
+        let second = tokio::spawn(async move { p2.ask(&b, asked(), Duration::from_secs(5)).await });
+        let CoreEvent::ConsentRequested(req) = rx.recv().await.unwrap() else { panic!("no prompt") };
+        assert_eq!(req.identity.executable, "/opt/bot");
+        assert_eq!(req.pid, Some(42));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(prompts.pending().len(), 1, "one prompt for both requests");
+        prompts.close(req.id, Some(Decision::Deny));
+        for r in [first.await.unwrap(), second.await.unwrap()] {
+            assert!(matches!(r, Err(CoreError::ConsentDenied(_))), "{r:?}");
+        }
+        // Asking again at once is refused without a prompt…
+        let r = prompts.ask(&session("/opt/bot"), asked(), Duration::from_secs(5)).await;
+        assert!(matches!(r, Err(CoreError::ConsentDenied(_))));
+        assert!(prompts.pending().is_empty());
+        assert!(matches!(rx.recv().await.unwrap(), CoreEvent::ConsentSettled { .. }));
+        assert!(rx.try_recv().is_err(), "no new prompt while quiet");
+        // …until the quiet time has passed.
+        clock.advance(DENIED_QUIET_SECS);
+        let p = prompts.clone();
+        let third =
+            tokio::spawn(async move { p.ask(&session("/opt/bot"), asked(), Duration::from_secs(5)).await });
+        let CoreEvent::ConsentRequested(req) = rx.recv().await.unwrap() else { panic!("no prompt") };
+        prompts.close(req.id, Some(Decision::AllowOnce));
+        assert_eq!(third.await.unwrap().unwrap(), Decision::AllowOnce);
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_prompt_times_out_and_closes() {
+        let (events, _rx) = broadcast::channel(16);
+        let prompts = ConsentPrompts::new(events, ManualClock::new(1));
+        let r = prompts.ask(&session("/opt/x"), asked(), Duration::from_millis(100)).await;
+        assert!(matches!(r, Err(CoreError::ConsentTimeout(_))), "{r:?}");
+        assert!(prompts.pending().is_empty());
+    }
+
+    #[test]
+    fn a_claimed_name_is_cleaned_and_cut() {
+        let mut s = session("/usr/bin/obs");
+        assert_eq!(s.display_name(), "obs");
+        s.set_name(Some("OBS\u{7}\nStudio"));
+        assert_eq!(s.display_name(), "OBSStudio");
+        s.set_name(Some(&"x".repeat(500)));
+        assert_eq!(s.display_name().len(), 100);
+        s.set_name(Some("   "));
+        assert_eq!(s.display_name(), "obs");
+    }
+}

@@ -1,0 +1,393 @@
+//! Who may ask, through the real core and its real socket: consent for a
+//! new program, "always" with a scope policy and an account binding,
+//! revocation, denial, switching the active account, notifications, the
+//! headless broker's list, Castkey's own tools and the activity log.
+//! api.video (API key → tokens) is the provider: a stand-in on loopback,
+//! written from api.video's docs, that numbers the tokens it issues.
+
+use castkey_core::test_support::World;
+use castkey_core::{dispatch, ClientSession, CoreEvent, IpcServer};
+use castkey_ipc::ui::{AnswerConsentArgs, ConsentDecision};
+use castkey_ipc::{ActivityParams, AllowAppParams, ClientIdentity, Reason, ScopeParam, TokenParams};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// api.video's `/auth/api-key` and `/auth/refresh`: every answer carries a
+/// new access token, `access-<n>`.
+async fn api_video() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}/", listener.local_addr().expect("addr").port());
+    let issued = Arc::new(AtomicU32::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 16 * 1024];
+            let _ = s.read(&mut buf).await;
+            let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+            let body = format!(
+                r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"access-{n}","refresh_token":"refresh-{n}"}}"#
+            );
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    base
+}
+
+/// A world with two accounts of one provider: `main` (signed in first)
+/// and `bot` (signed in last: active).
+async fn two_accounts() -> (World, String, String) {
+    let w = World::with_api_video(&api_video().await).await;
+    let main = w
+        .core
+        .add_api_key_account("apivideo", "sandbox", &SecretString::from("main-key"))
+        .await
+        .expect("main");
+    let bot =
+        w.core.add_api_key_account("apivideo", "sandbox", &SecretString::from("bot-key")).await.expect("bot");
+    assert_ne!(main.id, bot.id, "two keys are two accounts");
+    (w, main.id, bot.id)
+}
+
+const OBS: &str = "/usr/bin/obs";
+
+/// Answers the next consent prompt with `decision` (and policy).
+async fn answer_next(
+    w: &World,
+    decision: ConsentDecision,
+    scopes: Option<Vec<String>>,
+    bind: Option<&str>,
+) -> u64 {
+    let Some(CoreEvent::ConsentRequested(req)) =
+        w.events.wait_for(|e| matches!(e, CoreEvent::ConsentRequested(_))).await
+    else {
+        panic!("no consent prompt")
+    };
+    let args = AnswerConsentArgs { id: req.id, decision, scopes, bind_account: bind.map(str::to_string) };
+    w.core.answer_consent(&args).expect("answered");
+    req.id
+}
+
+#[tokio::test]
+async fn a_new_program_is_asked_about_allowed_always_with_a_policy_then_revoked_and_denied() {
+    let (w, _main, bot) = two_accounts().await;
+    let core = w.core.clone();
+    let mut obs = w.session_for(OBS, None);
+    obs.name = Some("OBS Studio".into());
+    let asking = tokio::spawn(async move {
+        let r = core.token(&mut obs, &TokenParams::default()).await;
+        (r, obs)
+    });
+    // The prompt says who asks and for what, as the OS and the request tell it.
+    let Some(CoreEvent::ConsentRequested(req)) =
+        w.events.wait_for(|e| matches!(e, CoreEvent::ConsentRequested(_))).await
+    else {
+        panic!("no consent prompt")
+    };
+    assert_eq!(req.identity, ClientIdentity { executable: OBS.into(), script: None });
+    assert_eq!(req.client_name.as_deref(), Some("OBS Studio"));
+    assert_eq!(req.pid, Some(4242));
+    assert!(!req.interpreted);
+    assert_eq!(req.account.as_ref().map(|a| a.id.as_str()), Some(bot.as_str()));
+    assert_eq!(w.core.pending_consents().len(), 1);
+    assert!(!asking.is_finished(), "the request waits for the user");
+    w.core
+        .answer_consent(&AnswerConsentArgs {
+            id: req.id,
+            decision: ConsentDecision::Always,
+            scopes: Some(vec![]),
+            bind_account: None,
+        })
+        .unwrap();
+    let (served, mut obs) = asking.await.unwrap();
+    assert_eq!(served.expect("served once allowed").account.id, bot);
+    // Remembered: listed, and the next request asks nobody.
+    let apps = w.core.apps();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].name, "OBS Studio");
+    assert_eq!(apps[0].scopes, Some(vec![]));
+    w.core.token(&mut obs, &TokenParams::default()).await.expect("no prompt the second time");
+    assert!(w.core.pending_consents().is_empty());
+    // The policy holds whatever the program asks.
+    let wider = TokenParams { scope: Some(ScopeParam::Spaced("broadcaster".into())), ..Default::default() };
+    let err = w.core.token(&mut obs, &wider).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::ScopeNotAllowed, "{err}");
+    // Revoked: the open connection loses it at once and is asked again…
+    assert!(w.core.revoke_app(&ClientIdentity { executable: OBS.into(), script: None }).unwrap());
+    let core = w.core.clone();
+    let asking = tokio::spawn(async move { core.token(&mut obs, &TokenParams::default()).await });
+    answer_next(&w, ConsentDecision::Deny, None, None).await;
+    assert_eq!(asking.await.unwrap().unwrap_err().reason(), Reason::ConsentDenied);
+    // …and once denied, refused without a new prompt for a while.
+    let mut again = w.session_for(OBS, None);
+    let err = w.core.token(&mut again, &TokenParams::default()).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::ConsentDenied);
+    assert!(w.core.pending_consents().is_empty());
+    // The log has it all, without a token value.
+    w.core.flush_activity().await;
+    let log = w.core.activity(&ActivityParams { limit: Some(50), ..Default::default() });
+    let outcomes: Vec<&str> = log.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["served", "scope_not_allowed", "consent_denied"], "{log:?}");
+    assert_eq!(log[0].count, 2, "two served requests, one entry");
+    assert_eq!(log[0].client_name.as_deref(), Some("OBS Studio"));
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains("access-"), "{text}");
+}
+
+#[tokio::test]
+async fn allow_once_lasts_for_the_connection_only() {
+    let (w, _main, _bot) = two_accounts().await;
+    let core = w.core.clone();
+    let mut bot = w.session_for("/opt/chatbot/bot", None);
+    let asking = tokio::spawn(async move {
+        let r = core.token(&mut bot, &TokenParams::default()).await;
+        (r, bot)
+    });
+    answer_next(&w, ConsentDecision::AllowOnce, None, None).await;
+    let (r, mut bot) = asking.await.unwrap();
+    r.expect("allowed once");
+    w.core.token(&mut bot, &TokenParams::default()).await.expect("same connection");
+    assert!(w.core.apps().is_empty(), "not remembered");
+    // A new connection of the same program is asked again.
+    let core = w.core.clone();
+    let asking = tokio::spawn(async move {
+        let mut next = ClientSession::new(bot.caller.clone(), None);
+        core.token(&mut next, &TokenParams::default()).await
+    });
+    answer_next(&w, ConsentDecision::Deny, None, None).await;
+    assert_eq!(asking.await.unwrap().unwrap_err().reason(), Reason::ConsentDenied);
+}
+
+#[tokio::test]
+async fn a_bound_bot_keeps_its_account_across_a_switch_while_the_streaming_app_follows() {
+    let (w, main, bot) = two_accounts().await;
+    for (exe, account) in [("/opt/chatbot/bot", Some(bot.clone())), (OBS, None)] {
+        let params = AllowAppParams { executable: exe.into(), account, ..Default::default() };
+        w.core.allow_app(&params).unwrap();
+    }
+    let mut chatbot = w.session_for("/opt/chatbot/bot", None);
+    let mut obs = w.session_for(OBS, None);
+    assert_eq!(w.core.token(&mut chatbot, &TokenParams::default()).await.unwrap().account.id, bot);
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, bot);
+    // The streamer makes the main account active.
+    assert!(w.core.switch(&main).unwrap().active);
+    let Some(CoreEvent::ActiveChanged { account, .. }) = w
+        .events
+        .wait_for(|e| matches!(e, CoreEvent::ActiveChanged { account: Some(a), .. } if a.id == main))
+        .await
+    else {
+        panic!("no active_changed")
+    };
+    assert_eq!(account.unwrap().id, main);
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, main);
+    assert_eq!(w.core.token(&mut chatbot, &TokenParams::default()).await.unwrap().account.id, bot);
+    // The bot may not take the other account, by id or by provider default.
+    let other = TokenParams { account: Some(main.clone()), ..Default::default() };
+    let err = w.core.token(&mut chatbot, &other).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::ClientNotAllowed, "{err}");
+    assert!(err.to_string().contains("bound"), "{err}");
+    // Switching to an unknown account changes nothing.
+    assert!(w.core.switch("apivideo:nobody").is_err());
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, main);
+}
+
+#[tokio::test]
+async fn castkey_s_own_methods_are_refused_to_other_programs() {
+    let (w, main, _bot) = two_accounts().await;
+    w.core.allow_app(&AllowAppParams { executable: OBS.into(), ..Default::default() }).unwrap();
+    let mut obs = w.session_for(OBS, None);
+    let mut own = w.own_session();
+    for (method, params) in [
+        ("sign_out", json!({"account": main})),
+        ("apps", json!({})),
+        ("allow_app", json!({"executable": "/tmp/evil"})),
+        ("revoke_app", json!({"executable": OBS})),
+        ("activity", json!({})),
+        ("status", json!({})),
+        ("add_provider", json!({"template": "oidc", "values": {}})),
+    ] {
+        let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let answer = dispatch(&w.core, &mut obs, line.as_bytes()).await.unwrap();
+        let reason = answer.error.as_ref().and_then(|e| e.reason());
+        assert_eq!(reason, Some(Reason::ClientNotAllowed), "{method}: {answer:?}");
+    }
+    assert_eq!(w.core.apps().len(), 1, "nothing changed");
+    assert!(w.core.accounts().iter().any(|a| a.id == main), "nothing signed out");
+    // Castkey's own command may.
+    let line = br#"{"jsonrpc":"2.0","id":2,"method":"status"}"#;
+    let answer = dispatch(&w.core, &mut own, line).await.unwrap();
+    let health: Value = answer.result.expect("status");
+    assert_eq!(health.as_array().unwrap().len(), 2);
+    assert_eq!(health[0]["state"], "signed_in");
+}
+
+#[tokio::test]
+async fn hello_says_the_protocol_and_where_the_program_stands() {
+    let (w, _main, bot) = two_accounts().await;
+    let mut obs = w.session_for(OBS, None);
+    let line = br#"{"jsonrpc":"2.0","id":1,"method":"hello","params":{"name":"OBS","version":"31","later_field":1}}"#;
+    let hello = dispatch(&w.core, &mut obs, line).await.unwrap().result.unwrap();
+    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["client"]["approval"], "unknown");
+    assert!(hello["capabilities"].as_array().unwrap().contains(&json!("subscribe")));
+    assert_eq!(obs.name.as_deref(), Some("OBS"));
+    let params = AllowAppParams { executable: OBS.into(), account: Some(bot.clone()), ..Default::default() };
+    w.core.allow_app(&params).unwrap();
+    let hello = dispatch(&w.core, &mut obs, line).await.unwrap().result.unwrap();
+    assert_eq!(hello["client"]["approval"], "approved");
+    assert_eq!(hello["client"]["bound_account"], json!(bot));
+}
+
+#[tokio::test]
+async fn a_second_core_on_the_same_directory_is_refused_and_says_who_owns_it() {
+    let w = World::with_sandbox("http://127.0.0.1:9").await;
+    let err = castkey_core::Core::start(castkey_core::CoreOptions {
+        config_dir: w.dir.path().to_path_buf(),
+        redirect_mode: castkey_core::RedirectMode::Loopback,
+        consent: castkey_core::ConsentMode::ListedOnly,
+        secrets: w.secrets.clone(),
+        catalog: Default::default(),
+        browser: w.browser.clone(),
+        clock: w.clock.clone(),
+    })
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("already runs") && text.contains(&std::process::id().to_string()), "{text}");
+}
+
+/// A client of the real socket: one line out, one line in.
+struct Line {
+    stream: tokio::io::BufReader<tokio::net::UnixStream>,
+}
+
+impl Line {
+    async fn connect(path: &std::path::Path) -> Line {
+        Line {
+            stream: tokio::io::BufReader::new(tokio::net::UnixStream::connect(path).await.expect("connect")),
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.stream.get_mut().write_all(format!("{line}\n").as_bytes()).await.expect("write");
+    }
+
+    /// The next line, or `None` at end of stream or after 5 s.
+    async fn next(&mut self) -> Option<Value> {
+        use tokio::io::AsyncBufReadExt;
+        let mut buf = String::new();
+        match tokio::time::timeout(Duration::from_secs(5), self.stream.read_line(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => Some(serde_json::from_str(&buf).expect("a JSON line")),
+            _ => None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subscribed_connection_hears_a_switch_and_sign_out_without_token_values() {
+    let (w, main, bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    let server = IpcServer::bind(&path).unwrap();
+    tokio::spawn(server.serve(w.core.clone()));
+    // This test process is the broker's own executable: an own tool.
+    let mut c = Line::connect(&path).await;
+    c.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe"}"#).await;
+    let answer = c.next().await.unwrap();
+    assert_eq!(answer["result"][0], "active_changed", "{answer}");
+    w.core.switch(&main).unwrap();
+    let n = c.next().await.unwrap();
+    assert_eq!(n["method"], "active_changed");
+    assert!(n.get("id").is_none(), "a notification has no id");
+    assert_eq!(n["params"]["account"]["id"], json!(main));
+    // Requests still work between notifications.
+    c.send(r#"{"jsonrpc":"2.0","id":2,"method":"token"}"#).await;
+    let t = c.next().await.unwrap();
+    assert_eq!(t["id"], 2);
+    assert_eq!(t["result"]["account"]["id"], json!(main));
+    w.core.sign_out(&bot).await.unwrap();
+    let n = c.next().await.unwrap();
+    assert_eq!(n["method"], "signed_out", "{n}");
+    assert_eq!(n["params"]["account"]["id"], json!(bot));
+    let all = serde_json::to_string(&n).unwrap();
+    assert!(!all.contains("access-"), "{all}");
+}
+
+#[tokio::test]
+async fn the_socket_holds_up_against_floods_idlers_and_garbage() {
+    let (w, _main, _bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    let limits = castkey_core::IpcLimits { max_connections: 8, idle: Duration::from_millis(500) };
+    let server = IpcServer::bind(&path).unwrap().with_limits(limits);
+    tokio::spawn(server.serve(w.core.clone()));
+    // Eight silent connections fill the broker…
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(Line::connect(&path).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // …the ninth gets `busy` and is closed.
+    let mut ninth = Line::connect(&path).await;
+    let busy = ninth.next().await.expect("a busy answer");
+    assert_eq!(busy["error"]["data"]["reason"], "busy", "{busy}");
+    assert!(ninth.next().await.is_none(), "closed");
+    // Idle connections are closed after the idle time, freeing the slots.
+    for s in &mut silent {
+        assert!(s.next().await.is_none(), "an idle connection stays open");
+    }
+    // Garbage, a truncated line and an oversized line each get their answer;
+    // a client that hangs up mid-request harms nobody.
+    let mut c = Line::connect(&path).await;
+    c.send("\u{0}\u{1}garbage").await;
+    assert_eq!(c.next().await.unwrap()["error"]["code"], -32700);
+    c.send(r#"{"jsonrpc":"2.0","id":3,"method":"tok"#).await;
+    assert_eq!(c.next().await.unwrap()["error"]["code"], -32700);
+    let mut gone = Line::connect(&path).await;
+    gone.stream.get_mut().write_all(br#"{"jsonrpc":"2.0","id":1,"meth"#).await.unwrap();
+    drop(gone);
+    c.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":4,"method":"token","params":{{"scope":"{}"}}}}"#,
+        "x".repeat(70_000)
+    ))
+    .await;
+    assert_eq!(c.next().await.unwrap()["error"]["code"], -32700);
+    assert!(c.next().await.is_none(), "closed after an oversized line");
+    // Everyone else is still served.
+    let mut fine = Line::connect(&path).await;
+    fine.send(r#"{"jsonrpc":"2.0","id":5,"method":"token"}"#).await;
+    assert!(fine.next().await.unwrap()["result"]["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn the_headless_broker_refuses_unlisted_programs_and_says_how_to_allow_them() {
+    let w = World::with_sandbox_listed_only("http://127.0.0.1:9").await;
+    let mut script = w.session_for("/usr/bin/python3.11", Some("/home/u/bot.py"));
+    let err = w.core.token(&mut script, &TokenParams::default()).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::ClientNotAllowed);
+    let text = err.to_string();
+    assert!(text.contains("clients.json"), "{text}");
+    assert!(text.contains("castkey apps allow /usr/bin/python3.11 --script /home/u/bot.py"), "{text}");
+    assert!(w.core.pending_consents().is_empty(), "nobody is asked");
+    let params = AllowAppParams {
+        executable: "/usr/bin/python3.11".into(),
+        script: Some("/home/u/bot.py".into()),
+        ..Default::default()
+    };
+    w.core.allow_app(&params).unwrap();
+    // Now it gets past consent (to "nobody is signed in").
+    let err = w.core.token(&mut script, &TokenParams::default()).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::NotSignedIn, "{err}");
+    // The same interpreter with another script is another program.
+    let mut other = w.session_for("/usr/bin/python3.11", Some("/tmp/other.py"));
+    assert_eq!(
+        w.core.token(&mut other, &TokenParams::default()).await.unwrap_err().reason(),
+        Reason::ClientNotAllowed
+    );
+}
