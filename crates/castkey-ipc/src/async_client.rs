@@ -61,6 +61,7 @@ impl AsyncClient {
     pub async fn connect(path: &Path) -> Result<Self, ClientError> {
         crate::socket::check_socket(path)?;
         let stream = UnixStream::connect(path).await.map_err(|e| connect_error(path, e))?;
+        crate::socket::check_peer(path, &stream)?;
         let (reader, writer) = stream.into_split();
         Ok(AsyncClient {
             reader: BufReader::new(reader),

@@ -133,6 +133,8 @@ impl Client {
     pub fn connect(path: &Path) -> Result<Self, ClientError> {
         crate::socket::check_socket(path)?;
         let stream = open(path).map_err(|e| connect_error(path, e))?;
+        #[cfg(unix)]
+        crate::socket::check_peer(path, &stream)?;
         let writer = stream.try_clone()?;
         Ok(Client {
             reader: BufReader::new(stream),

@@ -130,6 +130,80 @@ pub fn check_socket(path: &Path) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// What a client checks once connected: the program listening runs as this
+/// user (`SO_PEERCRED` on Linux, `getpeereid` on macOS and the BSDs; where
+/// the OS cannot say, nothing is checked). [`check_socket`] already makes
+/// this all but certain; this catches what slipped through.
+#[cfg(unix)]
+pub fn check_peer(path: &Path, socket: &impl std::os::fd::AsFd) -> Result<(), ClientError> {
+    let me = current_uid();
+    match peer_uid(socket) {
+        Some(uid) if uid != me => Err(ClientError::Unsafe {
+            path: path.to_path_buf(),
+            why: format!("the program listening there runs as another user (uid {uid}, you are uid {me})"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The user id of the process at the other end of a Unix socket.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[allow(unsafe_code)]
+pub fn peer_uid(socket: &impl std::os::fd::AsFd) -> Option<u32> {
+    use std::os::fd::AsRawFd as _;
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes passed, and
+    // the descriptor is borrowed open for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+}
+
+/// The user id of the process at the other end of a Unix socket.
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+))]
+#[allow(unsafe_code)]
+pub fn peer_uid(socket: &impl std::os::fd::AsFd) -> Option<u32> {
+    use std::os::fd::AsRawFd as _;
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: both out-pointers are valid for writes, and the descriptor is
+    // borrowed open for the call.
+    let rc = unsafe { libc::getpeereid(socket.as_fd().as_raw_fd(), &mut uid, &mut gid) };
+    (rc == 0).then_some(uid)
+}
+
+/// Where the OS has no way to say.
+#[cfg(all(
+    unix,
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    ))
+))]
+pub fn peer_uid(_socket: &impl std::os::fd::AsFd) -> Option<u32> {
+    None
+}
+
 /// Windows: nothing to check before opening the named pipe.
 #[cfg(windows)]
 pub fn check_socket(_path: &Path) -> Result<(), ClientError> {
@@ -239,6 +313,21 @@ mod tests {
         let to_file = links.path().join("to-file.sock");
         std::os::unix::fs::symlink(&file, &to_file).unwrap();
         assert!(why(check_socket(&to_file)).contains("regular file"));
+    }
+
+    #[test]
+    fn the_listener_is_this_user() {
+        let (dir, path, listener) = listening();
+        let client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        if cfg!(any(target_os = "linux", target_os = "android", target_os = "macos")) {
+            assert_eq!(peer_uid(&client), Some(current_uid()));
+            assert_eq!(peer_uid(&server), Some(current_uid()));
+        }
+        check_peer(&path, &client).unwrap();
+        // Not a socket: the OS cannot say, so nothing is refused.
+        let file = std::fs::File::open(dir.path()).unwrap();
+        assert_eq!(peer_uid(&file), None);
     }
 
     /// Ownership can only be given away by root (the tests' usual user
