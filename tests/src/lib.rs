@@ -8,6 +8,7 @@
 //! started in its own process group and killed when the scenario ends,
 //! passing or failing.
 
+pub mod bench;
 pub mod killloop;
 pub mod process;
 pub mod webdriver;
