@@ -124,6 +124,8 @@ function statOrNotRunning(p, socketPath) {
  * others (Castkey makes them 0700 and 0600).
  */
 export function checkSocket(socketPath) {
+  // No broker can listen on a path too long for sockaddr_un.sun_path (NUL included).
+  if (Buffer.byteLength(socketPath) >= (process.platform === 'linux' ? 108 : 104)) throw notRunning(socketPath);
   const dir = path.dirname(path.resolve(socketPath));
   checkOwned(dir, statOrNotRunning(dir, socketPath), "the socket's directory", true);
   const st = statOrNotRunning(socketPath, socketPath);

@@ -69,6 +69,8 @@ __all__ = [
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 64 * 1024
 BROADCASTER_SCOPE = "broadcaster"
+# Room for a socket path in sockaddr_un.sun_path, its NUL included.
+SUN_PATH_LEN = 108 if sys.platform.startswith("linux") else 104
 # How long to wait for an answer by default. A token can wait for the user to
 # answer Castkey's consent question (at most 120 s), so give it longer.
 DEFAULT_TIMEOUT = 150.0
@@ -163,6 +165,8 @@ def check_socket(path):
     or others (Castkey makes them 0700 and 0600). Raises NotRunning when
     there is no socket, UnsafeSocket otherwise.
     """
+    if len(os.fsencode(path)) >= SUN_PATH_LEN:
+        raise NotRunning(path)  # no broker can listen on a path that long
     directory = os.path.dirname(os.path.abspath(path))
     try:
         dir_st = os.stat(directory)
@@ -220,6 +224,9 @@ class CastkeyClient:
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise NotRunning(self.path) from None
+        except OSError as e:
+            sock.close()
+            raise CastkeyError("connecting to Castkey at %s failed: %s" % (self.path, e)) from None
         except BaseException:
             sock.close()
             raise

@@ -6,7 +6,7 @@
 //! (`examples/obs/test/`, not OBS), puts that token into the streaming
 //! service's settings; a copy of the Python example at another path, which
 //! nobody approved, is refused with `client_not_allowed` and told how to be
-//! allowed.
+//! allowed, and gets the token once that command ran.
 
 use castkey_scenarios::{repo, wait_for, EnvOptions, TestEnv};
 use serde_json::Value;
@@ -189,6 +189,18 @@ fn the_examples_get_the_token_castkey_token_prints_and_an_unapproved_copy_is_ref
         err.contains(&format!("castkey apps allow {python} --script {copy_path}")),
         "the hint does not name this program:\n{err}"
     );
+    // The command the hint gives allows it, on the running broker.
+    let allow = env.castkey(&["apps", "allow", &python, "--script", &copy_path]);
+    assert!(allow.status.success(), "castkey apps allow failed: {}", text(&allow.stderr));
+    let out = run("python3 <the copy, now allowed>/castkey_token.py", {
+        let mut c = env.command("python3");
+        c.arg(&copy);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // (The token the broker holds since `castkey token --refresh` above.)
+    assert_eq!(text(&out.stdout).trim(), format!("Bearer {new_token}"));
+
     // Both refuse a socket in a directory other users can write to (someone
     // else could have put it there), before they send anything.
     let shared = env.path("shared");
