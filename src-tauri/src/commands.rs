@@ -11,11 +11,14 @@ use crate::Shell;
 use castkey_core::CoreError;
 use castkey_ipc::ui::command::COMMANDS;
 use castkey_ipc::ui::{
-    AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AppStatus, CancelSignInWithCodeArgs,
-    CommandError, DeviceSignIn, ProviderTemplate, RemoveProviderArgs, SignInArgs, SignInStarted,
-    SignInWithCodeArgs, SignOutArgs, SignedOut,
+    AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus,
+    CancelSignInWithCodeArgs, CommandError, ConsentRequest, DeviceSignIn, ProviderTemplate,
+    RemoveProviderArgs, RevokeAppArgs, SignInArgs, SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut,
+    SwitchAccountArgs,
 };
-use castkey_ipc::{AccountInfo, ProviderInfo};
+use castkey_ipc::{
+    AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval, ProviderInfo,
+};
 use tauri::State;
 
 /// Builds [`invoke_handler`] and [`HANDLED`] from one list of command
@@ -57,6 +60,14 @@ window_commands![
     list_provider_templates,
     add_provider,
     remove_provider,
+    switch_account,
+    account_health,
+    pending_consents,
+    answer_consent,
+    list_apps,
+    update_app,
+    revoke_app,
+    activity,
 ];
 
 /// `a == b`, usable in a `const` (slice and `str` equality are not `const`).
@@ -173,4 +184,65 @@ pub fn app_status(shell: State<'_, Shell>) -> AppStatus {
         socket_path: shell.socket_path.display().to_string(),
         broker_error: shell.broker_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     }
+}
+
+/// Makes an account its provider's active one ("Make active").
+#[tauri::command]
+pub fn switch_account(shell: State<'_, Shell>, args: SwitchAccountArgs) -> Result<AccountInfo, CommandError> {
+    shell.core.switch(&args.account_id).map_err(err)
+}
+
+/// Every account's token health (times, offline problems; no token).
+#[tauri::command]
+pub fn account_health(shell: State<'_, Shell>) -> Vec<AccountHealth> {
+    shell.core.status()
+}
+
+/// The consent prompts waiting for the user (a window opened late shows them).
+#[tauri::command]
+pub fn pending_consents(shell: State<'_, Shell>) -> Vec<ConsentRequest> {
+    shell.core.pending_consents()
+}
+
+/// The user's answer to a consent prompt; the waiting request goes on.
+#[tauri::command]
+pub fn answer_consent(shell: State<'_, Shell>, args: AnswerConsentArgs) -> Result<(), CommandError> {
+    shell.core.answer_consent(&args).map_err(err)
+}
+
+/// Connected apps: the programs allowed always, with their policy.
+#[tauri::command]
+pub fn list_apps(shell: State<'_, Shell>) -> Vec<ClientApproval> {
+    shell.core.apps()
+}
+
+/// Changes a connected app's scope policy or account binding. Only an app
+/// already allowed: new programs are allowed from their consent prompt. The
+/// name it was approved under is kept unless `args` gives another.
+#[tauri::command]
+pub fn update_app(shell: State<'_, Shell>, args: AllowAppParams) -> Result<ClientApproval, CommandError> {
+    let existing = shell
+        .core
+        .apps()
+        .into_iter()
+        .find(|a| a.identity.executable == args.executable && a.identity.script == args.script)
+        .ok_or_else(|| {
+            err(CoreError::InvalidRequest(
+                "that program is not among the connected apps (it may have been revoked)".into(),
+            ))
+        })?;
+    let args = AllowAppParams { name: args.name.or(Some(existing.name)), ..args };
+    shell.core.allow_app(&args).map_err(err)
+}
+
+/// Forgets a connected app's approval; answers whether it had one.
+#[tauri::command]
+pub fn revoke_app(shell: State<'_, Shell>, args: RevokeAppArgs) -> Result<bool, CommandError> {
+    shell.core.revoke_app(&args.identity).map_err(err)
+}
+
+/// The activity log, newest last (no token values in it).
+#[tauri::command]
+pub fn activity(shell: State<'_, Shell>, args: ActivityParams) -> Vec<ActivityEntry> {
+    shell.core.activity(&args)
 }

@@ -31,6 +31,19 @@ import type { AddServiceAccountArgs } from "./bindings/AddServiceAccountArgs";
 import type { AddApiKeyAccountArgs } from "./bindings/AddApiKeyAccountArgs";
 import type { SignOutArgs } from "./bindings/SignOutArgs";
 import type { RemoveProviderArgs } from "./bindings/RemoveProviderArgs";
+import type { SwitchAccountArgs } from "./bindings/SwitchAccountArgs";
+import type { AccountHealth } from "./bindings/AccountHealth";
+import type { HealthState } from "./bindings/HealthState";
+import type { ConsentRequest } from "./bindings/ConsentRequest";
+import type { ConsentDecision } from "./bindings/ConsentDecision";
+import type { AnswerConsentArgs } from "./bindings/AnswerConsentArgs";
+import type { AccountRef } from "./bindings/AccountRef";
+import type { ClientIdentity } from "./bindings/ClientIdentity";
+import type { ClientApproval } from "./bindings/ClientApproval";
+import type { AllowAppParams } from "./bindings/AllowAppParams";
+import type { RevokeAppArgs } from "./bindings/RevokeAppArgs";
+import type { ActivityEntry } from "./bindings/ActivityEntry";
+import type { ActivityParams } from "./bindings/ActivityParams";
 import { commands, events, type CommandName, type EventName } from "./bindings/names";
 
 export type {
@@ -54,6 +67,19 @@ export type {
   AddApiKeyAccountArgs,
   SignOutArgs,
   RemoveProviderArgs,
+  SwitchAccountArgs,
+  AccountHealth,
+  HealthState,
+  ConsentRequest,
+  ConsentDecision,
+  AnswerConsentArgs,
+  AccountRef,
+  ClientIdentity,
+  ClientApproval,
+  AllowAppParams,
+  RevokeAppArgs,
+  ActivityEntry,
+  ActivityParams,
   UnlistenFn,
 };
 
@@ -175,6 +201,48 @@ export function appStatus(): Promise<AppStatus> {
   return call<AppStatus>(commands.appStatus);
 }
 
+/** Makes an account its provider's active one; programs that follow the
+ *  active account get it from their next request. */
+export function switchAccount(args: SwitchAccountArgs): Promise<AccountInfo> {
+  return call<AccountInfo>(commands.switchAccount, args);
+}
+
+/** Every account's token health: state, expiry, last refresh (no token). */
+export function accountHealth(): Promise<AccountHealth[]> {
+  return call<AccountHealth[]>(commands.accountHealth);
+}
+
+/** The consent prompts waiting for an answer, oldest first. */
+export function pendingConsents(): Promise<ConsentRequest[]> {
+  return call<ConsentRequest[]>(commands.pendingConsents);
+}
+
+/** Answers a consent prompt: allow once, always (with a scope policy and
+ *  binding) or deny. */
+export function answerConsent(args: AnswerConsentArgs): Promise<void> {
+  return call<void>(commands.answerConsent, args);
+}
+
+/** Connected apps: the programs allowed always. */
+export function listApps(): Promise<ClientApproval[]> {
+  return call<ClientApproval[]>(commands.listApps);
+}
+
+/** Changes a connected app's scope policy or account binding. */
+export function updateApp(args: AllowAppParams): Promise<ClientApproval> {
+  return call<ClientApproval>(commands.updateApp, args);
+}
+
+/** Forgets a connected app; resolves whether it was one. */
+export function revokeApp(args: RevokeAppArgs): Promise<boolean> {
+  return call<boolean>(commands.revokeApp, args);
+}
+
+/** The activity log, newest last (who got a token, who was refused). */
+export function activity(args: ActivityParams): Promise<ActivityEntry[]> {
+  return call<ActivityEntry[]>(commands.activity, args);
+}
+
 /** The accounts changed (added, signed out, needing a new sign-in…): reload them. */
 export function onAccountsChanged(cb: () => void): Promise<UnlistenFn> {
   return subscribe<unknown>(events.accountsChanged, () => cb());
@@ -193,4 +261,24 @@ export function onSignedIn(cb: (account: AccountInfo) => void): Promise<Unlisten
 /** A browser sign-in did not complete. */
 export function onSignInFailed(cb: (e: SignInFailed) => void): Promise<UnlistenFn> {
   return subscribe<SignInFailed>(events.signInFailed, cb);
+}
+
+/** A local program waits for the user's consent. */
+export function onConsentRequested(cb: (request: ConsentRequest) => void): Promise<UnlistenFn> {
+  return subscribe<ConsentRequest>(events.consentRequested, cb);
+}
+
+/** A consent prompt was answered or timed out: its id. */
+export function onConsentSettled(cb: (id: number) => void): Promise<UnlistenFn> {
+  return subscribe<number>(events.consentSettled, cb);
+}
+
+/** An app was allowed, changed or revoked: reload Connected apps. */
+export function onClientsChanged(cb: () => void): Promise<UnlistenFn> {
+  return subscribe<unknown>(events.clientsChanged, () => cb());
+}
+
+/** A token was refreshed or an account needs a new sign-in: reload the health. */
+export function onHealthChanged(cb: () => void): Promise<UnlistenFn> {
+  return subscribe<unknown>(events.healthChanged, () => cb());
 }

@@ -32,8 +32,10 @@ pub mod command {
     /// names, is checked against it at compile time.
     ///
     /// What each command takes is its args struct in [`super`] (`sign_in` takes
-    /// [`super::SignInArgs`], `add_provider` takes [`super::AddProvider`]), sent
-    /// as `invoke(name, { args })`; the commands not listed there take nothing.
+    /// [`super::SignInArgs`], `add_provider` takes [`super::AddProvider`],
+    /// `update_app` takes [`crate::AllowAppParams`] and `activity` takes
+    /// [`crate::ActivityParams`]), sent as `invoke(name, { args })`; the
+    /// commands not listed there take nothing.
     pub const COMMANDS: &[&str] = &[
         "list_providers",
         "list_accounts",
@@ -47,6 +49,14 @@ pub mod command {
         "list_provider_templates",
         "add_provider",
         "remove_provider",
+        "switch_account",
+        "account_health",
+        "pending_consents",
+        "answer_consent",
+        "list_apps",
+        "update_app",
+        "revoke_app",
+        "activity",
     ];
 
     #[cfg(test)]
@@ -374,6 +384,23 @@ pub struct AnswerConsentArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub bind_account: Option<String>,
+}
+
+/// `switch_account`'s args: make `account_id` its provider's active account
+/// (programs that follow the active account get it from their next request).
+/// Answers the account's [`crate::AccountInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SwitchAccountArgs {
+    pub account_id: String,
+}
+
+/// `revoke_app`'s args: forget the approval of the program `identity` (its
+/// open connections lose it at once). Answers whether there was one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RevokeAppArgs {
+    pub identity: crate::ClientIdentity,
 }
 
 /// `remove_provider`'s args: only a provider the user added, with no

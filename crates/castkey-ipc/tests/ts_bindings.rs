@@ -6,10 +6,10 @@
 #![cfg(feature = "ts")]
 
 use castkey_ipc::ui::{
-    command, event, AddApiKeyAccountArgs, AnswerConsentArgs, ConsentDecision, ConsentRequest, AddProvider, AddServiceAccountArgs, AppStatus,
-    CancelSignInWithCodeArgs, CommandError, DeviceSignIn, FieldKind, ProviderTemplate, RemoveProviderArgs,
-    Revocation, SignInArgs, SignInFailed, SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut,
-    TemplateField,
+    command, event, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus,
+    CancelSignInWithCodeArgs, CommandError, ConsentDecision, ConsentRequest, DeviceSignIn, FieldKind,
+    ProviderTemplate, RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed, SignInStarted,
+    SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs, TemplateField,
 };
 use castkey_ipc::{
     AccountHealth, AccountInfo, AccountRef, AccountStatus, ActivityEntry, ActivityParams, AllowAppParams,
@@ -119,6 +119,8 @@ fn expected_files() -> Vec<(String, String)> {
         render::<HealthState>(&cfg),
         render::<ActivityEntry>(&cfg),
         render::<ActivityParams>(&cfg),
+        render::<SwitchAccountArgs>(&cfg),
+        render::<RevokeAppArgs>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]
 }

@@ -14,6 +14,14 @@ export const commands = {
   listProviderTemplates: "list_provider_templates",
   addProvider: "add_provider",
   removeProvider: "remove_provider",
+  switchAccount: "switch_account",
+  accountHealth: "account_health",
+  pendingConsents: "pending_consents",
+  answerConsent: "answer_consent",
+  listApps: "list_apps",
+  updateApp: "update_app",
+  revokeApp: "revoke_app",
+  activity: "activity",
 } as const;
 
 /** Event names the shell emits to the window. */
