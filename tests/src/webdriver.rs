@@ -189,3 +189,11 @@ impl Drop for WebDriver {
         let _ = self.http.delete(self.url("")).call();
     }
 }
+
+impl WebDriver {
+    /// Runs `script` (a function body; `return` answers) in the window and
+    /// answers its value, e.g. `return document.activeElement.id`.
+    pub fn execute(&self, script: &str) -> Option<Value> {
+        self.post("/execute/sync", json!({"script": script, "args": []}))
+    }
+}

@@ -1,37 +1,23 @@
-// Castkey's window: the accounts, the providers to add one for, and where
-// broadcasting apps connect. All data is rendered with textContent; nothing
-// here builds HTML from strings (the CSP forbids inline scripts and styles).
+// Castkey's window: the accounts (with their token health), Connected apps,
+// the providers to add an account for, Activity, and where broadcasting apps
+// connect; the consent prompt comes up over it (consent.ts). All data is
+// rendered with textContent; nothing here builds HTML from strings (the CSP
+// forbids inline scripts and styles). The sentences of the newer parts are in
+// strings.ts.
 
 import * as api from "./api";
-import type { AccountInfo, AppStatus, ProviderInfo } from "./api";
+import type { AccountHealth, AccountInfo, AppStatus, ProviderInfo } from "./api";
+import * as activity from "./activity";
+import * as apps from "./apps";
+import * as consent from "./consent";
+import { byId, h, placeholder, scopeChips } from "./dom";
+import { secondsUntil, text } from "./strings";
 
 const BROADCASTER_SCOPE = "broadcaster";
 
-// ---------------------------------------------------------------- DOM helpers
-
-type Child = Node | string | null | undefined | false;
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { class?: string; text?: string; attrs?: Record<string, string> } = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.class) node.className = props.class;
-  if (props.text !== undefined) node.textContent = props.text;
-  for (const [name, value] of Object.entries(props.attrs ?? {})) node.setAttribute(name, value);
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child);
-  }
-  return node;
-}
-
-function byId<T extends HTMLElement>(id: string): T {
-  const node = document.getElementById(id);
-  if (!node) throw new Error(`missing #${id} in index.html`);
-  return node as T;
-}
+/** How often the health lines' "in 5 min" are recomputed, and the health reloaded. */
+const HEALTH_TICK_MS = 15_000;
+const HEALTH_RELOAD_MS = 60_000;
 
 // ---------------------------------------------------------------- state
 
@@ -52,6 +38,10 @@ const state = {
   pending: new Map<string, PendingSignIn>(),
   /** Accounts being signed out, by id. */
   signingOut: new Set<string>(),
+  /** Accounts being made active, by id. */
+  switching: new Set<string>(),
+  /** Each account's token health, by account id. */
+  health: new Map<string, AccountHealth>(),
 };
 
 let ui: {
@@ -90,34 +80,96 @@ function providerName(id: string): string {
   return id;
 }
 
-function placeholder(text: string, failed = false): HTMLLIElement {
-  return h("li", { class: failed ? "placeholder placeholder-failed" : "placeholder", text });
+function accounts(): AccountInfo[] {
+  return state.accounts.state === "ready" ? state.accounts.value : [];
+}
+
+/** The health line and badge of an account: from `account_health`, else
+ *  from the account's own status until that arrives. */
+function healthView(account: AccountInfo): { badge: string; warn: boolean; line: string } {
+  const t = text.accounts;
+  const health = state.health.get(account.id);
+  if (!health) {
+    const reauth = account.status === "reauth_required";
+    return { badge: reauth ? t.health.sign_in_again : t.health.signed_in, warn: reauth, line: reauth ? t.reauth : "" };
+  }
+  const parts: string[] = [];
+  if (health.state === "sign_in_again") {
+    parts.push(t.reauth);
+  } else {
+    if (health.state === "offline") {
+      if (health.problem) parts.push(health.problem);
+      if (health.retry_at !== undefined) parts.push(t.retry(secondsUntil(health.retry_at)));
+    }
+    parts.push(
+      health.access_expires_at !== undefined ? t.expiresIn(secondsUntil(health.access_expires_at)) : t.noTokenYet,
+    );
+    if (health.last_refresh_at !== undefined) parts.push(t.lastRefresh(secondsUntil(health.last_refresh_at)));
+  }
+  return { badge: t.health[health.state], warn: health.state !== "signed_in", line: parts.join(" · ") };
+}
+
+/** Writes an account's health into its card, in place (keeps focus). */
+function fillHealth(card: HTMLElement, account: AccountInfo): void {
+  const view = healthView(account);
+  const badge = card.querySelector<HTMLElement>(".health-badge");
+  const line = card.querySelector<HTMLElement>(".account-health");
+  if (badge) {
+    badge.textContent = view.badge;
+    badge.className = view.warn ? "badge badge-warn health-badge" : "badge badge-ok health-badge";
+  }
+  if (line) {
+    line.textContent = view.line;
+    line.classList.toggle("account-health-warn", view.warn);
+  }
+  card.classList.toggle("account-reauth", view.warn);
+}
+
+function renderHealth(): void {
+  for (const card of ui.accounts.querySelectorAll<HTMLElement>("[data-account-id]")) {
+    const account = accounts().find((a) => a.id === card.dataset.accountId);
+    if (account) fillHealth(card, account);
+  }
+}
+
+function makeActiveButton(account: AccountInfo, provider: string): HTMLButtonElement {
+  const t = text.accounts;
+  const busy = state.switching.has(account.id);
+  const button = h("button", {
+    class: "btn btn-primary",
+    text: busy ? t.switching : t.makeActive,
+    attrs: {
+      type: "button",
+      "data-make-active": account.id,
+      "data-focus": "make-active",
+      "aria-label": t.makeActiveLabel(account.display_name, provider),
+    },
+  });
+  button.disabled = busy;
+  button.addEventListener("click", () => void makeActive(account));
+  return button;
 }
 
 function accountCard(account: AccountInfo): HTMLLIElement {
   const provider = providerName(account.provider);
-  const reauth = account.status === "reauth_required";
   const busy = state.signingOut.has(account.id);
 
   const signOut = h("button", {
     class: "btn btn-secondary",
     text: busy ? "Signing out…" : "Sign out",
-    attrs: { type: "button", "aria-label": `Sign out ${account.display_name} (${provider})` },
+    attrs: {
+      type: "button",
+      "data-sign-out": account.id,
+      "data-focus": "sign-out",
+      "aria-label": `Sign out ${account.display_name} (${provider})`,
+    },
   });
   signOut.disabled = busy;
   signOut.addEventListener("click", () => void confirmSignOut(account, provider));
 
-  const scopes = h(
-    "ul",
-    { class: "chips", attrs: { "aria-label": "Scopes" } },
-    ...account.scopes.map((scope) =>
-      h("li", { class: scope === BROADCASTER_SCOPE ? "chip chip-broadcaster" : "chip", text: scope }),
-    ),
-  );
-
-  return h(
+  const card = h(
     "li",
-    { class: reauth ? "card account account-reauth" : "card account", attrs: { "data-account-id": account.id } },
+    { class: "card account", attrs: { "data-account-id": account.id } },
     h(
       "div",
       { class: "card-main" },
@@ -125,7 +177,7 @@ function accountCard(account: AccountInfo): HTMLLIElement {
         "div",
         { class: "account-title" },
         h("span", { class: "account-name", text: account.display_name }),
-        account.active && h("span", { class: "badge badge-active", text: "Active" }),
+        account.active && h("span", { class: "badge badge-active", text: text.accounts.active }),
       ),
       h(
         "p",
@@ -133,18 +185,20 @@ function accountCard(account: AccountInfo): HTMLLIElement {
         account.email ? h("span", { class: "account-email", text: account.email }) : null,
         h("span", { class: "account-provider", text: provider }),
       ),
-      account.scopes.length > 0 && scopes,
+      account.scopes.length > 0 && scopeChips(account.scopes, "Scopes", BROADCASTER_SCOPE),
+      h("p", { class: "account-health", attrs: { "aria-live": "polite" } }),
     ),
+    // Sign out comes first: a card's first button is Sign out on every card.
     h(
       "div",
       { class: "card-side" },
-      h("span", {
-        class: reauth ? "badge badge-warn" : "badge badge-ok",
-        text: reauth ? "Sign in again" : "Signed in",
-      }),
+      h("span", { class: "badge health-badge" }),
       signOut,
+      !account.active && makeActiveButton(account, provider),
     ),
   );
+  fillHealth(card, account);
+  return card;
 }
 
 function renderAccounts(): void {
@@ -158,20 +212,24 @@ function renderAccounts(): void {
   } else if (loaded.value.length === 0) {
     list.replaceChildren(placeholder("No accounts yet. Add one below."));
   } else {
-    const focused = focusedAccountId(list);
+    const focused = focusedAccount(list);
     list.replaceChildren(...loaded.value.map(accountCard));
     if (focused !== undefined) {
       for (const card of list.querySelectorAll<HTMLElement>("[data-account-id]")) {
-        if (card.dataset.accountId === focused) card.querySelector("button")?.focus();
+        if (card.dataset.accountId !== focused.id) continue;
+        // The same control if it is still there ("Make active" goes once it worked).
+        const same = card.querySelector<HTMLElement>(`[data-focus="${focused.control}"]`);
+        (same ?? card.querySelector("button"))?.focus();
       }
     }
   }
 }
 
-function focusedAccountId(list: HTMLElement): string | undefined {
+function focusedAccount(list: HTMLElement): { id: string; control: string } | undefined {
   const active = document.activeElement;
   if (!(active instanceof HTMLElement) || !list.contains(active)) return undefined;
-  return active.closest<HTMLElement>("[data-account-id]")?.dataset.accountId;
+  const id = active.closest<HTMLElement>("[data-account-id]")?.dataset.accountId;
+  return id === undefined ? undefined : { id, control: active.dataset.focus ?? "" };
 }
 
 function field(provider: ProviderInfo, name: string, label: string, secret = false): HTMLInputElement {
@@ -505,6 +563,27 @@ async function loadAccounts(): Promise<void> {
     reportError(e);
   }
   renderAccounts();
+  // Every account choice elsewhere in the window follows.
+  consent.accountsChanged();
+  apps.accountsChanged();
+  activity.accountsChanged();
+  void loadHealth();
+}
+
+let healthLoad = 0;
+
+async function loadHealth(): Promise<void> {
+  const mine = ++healthLoad;
+  try {
+    const health = await api.accountHealth();
+    if (mine !== healthLoad) return;
+    state.health = new Map(health.map((entry) => [entry.account.id, entry]));
+  } catch (e) {
+    if (mine !== healthLoad) return;
+    // The cards keep showing the accounts' own status.
+    reportError(e);
+  }
+  renderHealth();
 }
 
 async function loadProviders(): Promise<void> {
@@ -616,6 +695,20 @@ async function startDeviceSignIn(provider: ProviderInfo): Promise<void> {
   byId("device-sign-in").hidden = false;
 }
 
+async function makeActive(account: AccountInfo): Promise<void> {
+  hideError();
+  state.switching.add(account.id);
+  renderAccounts();
+  try {
+    await api.switchAccount({ account_id: account.id });
+  } catch (e) {
+    reportError(e);
+  } finally {
+    state.switching.delete(account.id);
+  }
+  await loadAccounts();
+}
+
 async function confirmSignOut(account: AccountInfo, provider: string): Promise<void> {
   const ok = window.confirm(
     `Sign out ${account.display_name} (${provider})?\n\n` +
@@ -662,9 +755,21 @@ async function subscribe(): Promise<void> {
       hideDeviceSignIn();
       showError(failed.message);
     });
+    await api.onHealthChanged(() => void loadHealth());
+    await api.onConsentRequested((request) => consent.enqueue(request));
+    await api.onConsentSettled((id) => {
+      consent.settle(id);
+      void activity.loadActivity();
+    });
+    await api.onClientsChanged(() => {
+      void apps.loadApps();
+      void activity.loadActivity();
+    });
   } catch (e) {
     reportError(e);
   }
+  // After subscribing: a prompt that opened meanwhile arrives either way.
+  await consent.loadPendingConsents().catch(reportError);
 }
 
 function start(): void {
@@ -678,6 +783,20 @@ function start(): void {
     errorText: byId("error-text"),
   };
   byId<HTMLButtonElement>("error-dismiss").addEventListener("click", hideError);
+  const shared = { accounts, providerName, reportError, hideError };
+  consent.initConsent({
+    accounts,
+    providerName,
+    showError,
+    answered: () => {
+      void apps.loadApps();
+      void activity.loadActivity();
+    },
+  });
+  apps.initApps(shared);
+  activity.initActivity(shared);
+  window.setInterval(renderHealth, HEALTH_TICK_MS);
+  window.setInterval(() => void loadHealth(), HEALTH_RELOAD_MS);
   byId<HTMLButtonElement>("device-hide").addEventListener("click", () => {
     // Closing the code ends that sign-in; no late "expired" error.
     if (deviceProvider) api.cancelSignInWithCode({ provider: deviceProvider }).catch(reportError);
@@ -687,6 +806,7 @@ function start(): void {
   window.addEventListener("focus", () => {
     void loadAccounts();
     void loadStatus();
+    void apps.loadApps();
   });
 
   void subscribe();
@@ -694,6 +814,8 @@ function start(): void {
   void loadTemplates();
   void loadAccounts();
   void loadStatus();
+  void apps.loadApps();
+  void activity.loadActivity();
 }
 
 if (document.readyState === "loading") {

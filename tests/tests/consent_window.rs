@@ -1,0 +1,400 @@
+//! Consent for local programs, in the real window (tauri-driver +
+//! WebKitWebDriver under Xvfb): a program nobody approved asks for a token,
+//! the prompt comes up, the user allows it always (only the scopes it asked
+//! for), it shows in Connected apps, gets tokens without asking again, is
+//! revoked, asks again, is denied, and is refused without a prompt while the
+//! denial lasts. Then "Allow once", Escape as Deny, the activity log, and two
+//! accounts of one provider switched with "Make active".
+//!
+//! The program is a small Python script written at test time (standard
+//! library only), run with /usr/bin/python3: Castkey knows it by the
+//! interpreter and the script's path, the weaker identity the prompt warns
+//! about.
+//!
+//! Screenshots of the prompt and of Connected apps go to
+//! `target/scenario-screenshots/`; with `CASTKEY_SCREENSHOTS=1` also to
+//! `docs/screenshot-consent.png` and `docs/screenshot-connected-apps.png`.
+
+use castkey_scenarios::webdriver::WebDriver;
+use castkey_scenarios::{binary, repo, wait_for, EnvOptions, TestEnv};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// Connects to the socket, says hello with the name in argv[1], asks for a
+/// token with no parameters and prints both answers as one JSON line.
+const ASKER: &str = r#"import json, os, socket, sys
+
+path = os.environ.get("CASTKEY_SOCKET") or os.path.join(os.environ["XDG_RUNTIME_DIR"], "castkey", "castkey.sock")
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.connect(path)
+stream = sock.makefile("rwb")
+
+def call(id, method, params):
+    line = json.dumps({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+    stream.write(line.encode() + b"\n")
+    stream.flush()
+    return json.loads(stream.readline())
+
+hello = call(1, "hello", {"name": sys.argv[1], "version": "1.0"})
+token = call(2, "token", {})
+print(json.dumps({"hello": hello, "token": token}))
+"#;
+
+const DIALOG: &str = "#consent:not([hidden]) [role=\"dialog\"]";
+
+/// One run of the script, waiting in the background (a prompt may hold it).
+struct Asker {
+    child: Option<Child>,
+}
+
+impl Asker {
+    fn start(env: &TestEnv, script: &Path, name: &str) -> Asker {
+        let child = env
+            .command("/usr/bin/python3")
+            .arg(script)
+            .arg(name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run /usr/bin/python3");
+        Asker { child: Some(child) }
+    }
+
+    /// Its printed answer (`{"hello": …, "token": …}`), once it exits.
+    fn answer(mut self, timeout: Duration) -> Value {
+        let mut child = self.child.take().expect("not yet waited for");
+        let status = wait_for("the script to answer", timeout, || child.try_wait().ok().flatten());
+        let out = child.wait_with_output().expect("script output");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(status.success(), "the script failed: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    }
+
+    fn still_waiting(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for Asker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("scenario-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves the window as `name`, and under docs/ as `docs_name` when
+/// CASTKEY_SCREENSHOTS=1.
+fn save_screenshot(env: &TestEnv, name: &str, docs_name: &str) {
+    let png = env.window_screenshot("Castkey");
+    assert_eq!(&png[1..4], b"PNG");
+    let path = screenshot_dir().join(name);
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+    if std::env::var("CASTKEY_SCREENSHOTS").as_deref() == Ok("1") {
+        std::fs::write(repo().join("docs").join(docs_name), &png).unwrap();
+    }
+}
+
+fn reason(answer: &Value) -> &str {
+    answer["token"]["error"]["data"]["reason"].as_str().unwrap_or_else(|| panic!("no refusal: {answer}"))
+}
+
+fn access_token(answer: &Value) -> String {
+    answer["token"]["result"]["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {answer}"))
+        .to_string()
+}
+
+/// The `$BROWSER` of this scenario: the scripted browser, signing in as the
+/// user named in `<home>/login-as` (default: streamer).
+fn browser_with_chosen_login(env: &mut TestEnv) {
+    let wrapper = env.path("browser-as");
+    let inner = repo().join("tests/idp/browser");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ -s \"$HOME/login-as\" ]; then CASTKEY_TEST_LOGIN=$(cat \"$HOME/login-as\"); \
+             export CASTKEY_TEST_LOGIN; fi\nexec '{}' \"$@\"\n",
+            inner.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.vars.insert("BROWSER".into(), wrapper.display().to_string());
+}
+
+fn sign_in_from_the_window(env: &TestEnv, driver: &WebDriver, login: &str) {
+    std::fs::write(env.path("login-as"), login).unwrap();
+    driver.click_css("#providers button[data-provider=\"sandbox\"]:not([disabled])", Duration::from_secs(60));
+    driver.wait(&format!("#accounts [data-account-id=\"sandbox:{login}\"]"), Duration::from_secs(60));
+}
+
+fn focused_id(driver: &WebDriver) -> String {
+    driver
+        .execute("return document.activeElement ? document.activeElement.id : '';")
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// The `sub` of the token `castkey token` prints.
+fn castkey_token_user(env: &TestEnv) -> String {
+    let out = env.castkey(&["token"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let info = env.introspect(&token);
+    assert_eq!(info["active"], true, "{info}");
+    info["sub"].as_str().unwrap_or_else(|| panic!("no sub: {info}")).to_string()
+}
+
+/// The approval `clients.json` holds for `executable` (what Connected apps
+/// shows; `apps` over IPC is for Castkey's own tools only).
+fn approval_of(env: &TestEnv, executable: &str) -> Option<Value> {
+    let path = Path::new(&env.vars["XDG_CONFIG_HOME"]).join("castkey/clients.json");
+    let file: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    file["clients"].as_array()?.iter().find(|c| c["identity"]["executable"] == executable).cloned()
+}
+
+#[test]
+fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    browser_with_chosen_login(&mut env);
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    sign_in_from_the_window(&env, &driver, "streamer");
+
+    let script = env.path("stream-bot.py");
+    std::fs::write(&script, ASKER).unwrap();
+    let script_path = script.display().to_string();
+
+    // 1. A program nobody approved asks: the prompt comes up, focus in it.
+    let mut first = Asker::start(&env, &script, "Stream Bot");
+    let dialog = driver.wait(DIALOG, Duration::from_secs(30));
+    assert_eq!(driver.attribute(&dialog, "aria-modal").as_deref(), Some("true"));
+    let shown = driver.text(&dialog);
+    for expected in [
+        "Stream Bot",
+        "what it says about itself",
+        "/usr/bin/python3",
+        &script_path,
+        "a weaker identity",
+        "broadcaster",
+        "Only these scopes: broadcaster",
+        "Allow once",
+        "Always allow",
+        "Deny",
+    ] {
+        assert!(shown.contains(expected), "the prompt lacks `{expected}`:\n{shown}");
+    }
+    let pid = first.child.as_ref().unwrap().id().to_string();
+    assert!(shown.contains(&pid), "the prompt does not show pid {pid}:\n{shown}");
+    assert_eq!(focused_id(&driver), "consent-deny", "focus did not move into the prompt");
+    let only = driver.execute("return document.getElementById('consent-only-scopes').checked;");
+    assert_eq!(only, Some(Value::Bool(true)), "\"Only these scopes\" should be checked");
+    let bind = driver.find("#consent-bind").unwrap();
+    assert_eq!(driver.value(&bind), "", "binding should default to following the active account");
+    assert!(first.still_waiting(), "the program did not wait for the answer");
+    save_screenshot(&env, "consent-dialog.png", "screenshot-consent.png");
+
+    // "Always allow", only the scopes it asked for: it gets its token.
+    driver.click_css("#consent-always", Duration::from_secs(10));
+    let answer = first.answer(Duration::from_secs(30));
+    let token = access_token(&answer);
+    assert_eq!(env.introspect(&token)["active"], true);
+    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+
+    // Connected apps lists it, with its policy.
+    let card = format!("#apps [data-app-script=\"{script_path}\"]");
+    let card_el = driver.wait(&card, Duration::from_secs(30));
+    let card_text = driver.text(&card_el);
+    assert!(card_text.contains("Stream Bot") && card_text.contains("/usr/bin/python3"), "{card_text}");
+    let scopes = driver.find(&format!("{card} input[name=\"scopes\"]")).unwrap();
+    assert_eq!(driver.value(&scopes), "broadcaster");
+    let account = driver.find(&format!("{card} select[name=\"account\"]")).unwrap();
+    assert_eq!(driver.value(&account), "", "it should follow the active account");
+    driver.execute("document.getElementById('apps-title').scrollIntoView();").expect("scroll");
+    save_screenshot(&env, "connected-apps.png", "screenshot-connected-apps.png");
+
+    // 2. It asks again: a token, no prompt.
+    let second = Asker::start(&env, &script, "Stream Bot").answer(Duration::from_secs(30));
+    assert_eq!(second["hello"]["result"]["client"]["approval"], "approved", "{second}");
+    assert_eq!(second["hello"]["result"]["client"]["allowed_scopes"], serde_json::json!(["broadcaster"]));
+    access_token(&second);
+    assert!(driver.find(DIALOG).is_none(), "a prompt for an approved program");
+
+    // The health of the account and the activity log say what happened;
+    // the webview holds no token.
+    castkey_scenarios::wait_for("the health line", Duration::from_secs(30), || {
+        let line = driver.find("#accounts [data-account-id=\"sandbox:streamer\"] .account-health")?;
+        driver.text(&line).contains("Access token expires in").then_some(())
+    });
+    wait_for("two served entries in Activity", Duration::from_secs(30), || {
+        driver.click_css("#activity-refresh", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        let rows = driver.find("#activity-rows")?;
+        (driver.text(&rows).matches("Served").count() >= 2).then_some(())
+    });
+    let client_filter = driver.find("#activity-client").unwrap();
+    driver.type_text(&client_filter, "no-such-program");
+    wait_for("the filter to apply", Duration::from_secs(10), || {
+        driver.text(&driver.find("#activity-rows")?).contains("No activity matches").then_some(())
+    });
+    driver.clear(&client_filter);
+    driver.type_text(&client_filter, "stream-bot");
+    wait_for("the filter to match the script", Duration::from_secs(10), || {
+        driver.text(&driver.find("#activity-rows")?).contains("Stream Bot").then_some(())
+    });
+    let html = driver.source();
+    assert!(!html.contains(&token) && !html.contains(&access_token(&second)), "a token reached the webview");
+
+    // Revoke: it leaves Connected apps.
+    driver.click_css(&format!("{card} button[data-revoke-app]"), Duration::from_secs(10));
+    wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
+    wait_for("the app to leave Connected apps", Duration::from_secs(30), || {
+        driver.find(&card).is_none().then_some(())
+    });
+
+    // 3. It asks again: the prompt again; Deny.
+    let third = Asker::start(&env, &script, "Stream Bot");
+    driver.wait(DIALOG, Duration::from_secs(30));
+    driver.click_css("#consent-deny", Duration::from_secs(10));
+    let denied = third.answer(Duration::from_secs(30));
+    assert_eq!(reason(&denied), "consent_denied", "{denied}");
+    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+
+    // 4. While the denial lasts it is refused without a prompt.
+    let fourth = Asker::start(&env, &script, "Stream Bot").answer(Duration::from_secs(10));
+    assert_eq!(reason(&fourth), "consent_denied", "{fourth}");
+    assert_eq!(fourth["hello"]["result"]["client"]["approval"], "denied", "{fourth}");
+    assert!(driver.find(DIALOG).is_none(), "a prompt during the denial");
+    assert!(driver.find(&card).is_none());
+
+    // Another program: "Allow once" serves this connection only; its next
+    // connection asks again, and Escape denies.
+    let other = env.path("overlay.py");
+    std::fs::write(&other, ASKER).unwrap();
+    let once = Asker::start(&env, &other, "Overlay");
+    driver.wait(DIALOG, Duration::from_secs(30));
+    driver.click_css("#consent-once", Duration::from_secs(10));
+    access_token(&once.answer(Duration::from_secs(30)));
+    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+    assert!(driver.find(&format!("#apps [data-app-script=\"{}\"]", other.display())).is_none());
+    let again = Asker::start(&env, &other, "Overlay");
+    driver.wait(DIALOG, Duration::from_secs(30));
+    assert_eq!(focused_id(&driver), "consent-deny");
+    let deny = driver.find("#consent-deny").unwrap();
+    driver.type_text(&deny, "\u{E00C}"); // Escape
+    let escaped = again.answer(Duration::from_secs(30));
+    assert_eq!(reason(&escaped), "consent_denied", "{escaped}");
+
+    // Refusals are in the activity log too.
+    driver.clear(&client_filter);
+    wait_for("the denials in Activity", Duration::from_secs(30), || {
+        driver.click_css("#activity-refresh", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        driver.text(&driver.find("#activity-rows")?).contains("Denied").then_some(())
+    });
+    driver.execute("document.getElementById('activity-title').scrollIntoView();").expect("scroll");
+    let png = env.window_screenshot("Castkey");
+    std::fs::write(screenshot_dir().join("activity.png"), png).unwrap();
+}
+
+#[test]
+fn two_accounts_of_one_provider_are_switched_with_make_active() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    browser_with_chosen_login(&mut env);
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    sign_in_from_the_window(&env, &driver, "streamer");
+    sign_in_from_the_window(&env, &driver, "viewer");
+
+    // The newest sign-in is active; the other offers "Make active".
+    let streamer = "#accounts [data-account-id=\"sandbox:streamer\"]";
+    let viewer = "#accounts [data-account-id=\"sandbox:viewer\"]";
+    wait_for("viewer to be active", Duration::from_secs(30), || {
+        driver.find(&format!("{viewer} .badge-active"))?;
+        driver.find(&format!("{streamer} button[data-make-active]"))
+    });
+    assert!(driver.find(&format!("{viewer} button[data-make-active]")).is_none());
+    assert_eq!(castkey_token_user(&env), "viewer");
+
+    // "Make active" on streamer: `castkey token` follows.
+    driver.click_css(&format!("{streamer} button[data-make-active]"), Duration::from_secs(10));
+    wait_for("streamer to be active", Duration::from_secs(30), || {
+        driver.find(&format!("{streamer} .badge-active"))?;
+        driver.find(&format!("{viewer} button[data-make-active]"))
+    });
+    assert!(driver.find(&format!("{streamer} button[data-make-active]")).is_none());
+    assert_eq!(castkey_token_user(&env), "streamer");
+
+    // Both cards show their health.
+    for card in [streamer, viewer] {
+        wait_for("the health lines", Duration::from_secs(30), || {
+            let line = driver.find(&format!("{card} .account-health"))?;
+            driver.text(&line).contains("Access token expires in").then_some(())
+        });
+    }
+    let png = env.window_screenshot("Castkey");
+    std::fs::write(screenshot_dir().join("two-accounts.png"), png).unwrap();
+
+    // Connected apps: this test binary (approved by the harness) bound to
+    // viewer gets viewer's tokens while streamer is active…
+    let me = std::env::current_exe().unwrap().display().to_string();
+    let card = format!("#apps [data-app-executable=\"{me}\"]");
+    driver.click_css(
+        &format!("{card} select[name=\"account\"] option[value=\"sandbox:viewer\"]"),
+        Duration::from_secs(30),
+    );
+    driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+    wait_for("the binding to be saved", Duration::from_secs(30), || {
+        let a = approval_of(&env, &me)?;
+        (a["account"] == "sandbox:viewer").then_some(())
+    });
+    let grant = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap();
+    assert_eq!(grant.account.id, "sandbox:viewer");
+    let other = castkey_ipc::TokenParams { account: Some("sandbox:streamer".into()), ..Default::default() };
+    let err = env.client().call::<castkey_ipc::Token>(&other).unwrap_err().to_string();
+    assert!(err.contains("client_not_allowed"), "{err}");
+    assert_eq!(castkey_token_user(&env), "streamer", "Castkey's own command follows the active account");
+
+    // …and limited to `openid` it no longer gets `broadcaster`.
+    let scopes = driver.wait(&format!("{card} input[name=\"scopes\"]"), Duration::from_secs(10));
+    driver.clear(&scopes);
+    driver.type_text(&scopes, "openid");
+    driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+    wait_for("the scopes to be saved", Duration::from_secs(30), || {
+        let a = approval_of(&env, &me)?;
+        (a["scopes"] == serde_json::json!(["openid"]) && a["account"] == "sandbox:viewer").then_some(())
+    });
+    let err = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap_err().to_string();
+    assert!(err.contains("scope_not_allowed"), "{err}");
+
+    // Back to any scope, following the active account.
+    let scopes = driver.wait(&format!("{card} input[name=\"scopes\"]"), Duration::from_secs(10));
+    driver.clear(&scopes);
+    driver.click_css(&format!("{card} select[name=\"account\"] option[value=\"\"]"), Duration::from_secs(10));
+    driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+    wait_for("the policy to be cleared", Duration::from_secs(30), || {
+        let a = approval_of(&env, &me)?;
+        (a.get("scopes").is_none_or(Value::is_null)
+            && a.get("account").is_none_or(Value::is_null)
+            && a["name"] == "castkey scenarios")
+            .then_some(())
+    });
+    let grant = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap();
+    assert_eq!(grant.account.id, "sandbox:streamer");
+}
