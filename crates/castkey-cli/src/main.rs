@@ -1,23 +1,39 @@
 //! `castkey`: the command-line face of Castkey.
 //!
-//! `token`, `accounts` and `status` talk to the running broker (the desktop
-//! app or `castkey serve`) over the local socket, like any broadcasting app.
-//! `login` asks the running broker to sign in, or, with none running, signs
-//! in itself through a loopback redirect. `serve` is the headless broker.
+//! Everything but `login` and `serve` talks to the running broker (the
+//! desktop app or `castkey serve`) over the local socket, like any
+//! broadcasting app. `login` asks the running broker to sign in, or, with
+//! none running, signs in itself through a loopback redirect. `serve` is the
+//! headless broker.
+//!
+//! `castkey token` is on scripts' hot path: it parses its arguments, sends
+//! one request and prints the answer; logging is set up only for `login`
+//! and `serve` (or when `CASTKEY_LOG` asks for it).
 
-use anyhow::Context;
-use castkey_core::IpcServer;
-use castkey_core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
-use castkey_ipc::{
-    AccountStatus, Accounts, Client, ClientError, Login, LoginParams, Providers, Reason, Token, TokenParams,
-};
+mod accounts;
+mod activity;
+mod apps;
+mod local;
+mod providers;
+mod rpc;
+mod status;
+mod when;
+
+use castkey_core::LoopbackLogin;
+use castkey_ipc::{ActivityParams, Client, Token, TokenParams};
 use clap::{Parser, Subcommand};
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "castkey", version, about = "Sign-in and broadcast tokens for your streaming apps")]
+#[command(
+    name = "castkey",
+    version,
+    about = "Sign-in and broadcast tokens for your streaming apps",
+    after_help = rpc::EXIT_CODES_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,29 +42,34 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print a valid access token (for `Authorization: Bearer $(castkey token)`).
-    Token {
-        /// Scope the token must carry; repeat or space-separate. Default: broadcaster.
-        #[arg(long)]
-        scope: Vec<String>,
-        /// Provider id; default: the active account's provider.
-        #[arg(long)]
-        provider: Option<String>,
-        /// Account id; default: the provider's active account.
-        #[arg(long)]
-        account: Option<String>,
-        /// Refresh first if the token expires sooner than this many seconds.
-        #[arg(long)]
-        min_valid: Option<u64>,
-        /// Refresh first even if the cached token is still valid (the API
-        /// refused the one you have).
-        #[arg(long)]
-        refresh: bool,
-        /// Print the whole answer as JSON (token, expiry, headers).
+    #[command(after_help = rpc::EXIT_CODES_HELP)]
+    Token(TokenArgs),
+    /// List accounts (no secrets); * marks each provider's active account.
+    Accounts {
         #[arg(long)]
         json: bool,
     },
-    /// List accounts (no secrets).
-    Accounts {
+    /// Make an account its provider's active one (what `token` returns by default).
+    #[command(after_help = rpc::EXIT_CODES_HELP)]
+    Switch {
+        /// Account id, or a display name, email or the id's part after the
+        /// colon that names one account.
+        account: String,
+    },
+    /// Sign out: revoke the account's grant at the provider and forget it here.
+    #[command(after_help = rpc::EXIT_CODES_HELP)]
+    Logout {
+        /// Account id, or a display name, email or the id's part after the
+        /// colon that names one account.
+        account: String,
+        /// Print the broker's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Is a broker running, and where; how each account's tokens stand.
+    #[command(after_help = rpc::EXIT_CODES_HELP)]
+    Status {
+        /// Print the accounts' token health as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -57,8 +78,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Is a broker running, and where?
-    Status,
+    /// Add or remove a service (the window's "Add a service").
+    Provider {
+        #[command(subcommand)]
+        action: ProviderAction,
+    },
+    /// List the programs allowed always; allow or revoke one.
+    Apps {
+        #[command(subcommand)]
+        action: Option<AppsAction>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The activity log: which program asked for what, and what it got.
+    Log {
+        /// At most this many entries, the newest (default 100).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: Option<u32>,
+        /// Only this account's entries (an account id).
+        #[arg(long)]
+        account: Option<String>,
+        /// Only entries whose program name, executable or script contains this.
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign in to a provider in the browser.
     Login {
         /// Provider id, e.g. `sandbox`.
@@ -86,10 +131,166 @@ enum Command {
     Serve,
 }
 
+#[derive(clap::Args, Debug, Default, PartialEq, Eq)]
+struct TokenArgs {
+    /// Scope the token must carry; repeat or space-separate. Default: broadcaster.
+    #[arg(long)]
+    scope: Vec<String>,
+    /// Provider id; default: the active account's provider.
+    #[arg(long)]
+    provider: Option<String>,
+    /// Account id; default: the provider's active account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Refresh first if the token expires sooner than this many seconds.
+    #[arg(long)]
+    min_valid: Option<u64>,
+    /// Refresh first even if the cached token is still valid (the API
+    /// refused the one you have).
+    #[arg(long)]
+    refresh: bool,
+    /// Print the whole answer as JSON (token, expiry, headers).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `castkey token` and its own options, read without clap: building the
+/// whole command line's parser costs more than everything else the command
+/// does before it asks the broker (0.15 ms of a release build, 0.5 ms of a
+/// debug one). Anything else (`--help`, a repeated or unknown option, a
+/// missing or odd value) is `None`, and clap reads it, errors included.
+fn quick_token_args(args: &[OsString]) -> Option<TokenArgs> {
+    let mut rest = args.get(1..)?.iter();
+    if rest.next()?.to_str()? != "token" {
+        return None;
+    }
+    let mut t = TokenArgs::default();
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg, None),
+        };
+        let mut value = || -> Option<String> {
+            let v = match inline {
+                Some(v) => v,
+                None => rest.next()?.to_str()?,
+            };
+            (!v.is_empty() && !v.starts_with('-')).then(|| v.to_string())
+        };
+        match name {
+            "--scope" => t.scope.push(value()?),
+            "--provider" if t.provider.is_none() => t.provider = Some(value()?),
+            "--account" if t.account.is_none() => t.account = Some(value()?),
+            "--min-valid" if t.min_valid.is_none() => t.min_valid = Some(value()?.parse().ok()?),
+            "--refresh" if inline.is_none() && !t.refresh => t.refresh = true,
+            "--json" if inline.is_none() && !t.json => t.json = true,
+            _ => return None,
+        }
+    }
+    Some(t)
+}
+
+#[derive(Subcommand, Debug)]
+enum ProviderAction {
+    /// List the kinds of service that can be added, with their fields.
+    Templates {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a service from a template.
+    ///
+    /// Secret fields (a client secret) are never taken from the command
+    /// line: castkey asks for them without echo when standard input is a
+    /// terminal, and otherwise reads one line per secret field from standard
+    /// input, in the template's field order (`castkey provider templates`
+    /// lists it); an empty line leaves an optional one out.
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$SECRET\" | castkey provider add oidc --field name='My IdP' \\\n      \
+                      --field issuer=https://id.example.com --field client_id=castkey"
+    )]
+    Add {
+        /// Template id, e.g. `oidc` (see `castkey provider templates`).
+        template: String,
+        /// A field's value; repeat for each field. Not for secret fields.
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+        /// Print the added provider as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a service you added (it must have no accounts left).
+    Remove {
+        /// Provider id (see `castkey providers`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AppsAction {
+    /// Allow a program always (a headless broker serves only those it lists).
+    Allow {
+        /// The program's executable: a path, or a name on PATH; made absolute
+        /// with symlinks resolved (`python3` → /usr/bin/python3.11). For a
+        /// script, the interpreter.
+        executable: PathBuf,
+        /// The script the interpreter runs (or `-m <module>`).
+        #[arg(long)]
+        script: Option<String>,
+        /// The name shown for it (default: the name it gives, else the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// A scope it may receive; repeat or space-separate. Default: any the account holds.
+        #[arg(long)]
+        scope: Vec<String>,
+        /// The only account it gets (id, or a name that names one account).
+        /// Default: it follows the active account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Forget a program's approval; its open connections lose it at once.
+    Revoke {
+        /// The program's executable, as for `allow`.
+        executable: PathBuf,
+        /// The script, as for `allow`.
+        #[arg(long)]
+        script: Option<String>,
+    },
+}
+
+impl Command {
+    /// Commands that run Castkey's core in this process, and log.
+    fn runs_here(&self) -> bool {
+        matches!(self, Command::Serve | Command::Login { .. })
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let default_level =
-        if matches!(cli.command, Command::Serve | Command::Login { .. }) { "info" } else { "warn" };
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match quick_token_args(&args) {
+        Some(token) => Cli { command: Command::Token(token) },
+        None => Cli::parse_from(args),
+    };
+    // Not for the commands that only ask the broker: building a filter costs
+    // more than `castkey token` spends on everything else.
+    let here = cli.command.runs_here();
+    if here || std::env::var_os("CASTKEY_LOG").is_some() {
+        init_logging(if here { "info" } else { "warn" });
+    }
+    match run(cli) {
+        Ok(code) => code,
+        // Output cut short (`castkey log | head`): not worth a message.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("castkey: {e:#}");
+            ExitCode::from(rpc::exit_code_for(&e))
+        }
+    }
+}
+
+fn init_logging(default_level: &str) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -97,33 +298,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("castkey: {e:#}");
-            ExitCode::from(exit_code_for(&e))
-        }
-    }
-}
-
-/// Exit codes scripts can branch on: 3 no broker, 4 sign in (again), 5
-/// provider unavailable, 1 anything else.
-fn exit_code_for(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::NotRunning { .. }) => 3,
-        Some(ClientError::Rpc(rpc)) => match rpc.reason() {
-            Some(Reason::NotSignedIn | Reason::ReauthRequired | Reason::UnknownAccount) => 4,
-            Some(Reason::ProviderUnavailable) => 5,
-            _ => 1,
-        },
-        _ => 1,
-    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Token { scope, provider, account, min_valid, refresh, json } => {
+        Command::Token(TokenArgs { scope, provider, account, min_valid, refresh, json }) => {
             let scope = (!scope.is_empty()).then_some(castkey_ipc::ScopeParam::List(scope));
             let force_refresh = refresh.then_some(true);
             let params = TokenParams { scope, provider, account, min_valid_secs: min_valid, force_refresh };
@@ -134,217 +314,155 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{}", grant.access_token)?;
             }
         }
-        Command::Accounts { json } => {
-            let accounts = Client::connect_default()?.call::<Accounts>(&Default::default())?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&accounts)?)?;
-            } else if accounts.is_empty() {
-                writeln!(out, "No accounts. Sign in with `castkey login <provider>`.")?;
-            } else {
-                for a in accounts {
-                    let status = match a.status {
-                        AccountStatus::SignedIn => "signed in",
-                        AccountStatus::ReauthRequired => "sign in again",
-                    };
-                    let active = if a.active { "*" } else { " " };
-                    writeln!(
-                        out,
-                        "{active} {:<32} {:<24} {status:<14} {}",
-                        a.id,
-                        a.display_name,
-                        a.scopes.join(" ")
-                    )?;
-                }
+        Command::Accounts { json } => accounts::list(json, &mut out)?,
+        Command::Switch { account } => accounts::switch(&account, &mut out)?,
+        Command::Logout { account, json } => accounts::logout(&account, json, &mut out)?,
+        Command::Status { json } => return status::status(json, &mut out),
+        Command::Providers { json } => providers::list(json, &mut out)?,
+        Command::Provider { action } => match action {
+            ProviderAction::Templates { json } => providers::templates(json, &mut out)?,
+            ProviderAction::Add { template, fields, json } => {
+                providers::add(&template, &fields, json, &mut out)?
             }
+            ProviderAction::Remove { id } => providers::remove(&id, &mut out)?,
+        },
+        Command::Apps { action: None, json } => apps::list(json, &mut out)?,
+        Command::Apps {
+            action: Some(AppsAction::Allow { executable, script, name, scope, account }),
+            ..
+        } => apps::allow(apps::Allow { executable, script, name, scopes: scope, account }, &mut out)?,
+        Command::Apps { action: Some(AppsAction::Revoke { executable, script }), .. } => {
+            return apps::revoke(&executable, script.as_deref(), &mut out)
         }
-        Command::Providers { json } => {
-            let providers = Client::connect_default()?.call::<Providers>(&Default::default())?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&providers)?)?;
-            } else {
-                for p in providers {
-                    let how = match p.sign_in.as_str() {
-                        "browser" if p.device_flow => "browser or code (castkey login)",
-                        "browser" => "browser (castkey login)",
-                        "service_account" => "service account (add it in the window)",
-                        "api_key" => "API key (add it in the window)",
-                        other => other,
-                    };
-                    writeln!(out, "{:<16} {:<40} {how}", p.id, p.display_name)?;
-                }
-            }
+        Command::Log { limit, account, client, json } => {
+            activity::log(ActivityParams { limit, account, client }, json, &mut out)?
         }
-        Command::Status => {
-            let path = castkey_ipc::socket::default_socket_path();
-            match Client::connect(&path) {
-                Ok(mut c) => {
-                    let accounts = c.call::<Accounts>(&Default::default())?;
-                    writeln!(out, "Castkey broker: running on {}", path.display())?;
-                    writeln!(out, "Accounts: {}", accounts.len())?;
-                    for a in accounts.iter().filter(|a| a.active) {
-                        writeln!(out, "Active for {}: {} ({})", a.provider, a.display_name, a.id)?;
-                    }
-                }
-                Err(ClientError::NotRunning { .. }) => {
-                    writeln!(out, "Castkey broker: not running (expected on {})", path.display())?;
-                    return Ok(ExitCode::from(3));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Command::Login { provider, code: true, .. } => return login_with_code(&provider, &mut out),
+        Command::Login { provider, code: true, .. } => return local::login_with_code(&provider, &mut out),
         Command::Login { provider, code: false, port, path, no_browser } => {
-            return login(&provider, LoopbackLogin { port, path, no_browser }, &mut out)
+            return local::login(&provider, LoopbackLogin { port, path, no_browser }, &mut out)
         }
-        Command::Serve => serve()?,
+        Command::Serve => local::serve()?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn login(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let here = how.port.is_some() || how.path.is_some() || how.no_browser;
-    match Client::connect_default() {
-        Ok(_) if here => anyhow::bail!(
-            "a Castkey broker is running and keeps its own accounts: sign in from its window (the \
-             provider's loopback port is a setting of the provider), or stop it and run this again"
-        ),
-        Ok(mut client) => {
-            eprintln!(
-                "castkey: asking the running Castkey to sign in to `{provider}`; finish in your browser \
-                 (Castkey's window shows the sign-in; Ctrl-C stops waiting here)…"
-            );
-            client.set_timeout(Some(Duration::from_secs(castkey_core::DEFAULT_TTL_SECS + 30)))?;
-            let account = client.call::<Login>(&LoginParams { provider: provider.into() })?;
-            writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(ClientError::NotRunning { .. }) => login_here(provider, how, out),
-        Err(e) => Err(e.into()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("castkey").chain(args.iter().copied()))
     }
-}
 
-/// The system browser, remembering whether it failed to launch (the
-/// sign-in then ends; the user is told how to go on without it).
-#[derive(Debug, Default)]
-struct WatchedBrowser(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl BrowserLauncher for WatchedBrowser {
-    fn open(&self, url: &url::Url) -> Result<(), String> {
-        let opened = SystemBrowser.open(url);
-        self.0.store(opened.is_err(), std::sync::atomic::Ordering::SeqCst);
-        opened
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
-}
 
-/// Sign-in through a loopback redirect, in this process.
-fn login_here(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let browser = WatchedBrowser::default();
-        let failed = browser.0.clone();
-        let mut options = CoreOptions::system(RedirectMode::Loopback)?;
-        options.browser = std::sync::Arc::new(browser);
-        let core = Core::start(options).await?;
-        let signing_in = core.login_loopback(provider, &how, |started| {
-            let open = if how.no_browser {
-                "open this URL in a browser"
-            } else {
-                "opening your browser. If it does not open, visit"
-            };
-            let uri = &started.redirect_uri;
-            eprintln!(
-                "castkey: no Castkey app is running; signing in here.\n\
-                 castkey: {open}:\n  {}\n\
-                 castkey: waiting for the redirect to {uri} (until the sign-in expires in {} minutes; \
-                 Ctrl-C cancels)…\n\
-                 castkey: the provider must have exactly this redirect URI registered for the client:\n  {uri}\n\
-                 castkey: a browser that shows an error page (such as `invalid redirect_uri`, or a bare \
-                 403) instead of coming back here means the provider refused it.",
-                started.authorization_url,
-                castkey_core::DEFAULT_TTL_SECS / 60,
-            );
-            if how.port.is_none() {
-                let path = url::Url::parse(uri).map(|u| u.path().to_string()).unwrap_or_default();
-                eprintln!(
-                    "castkey: the port changes at every sign-in; a provider that matches it too needs a \
-                     fixed one: `castkey login --port <N> {provider}` (or the provider's loopback port \
-                     setting), with http://127.0.0.1:<N>{path} registered."
-                );
+    #[test]
+    fn commands_parse() {
+        assert!(matches!(
+            parse(&["switch", "Bot"]).unwrap().command,
+            Command::Switch { account } if account == "Bot"
+        ));
+        assert!(matches!(
+            parse(&["logout", "--json", "sandbox:bot"]).unwrap().command,
+            Command::Logout { json: true, .. }
+        ));
+        assert!(matches!(parse(&["status", "--json"]).unwrap().command, Command::Status { json: true }));
+        assert!(matches!(parse(&["apps"]).unwrap().command, Command::Apps { action: None, json: false }));
+        let Command::Apps { action: Some(AppsAction::Allow { executable, script, scope, .. }), .. } =
+            parse(&["apps", "allow", "python3", "--script", "bot.py", "--scope", "a", "--scope", "b c"])
+                .unwrap()
+                .command
+        else {
+            panic!("apps allow")
+        };
+        assert_eq!(executable, PathBuf::from("python3"));
+        assert_eq!(script.as_deref(), Some("bot.py"));
+        assert_eq!(scope, ["a", "b c"]);
+        let Command::Provider { action: ProviderAction::Add { template, fields, .. } } =
+            parse(&["provider", "add", "oidc", "--field", "name=My IdP", "--field", "issuer=https://x"])
+                .unwrap()
+                .command
+        else {
+            panic!("provider add")
+        };
+        assert_eq!(template, "oidc");
+        assert_eq!(fields, ["name=My IdP", "issuer=https://x"]);
+        assert!(matches!(
+            parse(&["log", "--limit", "5", "--client", "obs"]).unwrap().command,
+            Command::Log { limit: Some(5), .. }
+        ));
+        assert!(parse(&["log", "--limit", "0"]).is_err());
+        assert!(parse(&["log", "--limit", "1001"]).is_err());
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("castkey").chain(args.iter().copied()).map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_quick_token_path_reads_what_clap_reads_or_leaves_it_to_clap() {
+        let quick = [
+            &["token"][..],
+            &["token", "--json"],
+            &["token", "--scope", "broadcaster", "--scope=chat:read moderate", "--refresh"],
+            &["token", "--provider", "sandbox", "--account=sandbox:bot", "--min-valid", "300"],
+            &["token", "--min-valid=0", "--json", "--refresh", "--provider=ibm"],
+            &["token", "--scope", "a=b"],
+        ];
+        let to_clap = [
+            &["tokens"][..],
+            &[],
+            &["token", "--help"],
+            &["token", "-h"],
+            &["token", "--json", "--json"],
+            &["token", "--refresh=true"],
+            &["token", "--provider", "a", "--provider", "b"],
+            &["token", "--provider"],
+            &["token", "--provider", "--json"],
+            &["token", "--provider="],
+            &["token", "--min-valid", "soon"],
+            &["token", "--min-valid", "-1"],
+            &["token", "--scope"],
+            &["token", "--sco", "x"],
+            &["token", "extra"],
+            &["token", "--", "--json"],
+            &["accounts", "--json"],
+            &["--version"],
+        ];
+        for args in quick {
+            let fast = quick_token_args(&os(args)).unwrap_or_else(|| panic!("{args:?} takes the quick path"));
+            match parse(args).map(|c| c.command) {
+                Ok(Command::Token(by_clap)) => assert_eq!(fast, by_clap, "{args:?}"),
+                other => panic!("{args:?}: clap read {other:?}"),
             }
-        });
-        tokio::select! {
-            signed_in = signing_in => match signed_in {
-                Ok(account) => {
-                    writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
-                    anyhow::Ok(ExitCode::SUCCESS)
-                }
-                Err(e) if failed.load(std::sync::atomic::Ordering::SeqCst) => Err(anyhow::Error::new(e)
-                    .context(format!(
-                        "no browser could be opened here; run `castkey login --no-browser {provider}` and \
-                         open the URL it prints (on another machine: with --port, forwarded there)"
-                    ))),
-                Err(e) => Err(e.into()),
-            },
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("castkey: sign-in cancelled");
-                Ok(ExitCode::from(130))
-            }
         }
-    })
-}
-
-/// Sign-in with a code, in this process: the account is written where the
-/// broker will find it when it starts. A running broker keeps its own list,
-/// so it is asked to stop first (or use its window).
-fn login_with_code(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    if Client::connect_default().is_ok() {
-        anyhow::bail!(
-            "a Castkey broker is running: sign in with a code from its window, or stop it and run this again"
-        );
+        for args in to_clap {
+            assert_eq!(quick_token_args(&os(args)), None, "{args:?} is left to clap");
+        }
+        let fast = quick_token_args(&os(&["token", "--scope=a b", "--min-valid=30"])).unwrap();
+        assert_eq!(fast.scope, ["a b"]);
+        assert_eq!(fast.min_valid, Some(30));
     }
-    let rt = runtime()?;
-    rt.block_on(async {
-        let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
-        let account = core
-            .login_with_code(provider, |started| {
-                let url = started.verification_uri_complete.as_deref().unwrap_or(&started.verification_uri);
-                eprintln!(
-                    "castkey: on any device, open\n  {}\nand enter the code\n  {}\n\nor scan:\n{}\n                     castkey: waiting for you to finish…",
-                    started.verification_uri,
-                    started.user_code,
-                    castkey_core::terminal_qr(url).unwrap_or_default()
-                );
-                eprintln!("castkey: complete URL: {url}");
-            })
-            .await?;
-        writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
-}
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
-}
-
-fn serve() -> anyhow::Result<()> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
-        let path = castkey_ipc::socket::default_socket_path();
-        let server = IpcServer::bind(&path)?;
-        eprintln!("castkey: broker listening on {}", path.display());
-        let discovering = core.clone();
-        tokio::spawn(async move { discovering.discover_all().await });
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = server.serve(core.clone()) => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    #[test]
+    fn only_login_and_serve_set_up_logging() {
+        assert!(parse(&["serve"]).unwrap().command.runs_here());
+        assert!(parse(&["login", "sandbox"]).unwrap().command.runs_here());
+        for args in [&["token"][..], &["status"], &["accounts"], &["log"]] {
+            assert!(!parse(args).unwrap().command.runs_here(), "{args:?}");
         }
-        // No new connections from here; refreshes in flight finish and
-        // store their rotated refresh tokens before the process ends.
-        core.shutdown(Duration::from_secs(5)).await;
-        eprintln!("castkey: broker stopped");
-        anyhow::Ok(())
-    })
+    }
+
+    #[test]
+    fn the_help_documents_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:") && help.contains("  6  Castkey refused this program"), "{help}");
+        let mut cmd = Cli::command();
+        let token = cmd.find_subcommand_mut("token").unwrap().render_long_help().to_string();
+        assert!(token.contains("  3  no Castkey broker"), "{token}");
+    }
 }
