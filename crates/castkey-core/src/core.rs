@@ -3,12 +3,12 @@
 
 use crate::account::AccountStore;
 use crate::activity::ActivityLog;
-use crate::clients::ApprovedClients;
-use crate::consent::{ConsentMode, ConsentPrompts};
 use crate::broker::TokenBroker;
 use crate::caller::Caller;
 use crate::catalog::ProviderCatalog;
+use crate::clients::ApprovedClients;
 use crate::clock::{Clock, SystemClock};
+use crate::consent::{ConsentMode, ConsentPrompts};
 use crate::error::CoreError;
 use crate::event::CoreEvent;
 use crate::grant::{AccountKeeper, DeviceStarted, Grants, RedirectTarget, SignIn, SignInResult, Started};
@@ -645,7 +645,10 @@ impl Core {
         let settled = self.broker.settle(limit).await;
         self.activity.flush().await;
         if self.activity.dropped() > 0 {
-            tracing::warn!(dropped = self.activity.dropped(), "activity entries were lost (the log fell behind)");
+            tracing::warn!(
+                dropped = self.activity.dropped(),
+                "activity entries were lost (the log fell behind)"
+            );
         }
         if !settled {
             tracing::warn!("stopping with a refresh still in flight");

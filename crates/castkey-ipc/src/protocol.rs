@@ -239,9 +239,10 @@ mod tests {
         assert_eq!(old.reason(), Some(Reason::ProviderUnavailable));
         assert_eq!(old.detail(), None);
         // A reason from a newer broker still reads.
-        let newer: RpcError =
-            serde_json::from_str(r#"{"code":-32000,"message":"x","data":{"reason":"from_the_future","extra":1}}"#)
-                .unwrap();
+        let newer: RpcError = serde_json::from_str(
+            r#"{"code":-32000,"message":"x","data":{"reason":"from_the_future","extra":1}}"#,
+        )
+        .unwrap();
         assert_eq!(newer.reason(), Some(Reason::Unknown));
         let later = RpcError::new(Reason::ProviderUnavailable, "busy").with_retry_after(Some(30));
         assert_eq!(serde_json::to_value(&later).unwrap()["data"]["retry_after_secs"], 30);
