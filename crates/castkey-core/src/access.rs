@@ -7,7 +7,7 @@
 //! atomic loads and a comparison on top of the broker's memory read; the
 //! activity log gets one entry per burst (see [`Tally`]).
 
-use crate::broker::account_ref;
+use crate::broker::{account_ref, ServedJson};
 use crate::consent::{Asked, ClientSession, ConsentMode, Decision, Standing, CONSENT_WAIT};
 use crate::core::Core;
 use crate::error::CoreError;
@@ -120,12 +120,23 @@ impl Core {
     /// A token for `session`'s program, as `params` asks and as the user
     /// allows it: consent first (once per program), then its account
     /// binding and scope policy, then the broker (see
-    /// [`crate::broker::TokenBroker::token`]). Logged, without the token.
+    /// [`crate::broker::TokenBroker::token_json_if`]). Logged, without the token.
     pub async fn token(
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
     ) -> Result<TokenGrant, CoreError> {
+        let served = self.token_json(session, params).await?;
+        serde_json::from_slice(&served.json).map_err(|e| CoreError::Internal(e.to_string()))
+    }
+
+    /// [`Core::token`] as the IPC answer's bytes: what the socket serves
+    /// (a cached token's answer is serialised once, not per request).
+    pub(crate) async fn token_json(
+        &self,
+        session: &mut ClientSession,
+        params: &TokenParams,
+    ) -> Result<ServedJson, CoreError> {
         let result = self.token_unlogged(session, params).await;
         self.log_token(session, params, &result);
         result
@@ -135,7 +146,7 @@ impl Core {
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
-    ) -> Result<TokenGrant, CoreError> {
+    ) -> Result<ServedJson, CoreError> {
         let standing = self
             .admit(session, || {
                 let resolved = self.broker.resolve(params).ok();
@@ -147,7 +158,7 @@ impl Core {
             })
             .await?;
         let Standing::Approved(approval) = standing else {
-            return self.broker.token(params).await;
+            return self.broker.token_json_if(params, |_, _| Ok(())).await;
         };
         let who = &approval.name;
         let bound;
@@ -165,7 +176,7 @@ impl Core {
             }
         };
         self.broker
-            .token_if(params, |account, wanted| {
+            .token_json_if(params, |account, wanted| {
                 if let Some(p) = params.provider.as_deref().filter(|p| *p != account.provider) {
                     return Err(CoreError::ClientNotAllowed(format!(
                         "{who} is bound to account `{}` of `{}`, not to provider `{p}`",
@@ -193,11 +204,11 @@ impl Core {
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
-        result: &Result<TokenGrant, CoreError>,
+        result: &Result<ServedJson, CoreError>,
     ) {
         let now = self.clock.now();
         let (account, outcome) = match result {
-            Ok(g) => (Some(g.account.id.as_str()), "served"),
+            Ok(g) => (Some(g.account_id.as_str()), "served"),
             Err(e) => (params.account.as_deref(), e.reason().as_str()),
         };
         if let Some(t) = &mut session.tally {
@@ -212,7 +223,7 @@ impl Core {
         }
         self.end_tally(session);
         let scopes = match result {
-            Ok(g) => g.scope.clone(),
+            Ok(g) => g.scopes().to_vec(),
             Err(_) => params.scopes_or(None),
         };
         self.activity.record(self.entry(session, now, account, &scopes, outcome, 1));

@@ -29,6 +29,11 @@ struct CachedToken {
     issued_at: u64,
     expires_at: u64,
     scopes: Vec<String>,
+    /// The `token` answer for this token, serialised on first use: a
+    /// cached token is served as these bytes, not rebuilt per request.
+    /// (What it holds — account names, headers — is fixed while the token
+    /// is cached: a new sign-in or refresh caches a new token.)
+    rendered: std::sync::OnceLock<Arc<[u8]>>,
 }
 
 impl CachedToken {
@@ -39,6 +44,7 @@ impl CachedToken {
             issued_at: now,
             expires_at: set.expires_at,
             scopes: set.scopes.clone(),
+            rendered: std::sync::OnceLock::new(),
         }
     }
 
@@ -111,18 +117,6 @@ impl TokenBroker {
         }
     }
 
-    /// A token for the account `params` names, valid for at least
-    /// `min_valid_secs` when the provider allows (a freshly issued token is
-    /// returned even if its whole lifetime is shorter; see
-    /// [`CachedToken::serves`]).
-    ///
-    /// While the provider cannot be reached, a cached token that has not
-    /// expired is still served, and the provider is asked again only after
-    /// a back-off (5 s doubling to 5 min, or the provider's `Retry-After`).
-    pub async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
-        self.token_if(params, |_, _| Ok(())).await
-    }
-
     /// Which account and scopes `params` means: the account it names, else
     /// the provider's active one; the scopes it names, else the provider's
     /// broadcast scope.
@@ -133,13 +127,36 @@ impl TokenBroker {
         Ok((account, wanted))
     }
 
-    /// [`TokenBroker::token`], once `allowed` (the caller's policy) accepts
-    /// the resolved account and scopes; nothing else happens if it refuses.
-    pub async fn token_if(
+    /// A token for the account `params` names, valid for at least
+    /// `min_valid_secs` when the provider allows (a freshly issued token is
+    /// returned even if its whole lifetime is shorter; see
+    /// [`CachedToken::serves`]), once `allowed` (the caller's policy)
+    /// accepts the resolved account and scopes; nothing else happens if it
+    /// refuses. Answered as the JSON the IPC answer carries (built once per
+    /// cached token), with the account and the token's scopes for the
+    /// activity log.
+    ///
+    /// While the provider cannot be reached, a cached token that has not
+    /// expired is still served, and the provider is asked again only after
+    /// a back-off (5 s doubling to 5 min, or the provider's `Retry-After`).
+    pub async fn token_json_if(
         &self,
         params: &TokenParams,
         allowed: impl FnOnce(&Account, &[String]) -> Result<(), CoreError>,
-    ) -> Result<TokenGrant, CoreError> {
+    ) -> Result<ServedJson, CoreError> {
+        let (account, provider, t) = self.serve_if(params, allowed).await?;
+        let json = t
+            .rendered
+            .get_or_init(|| serde_json::to_vec(&grant(&account, &provider, &t)).unwrap_or_default().into())
+            .clone();
+        Ok(ServedJson { json, account_id: account.id, token: t })
+    }
+
+    async fn serve_if(
+        &self,
+        params: &TokenParams,
+        allowed: impl FnOnce(&Account, &[String]) -> Result<(), CoreError>,
+    ) -> Result<(Account, Arc<ProviderConfig>, Arc<CachedToken>), CoreError> {
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
         let provider = self.catalog.get(&account.provider)?;
         let wanted = params.scopes_or(provider.broadcast_scope.as_deref());
@@ -157,11 +174,11 @@ impl TokenBroker {
         let held = if forced { self.unexpired(&account.id) } else { None };
         if !forced {
             if let Some(t) = self.cached(&account.id, min_valid) {
-                return Ok(grant(&account, &provider, &t));
+                return Ok((account, provider, t));
             }
         }
         if let Some(answer) = self.while_backing_off(&account.id, forced) {
-            return answer.map(|t| grant(&account, &provider, &t));
+            return answer.map(|t| (account, provider, t));
         }
 
         let lock = self.refresh_lock(&account.id);
@@ -173,10 +190,10 @@ impl TokenBroker {
             (false, _) => self.cached(&account.id, min_valid),
         };
         if let Some(t) = served {
-            return Ok(grant(&account, &provider, &t));
+            return Ok((account, provider, t));
         }
         if let Some(answer) = self.while_backing_off(&account.id, forced) {
-            return answer.map(|t| grant(&account, &provider, &t));
+            return answer.map(|t| (account, provider, t));
         }
         // The account may have been signed out or marked while we waited.
         let account = self.accounts.get(&account.id).ok_or(CoreError::UnknownAccount(account.id))?;
@@ -188,12 +205,12 @@ impl TokenBroker {
                 let t = Arc::new(fresh);
                 self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
                 self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
-                Ok(grant(&account, &provider, &t))
+                Ok((account, provider, t))
             }
             Err(e @ CoreError::ProviderUnavailable { .. }) => {
                 self.back_off(&account.id, &e);
                 match self.unexpired(&account.id).filter(|_| !forced) {
-                    Some(t) => Ok(grant(&account, &provider, &t)),
+                    Some(t) => Ok((account, provider, t)),
                     None => Err(e),
                 }
             }
@@ -397,6 +414,20 @@ impl AccountKeeper for TokenBroker {
     }
 }
 
+/// A served token as IPC bytes ([`TokenBroker::token_json_if`]).
+pub struct ServedJson {
+    pub json: Arc<[u8]>,
+    pub account_id: String,
+    token: Arc<CachedToken>,
+}
+
+impl ServedJson {
+    /// The scopes the token carries.
+    pub fn scopes(&self) -> &[String] {
+        &self.token.scopes
+    }
+}
+
 pub(crate) fn account_ref(a: &Account) -> castkey_ipc::AccountRef {
     castkey_ipc::AccountRef {
         id: a.id.clone(),
@@ -428,6 +459,14 @@ fn grant(account: &Account, provider: &ProviderConfig, t: &CachedToken) -> Token
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl TokenBroker {
+        /// The token as a typed answer, no policy.
+        async fn token(&self, params: &TokenParams) -> Result<TokenGrant, CoreError> {
+            let (account, provider, t) = self.serve_if(params, |_, _| Ok(())).await?;
+            Ok(grant(&account, &provider, &t))
+        }
+    }
     use crate::clock::ManualClock;
     use crate::oauth::OidcProviders;
     use crate::secret::{MemoryStore, SecretKey, SecretStore};

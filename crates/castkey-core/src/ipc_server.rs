@@ -158,7 +158,7 @@ async fn run(
         }
         Token::METHOD => {
             let p = params_of::<Token>(params)?;
-            respond(core.token(session, &p).await)
+            core.token_json(session, &p).await.map(|served| served.json.to_vec()).map_err(|e| e.to_rpc())
         }
         Accounts::METHOD => {
             params_of::<Accounts>(params)?;
