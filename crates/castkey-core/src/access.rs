@@ -208,7 +208,7 @@ impl Core {
     ) {
         let now = self.clock.now();
         let (account, outcome) = match result {
-            Ok(g) => (Some(g.account_id.as_str()), "served"),
+            Ok(g) => (Some(g.account_id()), "served"),
             Err(e) => (params.account.as_deref(), e.reason().as_str()),
         };
         if let Some(t) = &mut session.tally {

@@ -91,7 +91,8 @@ struct AccountsFile {
     #[serde(default)]
     active: BTreeMap<String, String>,
     #[serde(default)]
-    accounts: Vec<Account>,
+    /// Shared with the readers: the token hot path takes an `Arc`, not a copy.
+    accounts: Vec<Arc<Account>>,
 }
 
 #[derive(Debug)]
@@ -138,7 +139,7 @@ impl AccountStore {
     }
 
     pub fn get(&self, id: &str) -> Option<Account> {
-        self.snapshot().accounts.iter().find(|a| a.id == id).cloned()
+        self.snapshot().accounts.iter().find(|a| a.id == id).map(|a| (**a).clone())
     }
 
     pub fn list(&self) -> Vec<AccountInfo> {
@@ -163,7 +164,7 @@ impl AccountStore {
 
     /// Which account a request means: the named one, else the active one of
     /// the named provider, else the active one of the default provider.
-    pub fn resolve(&self, account: Option<&str>, provider: Option<&str>) -> Result<Account, CoreError> {
+    pub fn resolve(&self, account: Option<&str>, provider: Option<&str>) -> Result<Arc<Account>, CoreError> {
         let s = self.snapshot();
         if let Some(id) = account {
             let a =
@@ -191,9 +192,9 @@ impl AccountStore {
             match f.accounts.iter_mut().find(|a| a.id == account.id) {
                 Some(existing) => {
                     let created = existing.created_at;
-                    *existing = Account { created_at: created, ..account };
+                    *existing = Arc::new(Account { created_at: created, ..account });
                 }
-                None => f.accounts.push(account),
+                None => f.accounts.push(Arc::new(account)),
             }
             f.active.insert(provider.clone(), id);
             f.default_provider = Some(provider);
@@ -208,6 +209,7 @@ impl AccountStore {
                 .iter_mut()
                 .find(|a| a.id == id)
                 .ok_or_else(|| CoreError::UnknownAccount(id.into()))?;
+            let a = Arc::make_mut(a);
             a.status = status;
             a.updated_at = now;
             Ok(())
@@ -241,7 +243,7 @@ impl AccountStore {
     pub fn set_grant_stored(&self, id: &str, now: u64) -> Result<(), CoreError> {
         self.update(|f| {
             if let Some(a) = f.accounts.iter_mut().find(|a| a.id == id) {
-                a.grant_stored_at = Some(now);
+                Arc::make_mut(a).grant_stored_at = Some(now);
             }
             Ok(())
         })
@@ -255,7 +257,7 @@ impl AccountStore {
                 .iter()
                 .position(|a| a.id == id)
                 .ok_or_else(|| CoreError::UnknownAccount(id.into()))?;
-            let removed = f.accounts.remove(pos);
+            let removed = Arc::unwrap_or_clone(f.accounts.remove(pos));
             if f.active.get(&removed.provider) == Some(&removed.id) {
                 match f.accounts.iter().find(|a| a.provider == removed.provider) {
                     Some(next) => {

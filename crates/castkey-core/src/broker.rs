@@ -120,7 +120,7 @@ impl TokenBroker {
     /// Which account and scopes `params` means: the account it names, else
     /// the provider's active one; the scopes it names, else the provider's
     /// broadcast scope.
-    pub fn resolve(&self, params: &TokenParams) -> Result<(Account, Vec<String>), CoreError> {
+    pub fn resolve(&self, params: &TokenParams) -> Result<(Arc<Account>, Vec<String>), CoreError> {
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
         let provider = self.catalog.get(&account.provider)?;
         let wanted = params.scopes_or(provider.broadcast_scope.as_deref());
@@ -149,14 +149,14 @@ impl TokenBroker {
             .rendered
             .get_or_init(|| serde_json::to_vec(&grant(&account, &provider, &t)).unwrap_or_default().into())
             .clone();
-        Ok(ServedJson { json, account_id: account.id, token: t })
+        Ok(ServedJson { json, account, token: t })
     }
 
     async fn serve_if(
         &self,
         params: &TokenParams,
         allowed: impl FnOnce(&Account, &[String]) -> Result<(), CoreError>,
-    ) -> Result<(Account, Arc<ProviderConfig>, Arc<CachedToken>), CoreError> {
+    ) -> Result<(Arc<Account>, Arc<ProviderConfig>, Arc<CachedToken>), CoreError> {
         let account = self.accounts.resolve(params.account.as_deref(), params.provider.as_deref())?;
         let provider = self.catalog.get(&account.provider)?;
         let wanted = params.scopes_or(provider.broadcast_scope.as_deref());
@@ -196,7 +196,8 @@ impl TokenBroker {
             return answer.map(|t| (account, provider, t));
         }
         // The account may have been signed out or marked while we waited.
-        let account = self.accounts.get(&account.id).ok_or(CoreError::UnknownAccount(account.id))?;
+        let account =
+            self.accounts.get(&account.id).ok_or_else(|| CoreError::UnknownAccount(account.id.clone()))?;
         if account.status == AccountStatus::ReauthRequired {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
@@ -205,12 +206,12 @@ impl TokenBroker {
                 let t = Arc::new(fresh);
                 self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
                 self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
-                Ok((account, provider, t))
+                Ok((account.into(), provider, t))
             }
             Err(e @ CoreError::ProviderUnavailable { .. }) => {
                 self.back_off(&account.id, &e);
                 match self.unexpired(&account.id).filter(|_| !forced) {
-                    Some(t) => Ok((account, provider, t)),
+                    Some(t) => Ok((account.into(), provider, t)),
                     None => Err(e),
                 }
             }
@@ -417,11 +418,16 @@ impl AccountKeeper for TokenBroker {
 /// A served token as IPC bytes ([`TokenBroker::token_json_if`]).
 pub struct ServedJson {
     pub json: Arc<[u8]>,
-    pub account_id: String,
+    account: Arc<Account>,
     token: Arc<CachedToken>,
 }
 
 impl ServedJson {
+    /// The account served.
+    pub fn account_id(&self) -> &str {
+        &self.account.id
+    }
+
     /// The scopes the token carries.
     pub fn scopes(&self) -> &[String] {
         &self.token.scopes
