@@ -4,7 +4,10 @@
 //! [`dispatch`] maps one request line to one response and is what tests
 //! drive directly; [`IpcServer`] owns the socket and the connections: at
 //! most [`IpcLimits::max_connections`] at once, each closed after
-//! [`IpcLimits::idle`] without a complete line (unless subscribed).
+//! [`IpcLimits::idle`] without reading anything (unless subscribed). Each
+//! connection is served on a thread of its own with blocking reads and
+//! writes (the runtime drives the core's futures): the per-request cost is
+//! that of the simplest line server (see docs/performance.md).
 //!
 //! The request line is parsed once, borrowing from the line (no `Value`
 //! tree), and the answer is written straight from the result type: the
@@ -27,7 +30,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
 /// The request envelope, borrowed from the line. Unknown members are
 /// ignored (JSON-RPC 2.0 allows extensions).
@@ -410,7 +413,12 @@ impl IpcServer {
                 continue;
             };
             let core = core.clone();
-            tokio::spawn(async move {
+            let runtime = tokio::runtime::Handle::current();
+            // A thread per connection (at most `max_connections`): a request
+            // costs a blocking read and a write, as in the simplest line
+            // server, instead of a readiness round trip through the runtime.
+            // The core's futures still run on the runtime (`block_on`).
+            let spawned = std::thread::Builder::new().name("castkey-ipc".into()).spawn(move || {
                 let caller = match stream.peer_cred() {
                     Ok(c) => Caller::from_peer(c.uid(), c.pid()),
                     Err(e) => {
@@ -423,12 +431,19 @@ impl IpcServer {
                     return;
                 }
                 let mut session = ClientSession::new(caller, core.broker_exe.as_deref());
-                if let Err(e) = serve_connection(stream, &core, &mut session, idle).await {
+                let served = stream
+                    .into_std()
+                    .and_then(|s| s.set_nonblocking(false).map(|()| s))
+                    .and_then(|s| serve_connection(s, &core, &mut session, idle, &runtime));
+                if let Err(e) = served {
                     tracing::debug!("ipc connection ended: {e}");
                 }
                 core.end_tally(&mut session);
                 drop(slot);
             });
+            if let Err(e) = spawned {
+                tracing::warn!("ipc: no thread for a connection ({e}); closed");
+            }
         }
     }
 }
@@ -443,67 +458,47 @@ async fn refuse_busy(mut stream: tokio::net::UnixStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
 }
 
+/// Serves one connection on this (its own) thread until the client hangs
+/// up, sends an oversized line, or is idle for `idle` (unless subscribed).
+/// Notifications of a subscribed connection are written by a task on the
+/// runtime, line by line under the same lock as the answers.
 #[cfg(unix)]
-async fn serve_connection(
-    stream: tokio::net::UnixStream,
+fn serve_connection(
+    stream: std::os::unix::net::UnixStream,
     core: &Arc<Core>,
     session: &mut ClientSession,
     idle: Duration,
+    runtime: &tokio::runtime::Handle,
 ) -> std::io::Result<()> {
-    let (rd, mut wr) = stream.into_split();
-    let mut reader = BufReader::new(rd);
-    let mut events: Option<tokio::sync::broadcast::Receiver<CoreEvent>> = None;
+    use std::io::{BufRead, Read, Write};
+    let writer = Arc::new(std::sync::Mutex::new(stream.try_clone()?));
+    stream.set_read_timeout(Some(idle))?;
+    let control = stream.try_clone()?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut notifier: Option<tokio::task::JoinHandle<()>> = None;
+    let write_line = |writer: &std::sync::Mutex<std::os::unix::net::UnixStream>, mut bytes: Vec<u8>| {
+        bytes.push(b'\n');
+        writer.lock().unwrap_or_else(|e| e.into_inner()).write_all(&bytes)
+    };
     let mut line = Vec::new();
-    loop {
-        // `read_until` keeps what it read in `line` when another branch
-        // wins, so a notification never costs a partial request.
+    let outcome = loop {
         let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len()) as u64;
-        let mut limited = (&mut reader).take(room);
-        let read = limited.read_until(b'\n', &mut line);
-        let subscribed = events.is_some();
-        let event = async {
-            match events.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let idle_limit = async {
-            match subscribed {
-                true => std::future::pending().await,
-                false => tokio::time::sleep(idle).await,
-            }
-        };
-        let n = tokio::select! {
-            n = read => n?,
-            e = event => {
-                match e {
-                    Ok(e) => if let Some(mut bytes) = notification(&e) {
-                        bytes.push(b'\n');
-                        wr.write_all(&bytes).await?;
-                    },
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "ipc: a subscriber fell behind; notifications lost");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
-                }
-                continue;
-            }
-            () = idle_limit => {
+        match (&mut reader).take(room).read_until(b'\n', &mut line) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 tracing::debug!(client = %session.identity, "ipc: idle connection closed");
-                return Ok(());
+                break Ok(());
             }
-        };
-        if n == 0 {
-            return Ok(());
+            Err(e) => break Err(e),
         }
         if line.last() == Some(&b'\n') {
             line.pop();
         } else if line.len() > MAX_LINE_BYTES {
             // The rest of the line is unknown: answer, then close.
-            let mut r = failure("null", &RpcError::parse_error("the request line is longer than 64 KiB"));
-            r.push(b'\n');
-            wr.write_all(&r).await?;
-            return Ok(());
+            let r = failure("null", &RpcError::parse_error("the request line is longer than 64 KiB"));
+            break write_line(&writer, r);
         } else {
             // End of input in the middle of a line: nothing to answer.
             continue;
@@ -513,16 +508,47 @@ async fn serve_connection(
         }
         if !line.iter().all(u8::is_ascii_whitespace) {
             let was_subscribed = session.subscribed;
-            if let Some(mut response) = answer(core, session, &line).await {
-                response.push(b'\n');
-                wr.write_all(&response).await?;
+            if let Some(response) = runtime.block_on(answer(core, session, &line)) {
+                if let Err(e) = write_line(&writer, response) {
+                    break Err(e);
+                }
             }
             if session.subscribed && !was_subscribed {
-                events = Some(core.subscribe());
+                // Subscribed: never idle; notifications from now on.
+                control.set_read_timeout(None)?;
+                let mut events = core.subscribe();
+                let writer = writer.clone();
+                notifier = Some(runtime.spawn(async move {
+                    loop {
+                        match events.recv().await {
+                            Ok(e) => {
+                                if let Some(bytes) = notification(&e) {
+                                    let w = writer.clone();
+                                    let sent =
+                                        tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
+                                    if !matches!(sent, Ok(Ok(()))) {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                                tracing::warn!(
+                                    missed = n,
+                                    "ipc: a subscriber fell behind; notifications lost"
+                                );
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                        }
+                    }
+                }));
             }
         }
         line.clear();
+    };
+    if let Some(n) = notifier {
+        n.abort();
     }
+    outcome
 }
 
 impl Drop for IpcServer {
