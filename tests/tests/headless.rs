@@ -218,3 +218,49 @@ fn a_second_broker_does_not_steal_the_socket_but_a_stale_one_is_replaced() {
     assert!(env.socket().exists());
     env.start_serve();
 }
+
+#[test]
+fn two_accounts_of_one_provider_switched_from_the_cli_with_a_subscriber_told_then_one_signed_out() {
+    let mut env = TestEnv::start(EnvOptions::default());
+    // Two users of the sandbox provider, each through the browser.
+    let first = env.login_headless("sandbox");
+    env.vars.insert("CASTKEY_TEST_LOGIN".into(), "viewer".into());
+    let second = env.login_headless("sandbox");
+    assert_ne!(first, second);
+    env.start_serve();
+    let who = |env: &TestEnv| {
+        let out = env.castkey(&["token", "--json"]);
+        assert!(out.status.success());
+        let grant: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        grant["account"]["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(who(&env), second, "the newest sign-in is active");
+    let mut subscriber = env.client();
+    subscriber.subscribe().unwrap();
+
+    // `castkey switch` by the part after the colon.
+    let name = first.split_once(':').unwrap().1;
+    let out = env.castkey(&["switch", name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(who(&env), first, "the next request sees the switch");
+    let heard = subscriber.next_notification(Some(Duration::from_secs(10))).unwrap().expect("told");
+    assert_eq!(heard.method, "active_changed");
+    assert_eq!(heard.params["account"]["id"], serde_json::json!(first));
+
+    // Status shows both, the active one marked; logout reports the revocation.
+    let status = env.castkey(&["status", "--json"]);
+    let health: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(health.as_array().unwrap().len(), 2, "{health}");
+    assert!(health.as_array().unwrap().iter().all(|h| h["state"] == "signed_in"), "{health}");
+    let out = env.castkey(&["logout", &second]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Signed out of"), "{}", text(&out.stdout));
+    let heard = loop {
+        let n = subscriber.next_notification(Some(Duration::from_secs(10))).unwrap().expect("told");
+        if n.method == "signed_out" {
+            break n;
+        }
+    };
+    assert_eq!(heard.params["account"]["id"], serde_json::json!(second));
+    assert_eq!(who(&env), first);
+}
