@@ -8,7 +8,7 @@
 //! activity log gets one entry per burst (see [`Tally`]).
 
 use crate::broker::{account_ref, ServedJson};
-use crate::consent::{Asked, ClientSession, ConsentMode, Decision, Standing, CONSENT_WAIT};
+use crate::consent::{Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
@@ -19,19 +19,6 @@ use castkey_ipc::{
     ClientIdentity, ClientStanding, HelloParams, HelloResult, ScopeParam, TokenGrant, TokenParams,
 };
 use std::sync::Arc;
-
-/// Repeats of the same request on one connection, not yet in the log: the
-/// first of a burst is logged at once, the rest as one entry with a count
-/// when the burst ends (another request, a minute, the connection closes).
-#[derive(Debug)]
-pub struct Tally {
-    account: Option<String>,
-    scope: Option<ScopeParam>,
-    outcome: &'static str,
-    scopes: Vec<String>,
-    first_at: u64,
-    unsent: u32,
-}
 
 const TALLY_SECS: u64 = 60;
 

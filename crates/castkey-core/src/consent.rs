@@ -71,7 +71,7 @@ pub struct ClientSession {
     /// The connection receives notifications.
     pub subscribed: bool,
     /// Token requests not yet in the activity log.
-    pub(crate) tally: Option<crate::access::Tally>,
+    pub(crate) tally: Option<Tally>,
 }
 
 impl ClientSession {
@@ -107,6 +107,19 @@ impl ClientSession {
             .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
             .filter(|n| !n.trim().is_empty());
     }
+}
+
+/// Repeats of the same request on one connection, not yet in the log: the
+/// first of a burst is logged at once, the rest as one entry with a count
+/// when the burst ends (another request, a minute, the connection closes).
+#[derive(Debug)]
+pub struct Tally {
+    pub(crate) account: Option<String>,
+    pub(crate) scope: Option<castkey_ipc::ScopeParam>,
+    pub(crate) outcome: &'static str,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) first_at: u64,
+    pub(crate) unsent: u32,
 }
 
 struct Open {

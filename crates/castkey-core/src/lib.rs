@@ -15,7 +15,11 @@
 //! - `grant`: one file per way of holding a grant (browser, service
 //!   account, API key, exchange step); the only match on the kind.
 //! - `broker`: tokens for local apps, served from memory.
-//! - `core`: [`Core`], the above wired together; `ipc_server`: the socket.
+//! - `clients` (approved programs, `clients.json`), `consent` (prompts and
+//!   each connection's [`ClientSession`]), `activity` (the log).
+//! - `core`: [`Core`], the above wired together; `access`: the core's side
+//!   of who may ask (consent, policy, binding, switching); `ipc_server`: the
+//!   socket.
 //!
 //! Data flows one way: UI → command → core; deep link → core; IPC request →
 //! broker → provider.
