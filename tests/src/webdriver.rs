@@ -137,7 +137,12 @@ impl WebDriver {
 
     /// Empties an input.
     pub fn clear(&self, element: &str) {
-        self.post(&format!("/element/{element}/clear"), json!({})).expect("clear");
+        self.try_clear(element).expect("clear");
+    }
+
+    /// Empties an input; `None` if the element is gone (re-rendered).
+    pub fn try_clear(&self, element: &str) -> Option<()> {
+        self.post(&format!("/element/{element}/clear"), json!({})).map(drop)
     }
 
     /// Fills in the "Add a service" form of `template` and presses Add.

@@ -383,12 +383,18 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
     let err = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap_err().to_string();
     assert!(err.contains("scope_not_allowed"), "{err}");
 
-    // Back to any scope, following the active account.
-    let scopes = driver.wait(&format!("{card} input[name=\"scopes\"]"), Duration::from_secs(10));
-    driver.clear(&scopes);
-    driver.click_css(&format!("{card} select[name=\"account\"] option[value=\"\"]"), Duration::from_secs(10));
-    driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+    // Back to any scope, following the active account. The list re-renders
+    // when the last save is announced, which may replace the field under a
+    // click: clear, choose and save again until the file says so.
     wait_for("the policy to be cleared", Duration::from_secs(30), || {
+        let scopes = driver.find(&format!("{card} input[name=\"scopes\"]"))?;
+        driver.try_clear(&scopes)?;
+        driver.click_css(
+            &format!("{card} select[name=\"account\"] option[value=\"\"]"),
+            Duration::from_secs(10),
+        );
+        driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(300));
         let a = approval_of(&env, &me)?;
         (a.get("scopes").is_none_or(Value::is_null)
             && a.get("account").is_none_or(Value::is_null)
