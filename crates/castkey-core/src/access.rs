@@ -319,10 +319,11 @@ impl Core {
         }
         let identity =
             ClientIdentity { executable: params.executable.clone(), script: params.script.clone() };
-        let name = params.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
-            let p = identity.script.as_deref().unwrap_or(&identity.executable);
-            p.rsplit('/').next().unwrap_or(p).to_string()
-        });
+        let name = params
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| crate::consent::file_name(&identity));
         let approval = ClientApproval {
             identity: identity.clone(),
             name,

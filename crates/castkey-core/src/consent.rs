@@ -98,8 +98,7 @@ impl ClientSession {
         if let Some(n) = &self.name {
             return n.clone();
         }
-        let path = self.identity.script.as_deref().unwrap_or(&self.identity.executable);
-        path.rsplit('/').next().unwrap_or(path).to_string()
+        file_name(&self.identity)
     }
 
     pub(crate) fn set_name(&mut self, name: Option<&str>) {
@@ -120,6 +119,13 @@ pub struct Tally {
     pub(crate) scopes: Vec<String>,
     pub(crate) first_at: u64,
     pub(crate) unsent: u32,
+}
+
+/// A program's name for people when it gave none: the file name of its
+/// script, else of its executable.
+pub(crate) fn file_name(identity: &ClientIdentity) -> String {
+    let path = identity.script.as_deref().unwrap_or(&identity.executable);
+    path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
 struct Open {
