@@ -60,6 +60,7 @@ pub(crate) fn render(health: &[AccountHealth], providers: &[ProviderInfo], now: 
         s += &format!("{active} {provider_name}: {} ({})\n", a.display_name, a.id);
         let mut facts = vec![match h.state {
             HealthState::SignedIn => "signed in".to_string(),
+            HealthState::Refreshing => "signed in, getting a new token".to_string(),
             HealthState::Offline => {
                 let mut offline = "offline".to_string();
                 if let Some(problem) = &h.problem {
@@ -92,6 +93,9 @@ pub(crate) fn render(health: &[AccountHealth], providers: &[ProviderInfo], now: 
             };
             facts.push(format!("{what} stored {}", when::relative(at, now)));
         }
+        if let Some(at) = h.grant_expires_at {
+            facts.push(format!("sign in again by {}", when::relative(at, now)));
+        }
         s += &format!("    {}\n", facts.join("; "));
     }
     s
@@ -117,6 +121,7 @@ mod tests {
             access_expires_at: None,
             last_refresh_at: None,
             grant_stored_at: None,
+            grant_expires_at: None,
             problem: None,
             retry_at: None,
         }

@@ -38,6 +38,12 @@ pub struct Account {
     /// at sign-in, and again whenever the provider rotates it. Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_stored_at: Option<u64>,
+    /// When the current refresh token stops working and the user must sign
+    /// in again (Unix seconds), where known: the token response's
+    /// `refresh_token_expires_in`/`refresh_expires_in`, else the service's
+    /// documented lifetime counted from `grant_stored_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<u64>,
 }
 
 impl Account {
@@ -64,6 +70,7 @@ impl Account {
             created_at: now,
             updated_at: now,
             grant_stored_at: Some(now),
+            grant_expires_at: None,
         }
     }
 

@@ -316,12 +316,21 @@ impl TokenBroker {
             .get(&account.id)
             .copied()
             .or(cached.as_ref().map(|c| c.issued_at));
-        let grant_stored_at = self.accounts.get(&account.id).and_then(|a| a.grant_stored_at);
+        let stored = self.accounts.get(&account.id);
+        let grant_stored_at = stored.as_ref().and_then(|a| a.grant_stored_at);
+        let grant_expires_at = stored.as_ref().and_then(|a| a.grant_expires_at);
+        let refreshing = self
+            .refreshing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account.id)
+            .is_some_and(|flight| flight.try_lock().is_err());
         let (state, problem, retry_at) = match (account.status, &backoff) {
             (AccountStatus::ReauthRequired, _) => (HealthState::SignInAgain, None, None),
             (_, Some(b)) if b.until > self.clock.now() => {
                 (HealthState::Offline, Some(b.error.to_string()), Some(b.until))
             }
+            _ if refreshing => (HealthState::Refreshing, None, None),
             _ => (HealthState::SignedIn, None, None),
         };
         castkey_ipc::AccountHealth {
@@ -330,6 +339,7 @@ impl TokenBroker {
             access_expires_at: cached.map(|c| c.expires_at),
             last_refresh_at,
             grant_stored_at,
+            grant_expires_at,
             problem,
             retry_at,
         }

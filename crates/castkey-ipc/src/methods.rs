@@ -375,6 +375,13 @@ pub struct AccountHealth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
     pub grant_stored_at: Option<u64>,
+    /// When the user will have to sign in again (Unix seconds): the refresh
+    /// token's end, where the provider says it (`refresh_token_expires_in`,
+    /// `refresh_expires_in`) or its lifetime is known for the service.
+    /// `None`: no known end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub grant_expires_at: Option<u64>,
     /// For `offline`: why, and when the broker tries again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -390,6 +397,8 @@ pub struct AccountHealth {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum HealthState {
     SignedIn,
+    /// A new token is being fetched from the provider right now.
+    Refreshing,
     /// The provider could not be reached at the last try; a cached token
     /// may still be served until `access_expires_at`.
     Offline,

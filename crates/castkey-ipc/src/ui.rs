@@ -34,7 +34,8 @@ pub mod command {
     /// What each command takes is its args struct in [`super`] (`sign_in` takes
     /// [`super::SignInArgs`], `add_provider` takes [`super::AddProvider`],
     /// `update_app` takes [`crate::AllowAppParams`] and `activity` takes
-    /// [`crate::ActivityParams`]), sent as `invoke(name, { args })`; the
+    /// [`crate::ActivityParams`], `cancel_sign_in` takes [`super::CancelSignInArgs`],
+    /// `update_settings` takes [`super::DesktopSettings`]), sent as `invoke(name, { args })`; the
     /// commands not listed there take nothing.
     pub const COMMANDS: &[&str] = &[
         "list_providers",
@@ -57,6 +58,11 @@ pub mod command {
         "update_app",
         "revoke_app",
         "activity",
+        "cancel_sign_in",
+        "settings",
+        "update_settings",
+        "go_live_readiness",
+        "export_diagnostics",
     ];
 
     #[cfg(test)]
@@ -100,6 +106,12 @@ pub mod event {
     /// Payload: none. A token was refreshed or a provider went offline or
     /// came back: reload the accounts' health.
     pub const HEALTH_CHANGED: &str = "castkey://health-changed";
+    /// Payload: the new [`super::DesktopSettings`] (changed from the window
+    /// or the tray).
+    pub const SETTINGS_CHANGED: &str = "castkey://settings-changed";
+    /// Payload: the tab to show (`accounts`, `add`, `apps`, `activity`,
+    /// `settings`): the tray's menu opened the window on it.
+    pub const SHOW_SCREEN: &str = "castkey://show-screen";
 }
 
 /// Every command's error.
@@ -158,6 +170,18 @@ pub struct AppStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub broker_error: Option<String>,
+    /// The `castkey` command installed with the app (beside its
+    /// executable), if there is one: what to put on `PATH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub cli_path: Option<String>,
+    /// Whether a `castkey` command is already found on `PATH`.
+    pub cli_on_path: bool,
+    /// Where accounts, connected apps and the activity log are kept.
+    pub config_dir: String,
+    /// The custom URI scheme sign-ins come back through (the redirect URI
+    /// to register is `<scheme>:/callback`).
+    pub redirect_scheme: String,
 }
 
 /// A kind of service the user can add from the window: IBM Video Streaming,
@@ -402,6 +426,97 @@ pub struct SwitchAccountArgs {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RevokeAppArgs {
     pub identity: crate::ClientIdentity,
+}
+
+/// `cancel_sign_in`'s args: stop waiting for the browser sign-in with
+/// `provider` (a later redirect for it is refused). Answers whether one was
+/// waiting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CancelSignInArgs {
+    pub provider: String,
+}
+
+/// The desktop app's settings (`settings.json` in the config directory),
+/// answered by `settings` and taken and answered by `update_settings`.
+/// Nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(default)]
+pub struct DesktopSettings {
+    /// Start Castkey when the user logs in (an XDG autostart entry on
+    /// Linux). Off until the user turns it on.
+    pub start_at_login: bool,
+    /// Start with no window, in the tray only (also when started at login).
+    pub start_in_tray: bool,
+    /// "Ready to go live" looks this many hours ahead: every account a
+    /// connected app uses must be good for at least that long. 1 to 48;
+    /// default 4.
+    pub go_live_hours: u32,
+    /// Desktop notifications (an account needs the user, a program asks
+    /// while the window is closed, a sign-in finished).
+    pub notifications: bool,
+}
+
+impl DesktopSettings {
+    /// The range [`Self::go_live_hours`] is clamped to.
+    pub const GO_LIVE_HOURS: std::ops::RangeInclusive<u32> = 1..=48;
+}
+
+impl Default for DesktopSettings {
+    fn default() -> Self {
+        DesktopSettings { start_at_login: false, start_in_tray: false, go_live_hours: 4, notifications: true }
+    }
+}
+
+/// `go_live_readiness`: is every account that broadcasting apps use good
+/// for the next [`DesktopSettings::go_live_hours`]? What the top of the
+/// window and the tray show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Readiness {
+    pub horizon_hours: u32,
+    /// Unix seconds of the check.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub checked_at: u64,
+    /// Every account in `accounts` is ready (true when there are none).
+    pub ready: bool,
+    /// The accounts that connected apps use (bound to them, or served to
+    /// them lately), else every provider's active account.
+    pub accounts: Vec<AccountReadiness>,
+}
+
+/// One account's part in [`Readiness`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AccountReadiness {
+    pub account: crate::AccountInfo,
+    pub state: crate::HealthState,
+    /// The connected apps that use it (their names); empty when it counts
+    /// only as its provider's active account.
+    pub used_by: Vec<String>,
+    /// Unix seconds until which it serves tokens without the user (its
+    /// refresh token's end, or for an offline provider the cached token's
+    /// expiry); `None`: no known end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub good_until: Option<u64>,
+    pub ready: bool,
+    /// Why it is not ready, as a sentence for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub problem: Option<String>,
+}
+
+/// `export_diagnostics`: a report to attach to a bug (versions, platform,
+/// providers without secrets, accounts without tokens, recent log lines
+/// with anything secret-looking redacted), saved to `path` and returned as
+/// `text` for copying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Diagnostics {
+    pub path: String,
+    pub text: String,
 }
 
 /// `remove_provider`'s args: only a provider the user added, with no

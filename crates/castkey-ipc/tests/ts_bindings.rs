@@ -6,9 +6,10 @@
 #![cfg(feature = "ts")]
 
 use castkey_ipc::ui::{
-    command, event, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus,
-    CancelSignInWithCodeArgs, CommandError, ConsentDecision, ConsentRequest, DeviceSignIn, FieldKind,
-    ProviderTemplate, RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed, SignInStarted,
+    command, event, AccountReadiness, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs,
+    AnswerConsentArgs, AppStatus, CancelSignInArgs, CancelSignInWithCodeArgs, CommandError, ConsentDecision,
+    ConsentRequest, DesktopSettings, DeviceSignIn, Diagnostics, FieldKind, ProviderTemplate, Readiness,
+    RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed, SignInStarted,
     SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs, TemplateField,
 };
 use castkey_ipc::{
@@ -68,6 +69,8 @@ fn names_ts() -> String {
         ("CONSENT_SETTLED", event::CONSENT_SETTLED),
         ("CLIENTS_CHANGED", event::CLIENTS_CHANGED),
         ("HEALTH_CHANGED", event::HEALTH_CHANGED),
+        ("SETTINGS_CHANGED", event::SETTINGS_CHANGED),
+        ("SHOW_SCREEN", event::SHOW_SCREEN),
     ];
     format!(
         "{HEADER}\n{}\n{}\nexport type CommandName = (typeof commands)[keyof typeof commands];\n\
@@ -121,6 +124,11 @@ fn expected_files() -> Vec<(String, String)> {
         render::<ActivityParams>(&cfg),
         render::<SwitchAccountArgs>(&cfg),
         render::<RevokeAppArgs>(&cfg),
+        render::<CancelSignInArgs>(&cfg),
+        render::<DesktopSettings>(&cfg),
+        render::<Readiness>(&cfg),
+        render::<AccountReadiness>(&cfg),
+        render::<Diagnostics>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]
 }

@@ -20,6 +20,13 @@ last_refresh_at?: number,
  */
 grant_stored_at?: number, 
 /**
+ * When the user will have to sign in again (Unix seconds): the refresh
+ * token's end, where the provider says it (`refresh_token_expires_in`,
+ * `refresh_expires_in`) or its lifetime is known for the service.
+ * `None`: no known end.
+ */
+grant_expires_at?: number, 
+/**
  * For `offline`: why, and when the broker tries again.
  */
 problem?: string, retry_at?: number, };

@@ -8,4 +8,22 @@ socket_path: string,
 /**
  * `None` when the broker is up; otherwise why it is not.
  */
-broker_error?: string, };
+broker_error?: string, 
+/**
+ * The `castkey` command installed with the app (beside its
+ * executable), if there is one: what to put on `PATH`.
+ */
+cli_path?: string, 
+/**
+ * Whether a `castkey` command is already found on `PATH`.
+ */
+cli_on_path: boolean, 
+/**
+ * Where accounts, connected apps and the activity log are kept.
+ */
+config_dir: string, 
+/**
+ * The custom URI scheme sign-ins come back through (the redirect URI
+ * to register is `<scheme>:/callback`).
+ */
+redirect_scheme: string, };

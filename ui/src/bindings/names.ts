@@ -22,6 +22,11 @@ export const commands = {
   updateApp: "update_app",
   revokeApp: "revoke_app",
   activity: "activity",
+  cancelSignIn: "cancel_sign_in",
+  settings: "settings",
+  updateSettings: "update_settings",
+  goLiveReadiness: "go_live_readiness",
+  exportDiagnostics: "export_diagnostics",
 } as const;
 
 /** Event names the shell emits to the window. */
@@ -34,6 +39,8 @@ export const events = {
   consentSettled: "castkey://consent-settled",
   clientsChanged: "castkey://clients-changed",
   healthChanged: "castkey://health-changed",
+  settingsChanged: "castkey://settings-changed",
+  showScreen: "castkey://show-screen",
 } as const;
 
 export type CommandName = (typeof commands)[keyof typeof commands];
