@@ -16,6 +16,7 @@ pub enum CoreEvent {
         account: AccountInfo,
     },
     SignInFailed {
+        reason: castkey_ipc::Reason,
         message: String,
     },
     /// A provider's active account changed (`account: None`: none left).

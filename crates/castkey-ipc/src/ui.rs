@@ -128,6 +128,13 @@ pub struct CommandError {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignInStarted {
     pub provider: String,
+    /// The authorization request the browser was sent to (RFC 6749 §4.1.1;
+    /// its PKCE challenge and `state` are not secrets): shown to copy when
+    /// the browser did not open.
+    pub url: String,
+    /// Where the provider must send the browser back (RFC 8252 §7): what to
+    /// register at the provider when it refuses the redirect.
+    pub redirect_uri: String,
     /// Unix seconds after which the sign-in is no longer accepted.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub expires_at: u64,
@@ -157,6 +164,9 @@ pub struct DeviceSignIn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignInFailed {
+    /// `login_failed` (denied or refused at the provider, expired),
+    /// `provider_unavailable` (network), `keychain_unavailable` (locked), …
+    pub reason: Reason,
     pub message: String,
 }
 

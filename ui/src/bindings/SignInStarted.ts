@@ -6,6 +6,17 @@
  */
 export type SignInStarted = { provider: string, 
 /**
+ * The authorization request the browser was sent to (RFC 6749 §4.1.1;
+ * its PKCE challenge and `state` are not secrets): shown to copy when
+ * the browser did not open.
+ */
+url: string, 
+/**
+ * Where the provider must send the browser back (RFC 8252 §7): what to
+ * register at the provider when it refuses the redirect.
+ */
+redirect_uri: string, 
+/**
  * Unix seconds after which the sign-in is no longer accepted.
  */
 expires_at: number, };

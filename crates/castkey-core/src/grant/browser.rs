@@ -426,7 +426,8 @@ impl SignIn {
                 let _ = self.events.send(CoreEvent::AccountsChanged);
             }
             Err(e) => {
-                let _ = self.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+                let _ =
+                    self.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
             }
         }
     }
