@@ -388,7 +388,7 @@ impl Core {
                 };
                 if let Some(e) = outcome {
                     this.sign_in.abandon(&state);
-                    let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+                    let _ = this.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
                 }
             });
             return Ok(started);
@@ -400,7 +400,7 @@ impl Core {
                 // Past the sign-in's lifetime a launcher's failure no longer matters.
                 if let Ok(e) = tokio::time::timeout(ttl, late_failure).await {
                     this.sign_in.abandon(&state);
-                    let _ = this.events.send(CoreEvent::SignInFailed { message: e.to_string() });
+                    let _ = this.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
                 }
             });
         }
