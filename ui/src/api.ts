@@ -44,6 +44,12 @@ import type { AllowAppParams } from "./bindings/AllowAppParams";
 import type { RevokeAppArgs } from "./bindings/RevokeAppArgs";
 import type { ActivityEntry } from "./bindings/ActivityEntry";
 import type { ActivityParams } from "./bindings/ActivityParams";
+import type { CancelSignInArgs } from "./bindings/CancelSignInArgs";
+import type { DesktopSettings } from "./bindings/DesktopSettings";
+import type { Readiness } from "./bindings/Readiness";
+import type { AccountReadiness } from "./bindings/AccountReadiness";
+import type { Diagnostics } from "./bindings/Diagnostics";
+import type { Revocation } from "./bindings/Revocation";
 import { commands, events, type CommandName, type EventName } from "./bindings/names";
 
 export type {
@@ -80,8 +86,23 @@ export type {
   RevokeAppArgs,
   ActivityEntry,
   ActivityParams,
+  CancelSignInArgs,
+  DesktopSettings,
+  Readiness,
+  AccountReadiness,
+  Diagnostics,
+  Revocation,
+  SignedOut,
   UnlistenFn,
 };
+
+/** The window's tabs, as the tray's `show-screen` event names them. */
+export const SCREENS = ["accounts", "add", "apps", "activity", "settings"] as const;
+export type Screen = (typeof SCREENS)[number];
+
+export function isScreen(value: unknown): value is Screen {
+  return typeof value === "string" && (SCREENS as readonly string[]).includes(value);
+}
 
 /** Shown when the window runs outside Castkey (no Tauri IPC). */
 export const BACKEND_UNREACHABLE = "Castkey's backend is not reachable.";
@@ -243,6 +264,32 @@ export function activity(args: ActivityParams): Promise<ActivityEntry[]> {
   return call<ActivityEntry[]>(commands.activity, args);
 }
 
+/** Stops waiting for the browser sign-in with `provider`; resolves whether
+ *  one was waiting (a later redirect for it is refused). */
+export function cancelSignIn(args: CancelSignInArgs): Promise<boolean> {
+  return call<boolean>(commands.cancelSignIn, args);
+}
+
+/** The desktop app's settings (start at login, tray, go-live horizon, notifications). */
+export function settings(): Promise<DesktopSettings> {
+  return call<DesktopSettings>(commands.settings);
+}
+
+/** Saves the settings; resolves with what was saved (the horizon clamped to 1–48). */
+export function updateSettings(args: DesktopSettings): Promise<DesktopSettings> {
+  return call<DesktopSettings>(commands.updateSettings, args);
+}
+
+/** Is every account broadcasting apps use good for the next few hours? */
+export function goLiveReadiness(): Promise<Readiness> {
+  return call<Readiness>(commands.goLiveReadiness);
+}
+
+/** Writes a diagnostics report (no secrets) to a file; resolves with its path and text. */
+export function exportDiagnostics(): Promise<Diagnostics> {
+  return call<Diagnostics>(commands.exportDiagnostics);
+}
+
 /** The accounts changed (added, signed out, needing a new sign-in…): reload them. */
 export function onAccountsChanged(cb: () => void): Promise<UnlistenFn> {
   return subscribe<unknown>(events.accountsChanged, () => cb());
@@ -281,4 +328,16 @@ export function onClientsChanged(cb: () => void): Promise<UnlistenFn> {
 /** A token was refreshed or an account needs a new sign-in: reload the health. */
 export function onHealthChanged(cb: () => void): Promise<UnlistenFn> {
   return subscribe<unknown>(events.healthChanged, () => cb());
+}
+
+/** The settings changed (here or from the tray): the new settings. */
+export function onSettingsChanged(cb: (settings: DesktopSettings) => void): Promise<UnlistenFn> {
+  return subscribe<DesktopSettings>(events.settingsChanged, cb);
+}
+
+/** The tray asks for a tab; unknown names are ignored. */
+export function onShowScreen(cb: (screen: Screen) => void): Promise<UnlistenFn> {
+  return subscribe<unknown>(events.showScreen, (payload) => {
+    if (isScreen(payload)) cb(payload);
+  });
 }
