@@ -11,10 +11,10 @@ use crate::Shell;
 use castkey_core::CoreError;
 use castkey_ipc::ui::command::COMMANDS;
 use castkey_ipc::ui::{
-    AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus,
-    CancelSignInWithCodeArgs, CommandError, ConsentRequest, DeviceSignIn, ProviderTemplate,
-    RemoveProviderArgs, RevokeAppArgs, SignInArgs, SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut,
-    SwitchAccountArgs,
+    AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus, CancelSignInArgs,
+    CancelSignInWithCodeArgs, CommandError, ConsentRequest, DesktopSettings, DeviceSignIn, Diagnostics,
+    ProviderTemplate, Readiness, RemoveProviderArgs, RevokeAppArgs, SignInArgs, SignInStarted,
+    SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs,
 };
 use castkey_ipc::{
     AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval, ProviderInfo,
@@ -41,7 +41,7 @@ macro_rules! window_commands {
         );
 
         /// The window's invoke handler: every command in `COMMANDS`.
-        pub fn invoke_handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+        pub fn invoke_handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
             tauri::generate_handler![$($name),+]
         }
     };
@@ -68,6 +68,11 @@ window_commands![
     update_app,
     revoke_app,
     activity,
+    cancel_sign_in,
+    settings,
+    update_settings,
+    go_live_readiness,
+    export_diagnostics,
 ];
 
 /// `a == b`, usable in a `const` (slice and `str` equality are not `const`).
@@ -112,7 +117,12 @@ pub fn list_accounts(shell: State<'_, Shell>) -> Vec<AccountInfo> {
 pub async fn sign_in(shell: State<'_, Shell>, args: SignInArgs) -> Result<SignInStarted, CommandError> {
     let SignInArgs { provider } = args;
     let started = shell.core.begin_app_sign_in(&provider).await.map_err(err)?;
-    Ok(SignInStarted { provider, expires_at: started.expires_at })
+    Ok(SignInStarted {
+        provider,
+        url: started.authorization_url.to_string(),
+        redirect_uri: started.redirect_uri.clone(),
+        expires_at: started.expires_at,
+    })
 }
 
 /// Sign-in with a code (RFC 8628): answers what to show; the outcome
@@ -183,6 +193,10 @@ pub fn app_status(shell: State<'_, Shell>) -> AppStatus {
         version: env!("CARGO_PKG_VERSION").to_string(),
         socket_path: shell.socket_path.display().to_string(),
         broker_error: shell.broker_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        cli_path: crate::desktop::cli_beside_app().map(|p| p.display().to_string()),
+        cli_on_path: crate::desktop::cli_on_path(),
+        config_dir: shell.config_dir.display().to_string(),
+        redirect_scheme: castkey_core::APP_SCHEME.to_string(),
     }
 }
 
@@ -245,4 +259,47 @@ pub fn revoke_app(shell: State<'_, Shell>, args: RevokeAppArgs) -> Result<bool, 
 #[tauri::command]
 pub fn activity(shell: State<'_, Shell>, args: ActivityParams) -> Vec<ActivityEntry> {
     shell.core.activity(&args)
+}
+
+/// The user pressed Cancel on "Waiting for your browser…": a redirect for
+/// that sign-in is refused from now on.
+#[tauri::command]
+pub async fn cancel_sign_in(shell: State<'_, Shell>, args: CancelSignInArgs) -> Result<bool, CommandError> {
+    Ok(shell.core.cancel_app_sign_in(&args.provider).await)
+}
+
+/// The desktop settings.
+#[tauri::command]
+pub fn settings(shell: State<'_, Shell>) -> DesktopSettings {
+    shell.settings.get()
+}
+
+/// Stores the settings and applies them (start at login registers or
+/// removes the autostart entry); answers what was stored.
+#[tauri::command]
+pub fn update_settings(
+    app: tauri::AppHandle,
+    shell: State<'_, Shell>,
+    args: DesktopSettings,
+) -> Result<DesktopSettings, CommandError> {
+    crate::desktop::apply_settings(&app, &shell, args)
+}
+
+/// "Ready to go live" for the horizon in the settings.
+#[tauri::command]
+pub fn go_live_readiness(shell: State<'_, Shell>) -> Readiness {
+    shell.core.go_live_readiness(shell.settings.get().go_live_hours)
+}
+
+/// Writes the diagnostics report (no secrets) to the config directory and
+/// answers it.
+#[tauri::command]
+pub fn export_diagnostics(shell: State<'_, Shell>) -> Result<Diagnostics, CommandError> {
+    let text = shell.core.diagnostics(env!("CARGO_PKG_VERSION"), &crate::logbuf::recent());
+    let path = shell.config_dir.join("diagnostics.txt");
+    castkey_core::write_private_file(&path, text.as_bytes()).map_err(|e| CommandError {
+        reason: castkey_ipc::Reason::Internal,
+        message: format!("could not save {}: {e}", path.display()),
+    })?;
+    Ok(Diagnostics { path: path.display().to_string(), text })
 }

@@ -80,24 +80,19 @@ fn handle_url(app: tauri::AppHandle, url: String) {
         match core.handle_deep_link(&url).await {
             Ok(account) => {
                 tracing::info!(account = %account.id, "sign-in completed through deep link");
-                show_main_window(&app);
+                crate::window::show_main_window(&app);
             }
             Err(e) => {
                 // The core already told the window when a real sign-in failed;
                 // a link no sign-in waited for is reported here.
                 if matches!(e, castkey_core::CoreError::Redirect(_)) {
-                    let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { message: e.to_string() });
+                    let _ = app.emit(
+                        event::SIGN_IN_FAILED,
+                        SignInFailed { reason: e.reason(), message: e.to_string() },
+                    );
                 }
                 tracing::warn!("deep link refused: {e}");
             }
         }
     });
-}
-
-pub fn show_main_window<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
-    if let Some(w) = app.get_webview_window("main") {
-        let _ = w.unminimize();
-        let _ = w.show();
-        let _ = w.set_focus();
-    }
 }

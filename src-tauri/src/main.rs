@@ -1,14 +1,24 @@
 //! Castkey's desktop shell. Thin on purpose: it starts the core, the IPC
-//! broker and the window, turns deep links into core calls and core events
-//! into window events. Everything that decides anything is in castkey-core.
+//! broker, the tray and the window, turns deep links into core calls and
+//! core events into window events, tray menus and notifications.
+//! Everything that decides anything is in castkey-core.
+//!
+//! Castkey lives in the tray: closing the window does not quit it (the
+//! broadcasting apps keep their token endpoint); "Quit" in the tray, or
+//! SIGTERM, does, after refreshes in flight have finished.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
 mod deep_link;
+mod desktop;
+mod logbuf;
+mod notify;
+mod tray;
+mod window;
 
 use castkey_core::IpcServer;
-use castkey_core::{Core, CoreEvent, CoreOptions, RedirectMode};
+use castkey_core::{Core, CoreEvent, CoreOptions, RedirectMode, SettingsFile};
 use castkey_ipc::ui::{event, SignInFailed};
 use std::sync::{Arc, Mutex};
 use tauri::{Emitter, Manager};
@@ -19,11 +29,14 @@ pub struct Shell {
     pub core: Arc<Core>,
     pub socket_path: std::path::PathBuf,
     pub broker_error: Mutex<Option<String>>,
+    pub config_dir: std::path::PathBuf,
+    pub settings: SettingsFile,
 }
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(logbuf::TeeWriter)
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CASTKEY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -42,19 +55,35 @@ fn main() {
     let result = tauri::Builder::default()
         // First: a second launch (e.g. by xdg-open with a redirect URL) hands
         // its argv to this process and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| deep_link::show_main_window(app)))
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // A deep link's URL goes to the deep-link plugin; a plain second
+            // launch (the menu entry) brings the window back.
+            if !argv.iter().any(|a| a.starts_with(castkey_core::APP_SCHEME)) {
+                window::show_main_window(app);
+            }
+        }))
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(
+            tauri_plugin_autostart::Builder::new().args([desktop::AUTOSTARTED]).app_name("Castkey").build(),
+        )
+        .manage(notify::Warned::default())
         .invoke_handler(commands::invoke_handler())
         .setup(|app| {
-            let core = tauri::async_runtime::block_on(async {
-                Core::start(CoreOptions::system(RedirectMode::AppScheme)?).await
-            })
-            .map_err(|e| format!("Castkey could not start: {e}"))?;
+            let options = CoreOptions::system(RedirectMode::AppScheme)?;
+            let config_dir = options.config_dir.clone();
+            let core = tauri::async_runtime::block_on(Core::start(options))
+                .map_err(|e| format!("Castkey could not start: {e}"))?;
             let socket_path = castkey_ipc::socket::default_socket_path();
+            let settings = SettingsFile::load(config_dir.join("settings.json"));
+            let tray_only =
+                settings.get().start_in_tray && std::env::args().any(|a| a == desktop::AUTOSTARTED);
             let shell = Shell {
                 core: core.clone(),
                 socket_path: socket_path.clone(),
                 broker_error: Mutex::new(None),
+                config_dir,
+                settings,
             };
             match IpcServer::bind(&socket_path) {
                 Ok(server) => {
@@ -71,6 +100,13 @@ fn main() {
             let discovering = core.clone();
             tauri::async_runtime::spawn(async move { discovering.discover_all().await });
             stop_on_sigterm(app.handle().clone());
+            if let Err(e) = tray::install(app.handle()) {
+                tracing::warn!("no tray icon: {e}");
+            }
+            notify::watch_readiness(app.handle().clone());
+            if !tray_only {
+                window::show_main_window(app.handle());
+            }
             deep_link::install(app)?;
             Ok(())
         })
@@ -83,6 +119,12 @@ fn main() {
         }
     };
     app.run(|app, event| {
+        // Closing the last window leaves Castkey in the tray; only Quit
+        // (or SIGTERM), which exit with a code, end it.
+        if let tauri::RunEvent::ExitRequested { code: None, api, .. } = &event {
+            api.prevent_exit();
+            return;
+        }
         if let tauri::RunEvent::Exit = event {
             // Refreshes in flight finish and store their rotated refresh
             // tokens before the process ends (a few seconds at most).
@@ -116,7 +158,17 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
     let mut events = core.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
-            match events.recv().await {
+            let received = events.recv().await;
+            if let Ok(e) = &received {
+                notify::on_event(&app, e);
+                if !matches!(e, CoreEvent::ConsentRequested(_) | CoreEvent::ConsentSettled { .. }) {
+                    tray::refresh(&app);
+                }
+                if matches!(e, CoreEvent::ReauthRequired { .. } | CoreEvent::TokenRefreshed { .. }) {
+                    notify::check_readiness(&app);
+                }
+            }
+            match received {
                 Ok(CoreEvent::AccountsChanged) => {
                     let _ = app.emit(event::ACCOUNTS_CHANGED, ());
                 }
@@ -126,12 +178,12 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
                 Ok(CoreEvent::SignedIn { account }) => {
                     let _ = app.emit(event::SIGNED_IN, account);
                 }
-                Ok(CoreEvent::SignInFailed { message }) => {
-                    let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { message });
+                Ok(CoreEvent::SignInFailed { reason, message }) => {
+                    let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { reason, message });
                 }
                 Ok(CoreEvent::ConsentRequested(request)) => {
                     // A local program waits: the window comes forward with the prompt.
-                    deep_link::show_main_window(&app);
+                    window::show_main_window(&app);
                     let _ = app.emit(event::CONSENT_REQUESTED, request);
                 }
                 Ok(CoreEvent::ConsentSettled { id }) => {

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod killloop;
 pub mod process;
 pub mod webdriver;
+pub mod x11;
 
 use process::Guard;
 use serde_json::Value;

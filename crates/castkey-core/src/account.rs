@@ -246,11 +246,14 @@ impl AccountStore {
         self.snapshot().active.get(provider).cloned()
     }
 
-    /// Notes that a new refresh token was stored for `id` at `now`.
-    pub fn set_grant_stored(&self, id: &str, now: u64) -> Result<(), CoreError> {
+    /// Notes that a new refresh token was stored for `id` at `now`, good
+    /// until `expires_at` where known.
+    pub fn set_grant_stored(&self, id: &str, now: u64, expires_at: Option<u64>) -> Result<(), CoreError> {
         self.update(|f| {
             if let Some(a) = f.accounts.iter_mut().find(|a| a.id == id) {
-                Arc::make_mut(a).grant_stored_at = Some(now);
+                let a = Arc::make_mut(a);
+                a.grant_stored_at = Some(now);
+                a.grant_expires_at = expires_at;
             }
             Ok(())
         })

@@ -361,7 +361,8 @@ impl TokenBroker {
                 let now = self.clock.now();
                 if set.refresh_token.is_some() {
                     // Rotated: the grant's age starts again (for `status`).
-                    if let Err(e) = self.accounts.set_grant_stored(&account.id, now) {
+                    let end = crate::services::refresh_token_end(provider, &set, now);
+                    if let Err(e) = self.accounts.set_grant_stored(&account.id, now, end) {
                         tracing::warn!(account = %account.id, "could not note the new refresh token's time: {e}");
                     }
                 }
@@ -412,7 +413,10 @@ impl AccountKeeper for TokenBroker {
     /// Saves a just-signed-in account (its secrets are already in the
     /// keychain) as its provider's active one, and serves its first token
     /// from memory.
-    fn keep(&self, account: Account, set: &TokenSet) -> SignInResult {
+    fn keep(&self, mut account: Account, set: &TokenSet) -> SignInResult {
+        if let Ok(provider) = self.catalog.get(&account.provider) {
+            account.grant_expires_at = crate::services::refresh_token_end(&provider, set, self.clock.now());
+        }
         let id = account.id.clone();
         let before = self.accounts.active_of(&account.provider);
         let (provider, reference) = (account.provider.clone(), account_ref(&account));
@@ -531,6 +535,7 @@ mod tests {
             scopes: vec!["openid".into(), "broadcaster".into()],
             refresh_token: None,
             id_token: None,
+            refresh_expires_at: None,
         }
     }
 

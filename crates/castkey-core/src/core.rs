@@ -266,6 +266,13 @@ impl Core {
         self.sign_in.complete_device(started).await
     }
 
+    /// Stops waiting for `provider`'s browser sign-ins (the user pressed
+    /// Cancel): a redirect for one is refused from now on. Answers whether
+    /// one was waiting.
+    pub async fn cancel_app_sign_in(&self, provider: &str) -> bool {
+        self.sign_in.cancel(provider).await > 0
+    }
+
     /// Stops waiting for a sign-in with a code (the user closed it).
     pub fn cancel_device_sign_in(&self, provider: &str) -> bool {
         self.sign_in.cancel_device(provider)

@@ -19,7 +19,9 @@
 //!   each connection's [`ClientSession`]), `activity` (the log).
 //! - `core`: [`Core`], the above wired together; `access`: the core's side
 //!   of who may ask (consent, policy, binding, switching); `ipc_server`: the
-//!   socket.
+//!   socket; `readiness` ("ready to go live"), `diagnostics` (the report
+//!   to attach to a bug) and `settings` (the desktop app's settings file)
+//!   read the core from above.
 //!
 //! Data flows one way: UI → command → core; deep link → core; IPC request →
 //! broker → provider.
@@ -35,6 +37,7 @@ mod clients;
 mod clock;
 mod consent;
 mod core;
+pub mod diagnostics;
 mod error;
 mod event;
 mod grant;
@@ -45,9 +48,11 @@ mod paths;
 mod pending;
 mod provider;
 mod qr;
+mod readiness;
 mod redirect;
 mod secret;
 mod services;
+mod settings;
 mod template;
 
 #[cfg(feature = "test-support")]
@@ -62,7 +67,14 @@ pub use grant::{DeviceStarted, Started};
 pub use ipc_server::{dispatch, IpcLimits, IpcServer};
 pub use pending::DEFAULT_TTL_SECS;
 pub use qr::terminal as terminal_qr;
+pub use readiness::RECENT_USE_SECS;
 pub use redirect::RedirectError;
+pub use settings::SettingsFile;
+
+/// Writes `bytes` to `path` atomically, readable by the user only (0600).
+pub fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    atomic_file::write(path, bytes)
+}
 
 /// The private-use URI scheme Castkey registers (RFC 8252 §7.1: reverse domain).
 pub const APP_SCHEME: &str = "dev.castkey.app";

@@ -97,6 +97,11 @@ impl PendingRedirects {
         Ok(())
     }
 
+    /// The states of the flows this process started for `provider`.
+    pub async fn states_of(&self, provider: &str) -> Vec<String> {
+        self.flows.lock().await.values().filter(|f| f.provider == provider).map(|f| f.state.clone()).collect()
+    }
+
     /// Removes and returns the flow waiting for `state`.
     pub async fn take(&self, state: &str) -> Result<PendingFlow, CoreError> {
         let mut flows = self.flows.lock().await;

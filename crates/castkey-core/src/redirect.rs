@@ -35,6 +35,8 @@ pub enum RedirectError {
     Denied { error: String, description: Option<String> },
     #[error("the redirect names issuer {got:?} but the sign-in was started with {expected}")]
     IssuerMismatch { expected: String, got: Option<String> },
+    #[error("the sign-in was cancelled")]
+    Cancelled,
 }
 
 /// Parses `raw`, which must start with `expected_base` (the redirect URI the

@@ -218,6 +218,24 @@ impl SignIn {
         }
     }
 
+    /// The user gave up on `provider`'s browser sign-ins: they are
+    /// forgotten (a redirect for one is refused as unknown from now on) and
+    /// whoever waits for one is told. Answers how many there were.
+    pub async fn cancel(&self, provider: &str) -> usize {
+        let states = self.pending.states_of(provider).await;
+        for state in &states {
+            // Gone from memory and, for the app's flows, from the keychain.
+            if let Err(e) = self.pending.take(state).await {
+                tracing::debug!("a cancelled sign-in was already gone: {e}");
+            }
+            self.notify(state, Err(CoreError::Redirect(RedirectError::Cancelled)));
+        }
+        if !states.is_empty() {
+            tracing::info!(provider, "sign-in cancelled");
+        }
+        states.len()
+    }
+
     /// Forgets a waiter whose caller gave up.
     pub fn abandon(&self, state: &str) {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(state);

@@ -84,6 +84,7 @@ pub async fn exchange(
         scopes: defaults.scopes.to_vec(),
         refresh_token: None,
         id_token: None,
+        refresh_expires_at: None,
     })
 }
 

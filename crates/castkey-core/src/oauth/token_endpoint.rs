@@ -40,6 +40,11 @@ pub struct TokenSet {
     pub scopes: Vec<String>,
     pub refresh_token: Option<SecretString>,
     pub id_token: Option<String>,
+    /// When the refresh token stops working (Unix seconds), where the
+    /// answer says: `refresh_token_expires_in` (Microsoft identity
+    /// platform, GitHub Apps) or `refresh_expires_in` (Keycloak, where 0
+    /// means an offline token without an end). Not in RFC 6749.
+    pub refresh_expires_at: Option<u64>,
 }
 
 impl fmt::Debug for TokenSet {
@@ -776,6 +781,11 @@ pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Resu
     // No refresh token on a refresh: the caller keeps the old one (§6).
     let refresh_token = string_member(&obj, "refresh_token").map_err(not_a_token)?;
     let id_token = string_member(&obj, "id_token").map_err(not_a_token)?;
+    // Harmless if unreadable: the refresh token's end is only shown.
+    let refresh_lifetime = ["refresh_token_expires_in", "refresh_expires_in"]
+        .iter()
+        .find_map(|name| lenient_seconds(obj.get(*name), name).ok().flatten())
+        .filter(|secs| *secs > 0);
     Ok(TokenSet {
         access_token: SecretString::from(access_token.to_string()),
         token_type,
@@ -783,6 +793,7 @@ pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Resu
         scopes,
         refresh_token: refresh_token.map(|r| SecretString::from(r.to_string())),
         id_token: id_token.map(String::from),
+        refresh_expires_at: refresh_lifetime.map(|l| defaults.now.saturating_add(l.min(MAX_LIFETIME_SECS))),
     })
 }
 

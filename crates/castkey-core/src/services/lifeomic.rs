@@ -26,6 +26,10 @@ pub const LIFEOMIC_OAUTH: &str = "lifeomic-oauth";
 pub const LIFEOMIC_AUTHORIZATION_URL: &str = "https://api.us.lifeomic.com/v1/oauth/authorize";
 pub const LIFEOMIC_TOKEN_URL: &str = "https://api.us.lifeomic.com/v1/oauth/token";
 
+/// How long a refresh token of the service's own OAuth client lasts: 24 h
+/// (the service's developer page). The user signs in again after it.
+pub const REFRESH_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+
 /// The header every API call of the service needs.
 pub const ACCOUNT_HEADER: &str = "LifeOmic-Account";
 

@@ -94,6 +94,21 @@ pub fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
     }
 }
 
+/// How long the service's refresh tokens last, where its documentation
+/// says and its token responses do not (seconds; `None`: unknown or no end).
+pub fn documented_refresh_token_lifetime(config: &ProviderConfig) -> Option<u64> {
+    (config.template.as_deref() == Some(lifeomic::LIFEOMIC_OAUTH))
+        .then_some(lifeomic::REFRESH_TOKEN_LIFETIME_SECS)
+}
+
+/// When the refresh token in `set`, stored at `now`, stops working: what
+/// the answer said, else the service's documented lifetime.
+pub fn refresh_token_end(config: &ProviderConfig, set: &crate::oauth::TokenSet, now: u64) -> Option<u64> {
+    set.refresh_token.as_ref()?;
+    set.refresh_expires_at
+        .or_else(|| documented_refresh_token_lifetime(config).map(|l| now.saturating_add(l)))
+}
+
 /// What every added provider starts from: its id and template, no scopes,
 /// hour-long tokens, no extra headers.
 fn base(c: &ConfiguredProvider, display_name: String, sign_in: impl Into<SignInKind>) -> ProviderConfig {

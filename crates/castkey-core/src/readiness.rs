@@ -1,0 +1,206 @@
+//! "Ready to go live": will every account that broadcasting apps use keep
+//! serving tokens, without the user, for the next few hours?
+//!
+//! The accounts that count are the ones connected apps use: the account a
+//! program is bound to (Connected apps), and the accounts tokens were served
+//! to a program for lately (the activity log). With no such use yet, every
+//! provider's active account counts, since that is what an app gets first.
+//!
+//! An account is good until its refresh token ends
+//! ([`castkey_ipc::AccountHealth::grant_expires_at`]); with no known end, for
+//! good. An account the provider refused is not good at all. An account
+//! whose provider is unreachable is good while its cached token lasts, since
+//! nothing says the provider will be back by then.
+
+use crate::core::Core;
+use castkey_ipc::ui::{AccountReadiness, Readiness};
+use castkey_ipc::{AccountHealth, ActivityParams, HealthState};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Served tokens this recent make an account "used by" a program.
+pub const RECENT_USE_SECS: u64 = 7 * 24 * 3600;
+
+impl Core {
+    /// Is every account in use good for the next `horizon_hours` hours?
+    /// Reads memory only (accounts, health, Connected apps, the activity
+    /// log): no keychain, no network.
+    pub fn go_live_readiness(&self, horizon_hours: u32) -> Readiness {
+        let now = self.clock.now();
+        let health = self.status();
+        let mut used_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for app in self.apps() {
+            if let Some(account) = &app.account {
+                used_by.entry(account.clone()).or_default().insert(app.name.clone());
+            }
+        }
+        let served = self.activity(&ActivityParams { limit: Some(1000), account: None, client: None });
+        for entry in served.iter().filter(|e| e.outcome == "served" && e.at + RECENT_USE_SECS >= now) {
+            if let Some(account) = &entry.account {
+                let name =
+                    entry.client_name.clone().unwrap_or_else(|| crate::consent::file_name(&entry.client));
+                used_by.entry(account.clone()).or_default().insert(name);
+            }
+        }
+        judge(health, &used_by, horizon_hours, now)
+    }
+}
+
+/// The verdict from the accounts' health and who uses them (by account id).
+fn judge(
+    health: Vec<AccountHealth>,
+    used_by: &BTreeMap<String, BTreeSet<String>>,
+    horizon_hours: u32,
+    now: u64,
+) -> Readiness {
+    let in_use = health.iter().any(|h| used_by.contains_key(&h.account.id));
+    let horizon_end = now.saturating_add(u64::from(horizon_hours) * 3600);
+    let accounts: Vec<AccountReadiness> = health
+        .into_iter()
+        .filter(|h| if in_use { used_by.contains_key(&h.account.id) } else { h.account.active })
+        .map(|h| {
+            let users: Vec<String> =
+                used_by.get(&h.account.id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let (good_until, problem) = match h.state {
+                HealthState::SignInAgain => {
+                    (Some(now), Some("the provider refused its sign-in: sign in again".to_string()))
+                }
+                HealthState::Offline => {
+                    let until = h.access_expires_at.map(|t| t.min(h.grant_expires_at.unwrap_or(u64::MAX)));
+                    (
+                        until.or(Some(now)),
+                        h.problem.clone().map(|p| format!("the provider cannot be reached ({p})")),
+                    )
+                }
+                HealthState::SignedIn | HealthState::Refreshing => (h.grant_expires_at, None),
+            };
+            let ready = good_until.is_none_or(|t| t >= horizon_end);
+            let problem = if ready {
+                None
+            } else {
+                Some(problem.unwrap_or_else(|| "its sign-in ends before then: sign in again now".to_string()))
+            };
+            AccountReadiness {
+                account: h.account,
+                state: h.state,
+                used_by: users,
+                good_until,
+                ready,
+                problem,
+            }
+        })
+        .collect();
+    Readiness { horizon_hours, checked_at: now, ready: accounts.iter().all(|a| a.ready), accounts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use castkey_ipc::{AccountInfo, AccountStatus};
+
+    const NOW: u64 = 1_000_000;
+
+    fn health(id: &str, active: bool, state: HealthState) -> AccountHealth {
+        AccountHealth {
+            account: AccountInfo {
+                id: id.into(),
+                provider: id.split(':').next().unwrap_or(id).into(),
+                display_name: id.into(),
+                email: None,
+                active,
+                scopes: vec!["broadcaster".into()],
+                status: AccountStatus::SignedIn,
+            },
+            state,
+            access_expires_at: Some(NOW + 1800),
+            last_refresh_at: Some(NOW - 60),
+            grant_stored_at: Some(NOW - 3600),
+            grant_expires_at: None,
+            problem: None,
+            retry_at: None,
+        }
+    }
+
+    fn users(pairs: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
+        let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (account, app) in pairs {
+            m.entry((*account).into()).or_default().insert((*app).into());
+        }
+        m
+    }
+
+    #[test]
+    fn with_no_app_the_active_accounts_count_and_no_known_end_is_ready() {
+        let r = judge(
+            vec![
+                health("ibm:a", true, HealthState::SignedIn),
+                health("ibm:b", false, HealthState::SignInAgain),
+            ],
+            &BTreeMap::new(),
+            4,
+            NOW,
+        );
+        assert!(r.ready);
+        let ids: Vec<_> = r.accounts.iter().map(|a| a.account.id.as_str()).collect();
+        assert_eq!(ids, ["ibm:a"], "the inactive account is not what an app gets");
+        assert_eq!(r.accounts[0].good_until, None);
+        assert_eq!(r.checked_at, NOW);
+    }
+
+    #[test]
+    fn accounts_apps_use_count_even_when_not_active() {
+        let r = judge(
+            vec![
+                health("ibm:a", true, HealthState::SignedIn),
+                health("ibm:b", false, HealthState::SignInAgain),
+            ],
+            &users(&[("ibm:b", "obs"), ("ibm:b", "chatbot")]),
+            4,
+            NOW,
+        );
+        assert!(!r.ready);
+        assert_eq!(r.accounts.len(), 1);
+        let b = &r.accounts[0];
+        assert_eq!(b.account.id, "ibm:b");
+        assert_eq!(b.used_by, ["chatbot", "obs"]);
+        assert!(!b.ready);
+        assert!(b.problem.as_deref().unwrap().contains("sign in again"));
+    }
+
+    #[test]
+    fn a_refresh_token_ending_inside_the_horizon_is_not_ready() {
+        let mut soon = health("lifeomic-oauth:a", true, HealthState::SignedIn);
+        soon.grant_expires_at = Some(NOW + 3 * 3600);
+        let r = judge(vec![soon.clone()], &BTreeMap::new(), 4, NOW);
+        assert!(!r.ready);
+        assert_eq!(r.accounts[0].good_until, Some(NOW + 3 * 3600));
+        assert!(r.accounts[0].problem.as_deref().unwrap().contains("ends before then"));
+        // The same account is fine for a two-hour show.
+        assert!(judge(vec![soon], &BTreeMap::new(), 2, NOW).ready);
+    }
+
+    #[test]
+    fn an_offline_provider_counts_only_while_the_cached_token_lasts() {
+        let mut down = health("vidiflow:svc", true, HealthState::Offline);
+        down.problem = Some("connection refused".into());
+        let r = judge(vec![down.clone()], &BTreeMap::new(), 1, NOW);
+        assert!(!r.ready, "a cached token for 30 minutes is not an hour");
+        assert_eq!(r.accounts[0].good_until, Some(NOW + 1800));
+        assert!(r.accounts[0].problem.as_deref().unwrap().contains("connection refused"));
+        down.access_expires_at = None;
+        assert_eq!(judge(vec![down], &BTreeMap::new(), 1, NOW).accounts[0].good_until, Some(NOW));
+    }
+
+    #[test]
+    fn refreshing_is_as_good_as_signed_in() {
+        let r = judge(vec![health("sandbox:a", true, HealthState::Refreshing)], &BTreeMap::new(), 48, NOW);
+        assert!(r.ready);
+        assert_eq!(r.accounts[0].state, HealthState::Refreshing);
+    }
+
+    #[test]
+    fn nothing_signed_in_is_ready_with_nothing_to_check() {
+        let r = judge(Vec::new(), &BTreeMap::new(), 4, NOW);
+        assert!(r.ready);
+        assert!(r.accounts.is_empty());
+    }
+}

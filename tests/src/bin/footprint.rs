@@ -1,0 +1,105 @@
+//! How much memory does the desktop app hold, and how fast is it ready?
+//! Prints figures (a markdown table); asserts nothing. Run by hand after a
+//! release build, with `scripts/bench --footprint` (which builds it):
+//!
+//! 1. Cold start to IPC ready: from spawning the **release** `castkey-app`
+//!    to its socket answering `hello` (median of 3 starts).
+//! 2. Memory of the whole app — the process and every process below it
+//!    (WebKit's web and network processes) — as resident (RSS, pages shared
+//!    between them counted in each) and proportional (PSS, the honest sum)
+//!    sizes, 5 s after each of: the window open with one signed-in account;
+//!    the window closed (tray only, still serving tokens).
+//!
+//! Everything runs in a scenario environment (`TestEnv`: Xvfb, its own
+//! D-Bus and gnome-keyring, the sandbox provider).
+
+use castkey_ipc::{Hello, HelloParams};
+use castkey_scenarios::bench::release_binary;
+use castkey_scenarios::x11::{close_window, memory_kib, process_tree, web_processes, window_shown};
+use castkey_scenarios::{wait_for, EnvOptions, TestEnv};
+use std::time::{Duration, Instant};
+
+const SETTLE: Duration = Duration::from_secs(5);
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn hello_ok(env: &TestEnv) -> bool {
+    castkey_ipc::Client::connect(&env.socket())
+        .and_then(|mut c| c.call::<Hello>(&HelloParams::default()))
+        .is_ok()
+}
+
+/// Starts the release app and answers (its index, ms to IPC ready).
+fn start(env: &mut TestEnv, args: &[&str]) -> (usize, f64) {
+    let mut cmd = env.command(release_binary("castkey-app"));
+    cmd.args(args);
+    let t0 = Instant::now();
+    let index = env.spawn_indexed("app", cmd);
+    wait_for("the app's socket", Duration::from_secs(60), || hello_ok(env).then_some(()));
+    (index, t0.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn snapshot(pid: u32) -> (u64, u64, usize) {
+    let tree: Vec<u32> = process_tree(pid).into_iter().map(|(p, _)| p).collect();
+    let (rss, pss) = memory_kib(&tree);
+    (rss, pss, tree.len())
+}
+
+fn main() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    // This program asks for the token at the end: approved, so no prompt.
+    let me = std::env::current_exe().expect("own path");
+    env.approve_client(&me.display().to_string(), None, "footprint");
+
+    let mut starts = Vec::new();
+    for _ in 0..3 {
+        let (index, ms) = start(&mut env, &[]);
+        starts.push(ms);
+        env.signal(index, libc::SIGTERM);
+        env.wait_exit(index, Duration::from_secs(20));
+    }
+    starts.sort_by(f64::total_cmp);
+
+    let (index, _) = start(&mut env, &[]);
+    let pid = env.guard(index).child.id();
+    wait_for("the window", Duration::from_secs(60), || window_shown(&env, "Castkey").then_some(()));
+    let login =
+        env.command(release_binary("castkey")).args(["login", "sandbox"]).output().expect("castkey login");
+    assert!(login.status.success(), "login failed: {}", String::from_utf8_lossy(&login.stderr));
+    std::thread::sleep(SETTLE);
+    let open = snapshot(pid);
+
+    close_window(&env, "Castkey");
+    wait_for("the window to close", Duration::from_secs(20), || {
+        (!window_shown(&env, "Castkey")).then_some(())
+    });
+    wait_for("the web process to exit", Duration::from_secs(30), || {
+        web_processes(pid).is_empty().then_some(())
+    });
+    std::thread::sleep(SETTLE);
+    let tray = snapshot(pid);
+    let served = castkey_ipc::Client::connect(&env.socket())
+        .and_then(|mut c| c.call::<castkey_ipc::Token>(&Default::default()))
+        .is_ok();
+
+    println!("| release castkey-app | figure |");
+    println!("|---|---|");
+    println!("| cold start to IPC ready (median of 3) | {:.0} ms (runs: {:.0?}) |", starts[1], starts);
+    println!(
+        "| window open, 1 account: PSS (RSS) | {} ({}), {} processes |",
+        mib(open.1),
+        mib(open.0),
+        open.2
+    );
+    println!(
+        "| window closed, tray only: PSS (RSS) | {} ({}), {} processes |",
+        mib(tray.1),
+        mib(tray.0),
+        tray.2
+    );
+    println!("| token served with the window closed | {} |", if served { "yes" } else { "NO" });
+    env.signal(index, libc::SIGTERM);
+    env.wait_exit(index, Duration::from_secs(20));
+}

@@ -1,0 +1,137 @@
+//! Castkey lives in the tray: the window closed the way a window manager
+//! closes it (WM_DELETE_WINDOW), the app keeps serving tokens with no web
+//! process left; a program asking for consent brings the window back and
+//! a desktop notification is sent; "start in tray" at login opens no window
+//! until the user launches Castkey again.
+//!
+//! Notifications are watched with `dbus-monitor` on the scenario's own
+//! session bus: the app's `org.freedesktop.Notifications.Notify` calls are
+//! seen there whether or not a notification server answers them.
+
+use castkey_ipc::{Token, TokenGrant, TokenParams};
+use castkey_scenarios::x11::{self, web_processes};
+use castkey_scenarios::{binary, wait_for, EnvOptions, TestEnv};
+use std::process::Stdio;
+use std::time::Duration;
+
+const TITLE: &str = "Castkey";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn window_shown(env: &TestEnv) -> bool {
+    x11::window_shown(env, TITLE)
+}
+
+fn close_window(env: &TestEnv) {
+    x11::close_window(env, TITLE)
+}
+
+fn token(env: &TestEnv) -> TokenGrant {
+    env.client().call::<Token>(&TokenParams::default()).expect("a token over IPC")
+}
+
+/// `dbus-monitor` on the scenario's bus, watching notification requests.
+fn watch_notifications(env: &mut TestEnv) {
+    let mut cmd = env.command("dbus-monitor");
+    cmd.args(["--session", "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"]);
+    cmd.stdin(Stdio::null());
+    env.spawn("notifications", cmd);
+    // dbus-monitor prints its own NameAcquired signal once it listens.
+    wait_for("dbus-monitor to listen", Duration::from_secs(10), || {
+        env.log("notifications").contains("NameAcquired").then_some(())
+    });
+}
+
+#[test]
+fn closing_the_window_leaves_castkey_serving_from_the_tray() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    watch_notifications(&mut env);
+    let app = env.start_app("app", &[]);
+    let pid = env.guard(app).child.id();
+    assert!(!env.log("app").contains("no tray icon"), "{}", env.log("app"));
+    wait_for("the window", Duration::from_secs(30), || window_shown(&env).then_some(()));
+
+    let login = env.castkey(&["login", "sandbox"]);
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    let before = token(&env);
+    wait_for("the signed-in notification", Duration::from_secs(10), || {
+        env.log("notifications").contains("Signed in").then_some(())
+    });
+    wait_for("a web process", Duration::from_secs(10), || (!web_processes(pid).is_empty()).then_some(()));
+
+    // Closed as a window manager closes it: the app stays, the web process goes.
+    close_window(&env);
+    wait_for("the window to close", Duration::from_secs(15), || (!window_shown(&env)).then_some(()));
+    assert!(env.guard(app).child.try_wait().unwrap().is_none(), "closing the window quit Castkey");
+    wait_for("the web process to exit", Duration::from_secs(20), || {
+        web_processes(pid).is_empty().then_some(())
+    });
+
+    // Broadcasting software still gets its token, from memory.
+    let after = token(&env);
+    assert_eq!(after.access_token, before.access_token, "the cached token is served with the window closed");
+    let cli = env.castkey(&["token"]);
+    assert!(cli.status.success(), "{}", text(&cli.stderr));
+    assert_eq!(text(&cli.stdout).trim(), before.access_token);
+
+    // A program nobody approved asks while the window is closed: the window
+    // comes back with the prompt, and the user is notified.
+    let script = env.path("asker.py");
+    std::fs::write(
+        &script,
+        "import json, os, socket\n\
+         s = socket.socket(socket.AF_UNIX); s.connect(os.path.join(os.environ['XDG_RUNTIME_DIR'], 'castkey', 'castkey.sock'))\n\
+         f = s.makefile('rwb')\n\
+         f.write(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{\"name\":\"Night Bot\"}}\\n'); f.flush(); f.readline()\n\
+         f.write(b'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"token\",\"params\":{}}\\n'); f.flush(); print(f.readline().decode())\n",
+    )
+    .unwrap();
+    let mut asker = env.command("/usr/bin/python3");
+    asker.arg(&script).stdin(Stdio::null());
+    env.spawn("asker", asker);
+    wait_for("the window to come back for the prompt", Duration::from_secs(30), || {
+        window_shown(&env).then_some(())
+    });
+    wait_for("the consent notification", Duration::from_secs(10), || {
+        let log = env.log("notifications");
+        (log.contains("A program asks for tokens") && log.contains("Night Bot")).then_some(())
+    });
+    let notes = env.log("notifications");
+    assert!(!notes.contains(&before.access_token), "a notification carried a token");
+}
+
+#[test]
+fn start_in_tray_at_login_opens_no_window_until_launched_again() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    // First run: sign in, turn "start in tray" on (as Settings does), quit.
+    let app = env.start_app("first", &[]);
+    let login = env.castkey(&["login", "sandbox"]);
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    env.signal(app, libc::SIGTERM);
+    assert_eq!(env.wait_exit(app, Duration::from_secs(20)), Some(0));
+    let settings = std::path::Path::new(&env.vars["XDG_CONFIG_HOME"]).join("castkey/settings.json");
+    assert!(settings.parent().unwrap().is_dir(), "no config dir at {}", settings.display());
+    std::fs::write(
+        &settings,
+        r#"{"start_at_login":true,"start_in_tray":true,"go_live_hours":4,"notifications":true}"#,
+    )
+    .unwrap();
+
+    // Started at login (the autostart entry's argument): tray only, serving.
+    let mut cmd = env.command(binary("castkey-app"));
+    cmd.arg("--autostarted");
+    env.spawn("at-login", cmd);
+    env.wait_for_broker();
+    assert!(!token(&env).access_token.is_empty());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!window_shown(&env), "a start at login with \"start in tray\" opened the window");
+
+    // The user launches Castkey from the menu: the running one shows its window.
+    let mut again = env.command(binary("castkey-app"));
+    again.stdin(Stdio::null());
+    let status = again.status().expect("launch castkey-app again");
+    assert!(status.success(), "the second launch should hand over and exit 0");
+    wait_for("the window", Duration::from_secs(30), || window_shown(&env).then_some(()));
+}
