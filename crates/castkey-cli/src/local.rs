@@ -2,6 +2,7 @@
 //! `login` with no broker running (loopback redirect or a code) and `serve`,
 //! the headless broker.
 
+use crate::store::StoreArgs;
 use anyhow::Context;
 use castkey_core::IpcServer;
 use castkey_core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
@@ -10,7 +11,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub(crate) fn login(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub(crate) fn login(
+    provider: &str,
+    how: LoopbackLogin,
+    store: &StoreArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let here = how.port.is_some() || how.path.is_some() || how.no_browser;
     match Client::connect_default() {
         Ok(_) if here => anyhow::bail!(
@@ -18,6 +24,9 @@ pub(crate) fn login(provider: &str, how: LoopbackLogin, out: &mut impl Write) ->
              provider's loopback port is a setting of the provider), or stop it and run this again"
         ),
         Ok(mut client) => {
+            if store.secret_store.is_some() {
+                eprintln!("castkey: the running broker keeps the secrets in its own store (`castkey status` names it)");
+            }
             eprintln!(
                 "castkey: asking the running Castkey to sign in to `{provider}`; finish in your browser \
                  (Castkey's window shows the sign-in; Ctrl-C stops waiting here)…"
@@ -27,7 +36,7 @@ pub(crate) fn login(provider: &str, how: LoopbackLogin, out: &mut impl Write) ->
             writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(ClientError::NotRunning { .. }) => login_here(provider, how, out),
+        Err(ClientError::NotRunning { .. }) => login_here(provider, how, store, out),
         Err(e) => Err(e.into()),
     }
 }
@@ -46,12 +55,18 @@ impl BrowserLauncher for WatchedBrowser {
 }
 
 /// Sign-in through a loopback redirect, in this process.
-fn login_here(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+fn login_here(
+    provider: &str,
+    how: LoopbackLogin,
+    store: &StoreArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let secrets = crate::store::open(store)?;
     let rt = runtime()?;
     rt.block_on(async {
         let browser = WatchedBrowser::default();
         let failed = browser.0.clone();
-        let mut options = CoreOptions::system(RedirectMode::Loopback)?;
+        let mut options = CoreOptions::system_with_store(RedirectMode::Loopback, secrets)?;
         options.browser = std::sync::Arc::new(browser);
         let core = Core::start(options).await?;
         let signing_in = core.login_loopback(provider, &how, |started| {
@@ -105,15 +120,20 @@ fn login_here(provider: &str, how: LoopbackLogin, out: &mut impl Write) -> anyho
 /// Sign-in with a code, in this process: the account is written where the
 /// broker will find it when it starts. A running broker keeps its own list,
 /// so it is asked to stop first (or use its window).
-pub(crate) fn login_with_code(provider: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub(crate) fn login_with_code(
+    provider: &str,
+    store: &StoreArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     if Client::connect_default().is_ok() {
         anyhow::bail!(
             "a Castkey broker is running: sign in with a code from its window, or stop it and run this again"
         );
     }
+    let secrets = crate::store::open(store)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
+        let core = Core::start(CoreOptions::system_with_store(RedirectMode::Loopback, secrets)?).await?;
         let account = core
             .login_with_code(provider, |started| {
                 let url = started.verification_uri_complete.as_deref().unwrap_or(&started.verification_uri);
@@ -135,10 +155,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-pub(crate) fn serve() -> anyhow::Result<()> {
+pub(crate) fn serve(store: &StoreArgs) -> anyhow::Result<()> {
+    let secrets = crate::store::open(store)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let core = Core::start(CoreOptions::system(RedirectMode::Loopback)?).await?;
+        let core = Core::start(CoreOptions::system_with_store(RedirectMode::Loopback, secrets)?).await?;
         let path = castkey_ipc::socket::default_socket_path();
         let server = IpcServer::bind(&path)?;
         eprintln!("castkey: broker listening on {}", path.display());

@@ -17,6 +17,7 @@ mod local;
 mod providers;
 mod rpc;
 mod status;
+mod store;
 mod when;
 
 use castkey_core::LoopbackLogin;
@@ -126,9 +127,27 @@ enum Command {
         /// forwarded there, e.g. `ssh -L <PORT>:127.0.0.1:<PORT>`).
         #[arg(long)]
         no_browser: bool,
+        /// Where the new account's secrets go when signing in here (no
+        /// broker running): as for `castkey serve`.
+        #[command(flatten)]
+        store: store::StoreArgs,
     },
     /// Run the broker without a window (headless machines, services).
-    Serve,
+    ///
+    /// Without a keychain (no Secret Service on the session bus), choose
+    /// where secrets go: `--secret-store file` (an encrypted file; the
+    /// passphrase from the terminal, --passphrase-fd, --passphrase-file or
+    /// a systemd credential) or `--secret-store kernel` (the kernel keyring:
+    /// memory only, lost at reboot).
+    #[command(
+        after_help = "Examples:\n  castkey serve --secret-store file                      # asks for the passphrase\n  \
+                            castkey serve --secret-store file --passphrase-fd 3 3<~/.config/castkey/passphrase\n  \
+                            CASTKEY_SECRET_STORE=kernel castkey serve"
+    )]
+    Serve {
+        #[command(flatten)]
+        store: store::StoreArgs,
+    },
 }
 
 #[derive(clap::Args, Debug, Default, PartialEq, Eq)]
@@ -261,7 +280,7 @@ enum AppsAction {
 impl Command {
     /// Commands that run Castkey's core in this process, and log.
     fn runs_here(&self) -> bool {
-        matches!(self, Command::Serve | Command::Login { .. })
+        matches!(self, Command::Serve { .. } | Command::Login { .. })
     }
 }
 
@@ -337,11 +356,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log { limit, account, client, json } => {
             activity::log(ActivityParams { limit, account, client }, json, &mut out)?
         }
-        Command::Login { provider, code: true, .. } => return local::login_with_code(&provider, &mut out),
-        Command::Login { provider, code: false, port, path, no_browser } => {
-            return local::login(&provider, LoopbackLogin { port, path, no_browser }, &mut out)
+        Command::Login { provider, code: true, store, .. } => {
+            return local::login_with_code(&provider, &store, &mut out)
         }
-        Command::Serve => local::serve()?,
+        Command::Login { provider, code: false, port, path, no_browser, store } => {
+            return local::login(&provider, LoopbackLogin { port, path, no_browser }, &store, &mut out)
+        }
+        Command::Serve { store } => local::serve(&store)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -446,6 +467,26 @@ mod tests {
         let fast = quick_token_args(&os(&["token", "--scope=a b", "--min-valid=30"])).unwrap();
         assert_eq!(fast.scope, ["a b"]);
         assert_eq!(fast.min_valid, Some(30));
+    }
+
+    #[test]
+    fn serve_and_login_take_a_secret_store() {
+        let Command::Serve { store } =
+            parse(&["serve", "--secret-store", "file", "--passphrase-fd", "3"]).unwrap().command
+        else {
+            panic!("serve")
+        };
+        assert_eq!(store.secret_store.as_deref(), Some("file"));
+        assert_eq!(store.passphrase_fd, Some(3));
+        let Command::Login { store, .. } =
+            parse(&["login", "sandbox", "--secret-store", "kernel"]).unwrap().command
+        else {
+            panic!("login")
+        };
+        assert_eq!(store.secret_store.as_deref(), Some("kernel"));
+        assert!(parse(&["serve", "--secret-store", "plaintext"]).is_err());
+        assert!(parse(&["serve", "--passphrase-fd", "3", "--passphrase-file", "p"]).is_err());
+        assert!(parse(&["serve", "--passphrase", "x"]).is_err(), "a passphrase on the command line");
     }
 
     #[test]

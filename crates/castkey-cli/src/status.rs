@@ -4,7 +4,8 @@
 use crate::rpc;
 use crate::when;
 use castkey_ipc::{
-    AccountHealth, Accounts, Client, ClientError, HealthState, ProviderInfo, Providers, Status,
+    AccountHealth, Accounts, Client, ClientError, HealthState, ProviderInfo, Providers, SecretStoreInfo,
+    Status,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,6 +26,11 @@ pub(crate) fn status(json: bool, out: &mut impl Write) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "Castkey broker: running on {}", path.display())?;
+    // Older brokers do not say where they keep secrets.
+    if let Some(store) = client.hello("castkey", env!("CARGO_PKG_VERSION")).ok().and_then(|h| h.secret_store)
+    {
+        writeln!(out, "{}", secrets_line(&store))?;
+    }
     let health = match client.call::<Status>(&Default::default()) {
         Ok(health) => health,
         Err(e) if rpc::is_method_not_found(&e) => return older_broker(&mut client, out),
@@ -34,6 +40,20 @@ pub(crate) fn status(json: bool, out: &mut impl Write) -> anyhow::Result<ExitCod
     let providers = client.call::<Providers>(&Default::default()).unwrap_or_default();
     write!(out, "{}", render(&health, &providers, when::now()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Secrets: encrypted file /path/secrets.enc (chosen with --secret-store file; …)`.
+pub(crate) fn secrets_line(store: &SecretStoreInfo) -> String {
+    let mut notes = Vec::new();
+    if let Some(by) = &store.chosen_by {
+        notes.push(format!("chosen with {by}"));
+    }
+    notes.extend(store.limits.clone());
+    if notes.is_empty() {
+        format!("Secrets: {}", store.description)
+    } else {
+        format!("Secrets: {} ({})", store.description, notes.join("; "))
+    }
 }
 
 /// A broker without `status`: the accounts, as before.
@@ -170,6 +190,34 @@ mod tests {
         );
         assert_eq!(lines[5], "  apivideo: Bot (apivideo:k)");
         assert_eq!(lines[6], "    sign in again: castkey login apivideo; no access token yet");
+    }
+
+    #[test]
+    fn the_secrets_line_names_the_store_and_how_it_was_chosen() {
+        let file = SecretStoreInfo {
+            kind: "file".into(),
+            description: "encrypted file /h/.config/castkey/secrets.enc".into(),
+            path: Some("/h/.config/castkey/secrets.enc".into()),
+            limits: None,
+            chosen_by: Some("--secret-store file".into()),
+        };
+        assert_eq!(
+            secrets_line(&file),
+            "Secrets: encrypted file /h/.config/castkey/secrets.enc (chosen with --secret-store file)"
+        );
+        let kernel = SecretStoreInfo {
+            kind: "kernel".into(),
+            description: "kernel keyring".into(),
+            path: None,
+            limits: Some("memory only: lost at reboot".into()),
+            chosen_by: Some("CASTKEY_SECRET_STORE=kernel".into()),
+        };
+        assert_eq!(
+            secrets_line(&kernel),
+            "Secrets: kernel keyring (chosen with CASTKEY_SECRET_STORE=kernel; memory only: lost at reboot)"
+        );
+        let bare = SecretStoreInfo { limits: None, chosen_by: None, ..kernel };
+        assert_eq!(secrets_line(&bare), "Secrets: kernel keyring");
     }
 
     #[test]

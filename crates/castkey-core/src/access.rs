@@ -275,6 +275,7 @@ impl Core {
             server: format!("castkey {}", env!("CARGO_PKG_VERSION")),
             capabilities,
             client: ClientStanding { approval: approval.into(), bound_account, allowed_scopes },
+            secret_store: matches!(standing, Standing::OwnTool).then(|| self.secret_store()),
         }
     }
 

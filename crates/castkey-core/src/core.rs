@@ -129,6 +129,16 @@ impl CoreOptions {
     /// The real thing: OS keychain, system browser, providers from the
     /// environment, config in the user's config directory.
     pub fn system(redirect_mode: RedirectMode) -> Result<Self, CoreError> {
+        Self::system_with_store(redirect_mode, Arc::new(crate::secret::KeychainStore::new()))
+    }
+
+    /// [`CoreOptions::system`] with the secret store the user chose
+    /// (opened with [`crate::open_store`]). Castkey never swaps in another
+    /// store: when this one fails, sign-in fails and says why.
+    pub fn system_with_store(
+        redirect_mode: RedirectMode,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self, CoreError> {
         Ok(CoreOptions {
             config_dir: crate::paths::config_dir(),
             redirect_mode,
@@ -231,6 +241,12 @@ impl Core {
 
     pub fn redirect_mode(&self) -> RedirectMode {
         self.redirect_mode
+    }
+
+    /// Where this core keeps secrets, and how that store was chosen (for
+    /// `castkey status` and the window). Never a secret.
+    pub fn secret_store(&self) -> castkey_ipc::SecretStoreInfo {
+        self.secrets.describe()
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {

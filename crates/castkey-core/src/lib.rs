@@ -4,7 +4,8 @@
 //! Module map, from the bottom up (no module imports one above it):
 //! - `clock`, `paths`, `atomic_file`, `qr`: small leaves.
 //! - `event`: [`CoreEvent`]; `caller`: [`Caller`], who is asking over IPC.
-//! - `secret`: the `SecretStore` trait and the OS keychain store.
+//! - `secret`: the `SecretStore` trait and the stores the user chooses
+//!   from: the OS keychain, an encrypted file, the Linux kernel keyring.
 //! - `error`: [`CoreError`] and its stable IPC reasons.
 //! - `provider`: provider descriptions and the URL rules (data);
 //!   `template`: form checking; `services`: one file per known service;
@@ -65,10 +66,15 @@ pub use error::CoreError;
 pub use event::CoreEvent;
 pub use grant::{DeviceStarted, Started};
 pub use ipc_server::{dispatch, IpcLimits, IpcServer};
+pub use paths::config_dir;
 pub use pending::DEFAULT_TTL_SECS;
 pub use qr::terminal as terminal_qr;
 pub use readiness::RECENT_USE_SECS;
 pub use redirect::RedirectError;
+pub use secret::{
+    open_store, EncryptedFileStore, OpenStoreError, Passphrase, SecretStore, SecretStoreKind, StoreChoice,
+    SECRETS_FILE, SECRET_STORE_ENV,
+};
 pub use settings::SettingsFile;
 
 /// Writes `bytes` to `path` atomically, readable by the user only (0600).

@@ -283,6 +283,36 @@ pub struct HelloResult {
     pub capabilities: Vec<String>,
     /// What the user decided about this client so far.
     pub client: ClientStanding,
+    /// Where this broker keeps secrets. Only in the answer to Castkey's own
+    /// tools (`castkey status` prints it); absent from older brokers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_store: Option<SecretStoreInfo>,
+}
+
+/// Where a broker keeps refresh tokens, API keys and client secrets. Never
+/// holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SecretStoreInfo {
+    /// `keychain` (the OS keychain, the default), `file` (an encrypted file)
+    /// or `kernel` (the Linux kernel keyring); other values may come.
+    pub kind: String,
+    /// One line for people, e.g. `encrypted file /home/me/.config/castkey/secrets.enc`.
+    pub description: String,
+    /// The file, for `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub path: Option<String>,
+    /// What the user must know about it, e.g. `memory only, lost at reboot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub limits: Option<String>,
+    /// How it was chosen: `--secret-store file`, `CASTKEY_SECRET_STORE=file`
+    /// or `the default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub chosen_by: Option<String>,
 }
 
 /// What the user decided about the calling client, as `hello` reports it.

@@ -693,6 +693,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cancelled_sign_in_refuses_its_redirect_and_tells_the_waiter() {
+        let w = world();
+        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        assert_eq!(w.sign_in.cancel("other-provider").await, 0, "only the named provider's sign-ins");
+        assert_eq!(w.sign_in.cancel("sandbox").await, 1);
+        login_failed(started.done.await.unwrap(), "cancelled");
+        // Gone from memory and from the keychain: the redirect is unknown.
+        assert_eq!(w.sign_in.pending.len().await, 0);
+        assert!(!w.secrets.names().iter().any(|n| n.starts_with("pending/")));
+        let url = redirect(&started.state, &format!("&code=c&iss={ISSUER}"));
+        login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "no sign-in is waiting");
+        assert!(w.accounts.list().is_empty());
+        assert_eq!(w.sign_in.cancel("sandbox").await, 0, "nothing left to cancel");
+    }
+
+    #[tokio::test]
     async fn a_denied_sign_in_is_reported_to_the_waiter_and_used_up() {
         let w = world();
         let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();

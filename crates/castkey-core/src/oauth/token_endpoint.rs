@@ -1021,6 +1021,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_token_s_end_is_read_where_providers_say_it() {
+        // (answer, refresh_expires_at) with now = 100.
+        for (body, end) in [
+            // Microsoft identity platform, GitHub Apps.
+            (r#"{"access_token":"a","refresh_token":"r","refresh_token_expires_in":86400}"#, Some(86_500)),
+            // Keycloak, as a string too.
+            (r#"{"access_token":"a","refresh_token":"r","refresh_expires_in":"1800"}"#, Some(1900)),
+            // Keycloak's offline tokens: 0 means no end.
+            (r#"{"access_token":"a","refresh_token":"r","refresh_expires_in":0}"#, None),
+            // Nobody says: unknown, not an error.
+            (r#"{"access_token":"a","refresh_token":"r"}"#, None),
+            // Unreadable: ignored, the token is still good.
+            (r#"{"access_token":"a","refresh_token":"r","refresh_token_expires_in":"soon"}"#, None),
+        ] {
+            let set = parse(body).unwrap_or_else(|e| panic!("{body}: {e:?}"));
+            assert_eq!(set.refresh_expires_at, end, "{body}");
+        }
+    }
+
+    #[test]
     fn unsafe_token_responses_are_refused_without_echoing_them() {
         for body in [
             r#"{"token_type":"Bearer","secret_stuff":"s3cr3t"}"#,

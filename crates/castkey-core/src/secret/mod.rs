@@ -1,6 +1,13 @@
-//! Secrets: the [`SecretStore`] trait and the OS keychain behind it.
+//! Secrets: the [`SecretStore`] trait and the stores behind it.
 //!
-//! Refresh tokens (and, later, API keys and client secrets) live only here.
+//! - [`KeychainStore`] (here): the OS keychain, the default.
+//! - `file`: [`EncryptedFileStore`], every secret in one file encrypted
+//!   with a key derived from a passphrase, for machines without a keychain.
+//! - `kernel`: [`KernelKeyringStore`], the Linux kernel keyring: nothing on
+//!   disk, nothing after a reboot.
+//! - `choice`: which one the user chose ([`SecretStoreKind`]) and opening it.
+//!
+//! Refresh tokens, API keys and client secrets live only here.
 //! Values are [`SecretString`]s, whose `Debug` prints nothing of the value.
 //! Keychain calls can block for ever (a locked Secret Service waits for a
 //! prompt nobody answers), so the keychain store runs them off the async
@@ -9,7 +16,18 @@
 //! Failures say which of missing, locked, timed out, busy or failed they are,
 //! with a stable [`SecretStoreError::code`].
 
+mod choice;
+mod file;
+#[cfg(target_os = "linux")]
+mod kernel;
+
+pub use choice::{open_store, OpenStoreError, Passphrase, SecretStoreKind, StoreChoice, SECRET_STORE_ENV};
+pub use file::{EncryptedFileStore, SECRETS_FILE};
+#[cfg(target_os = "linux")]
+pub use kernel::KernelKeyringStore;
+
 use async_trait::async_trait;
+use castkey_ipc::SecretStoreInfo;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -100,6 +118,13 @@ pub enum SecretStoreError {
     /// Anything else the keychain or the call itself refused.
     #[error("the OS keychain refused the operation: {0}; try again, and if it keeps failing restart the keychain service")]
     Failed(String),
+    /// The encrypted secrets file could not be written (disk full, read-only,
+    /// permissions); what was in it before is still there.
+    #[error("the encrypted secrets file could not be written: {0}")]
+    FileFailed(String),
+    /// The Linux kernel keyring refused the operation.
+    #[error("the kernel keyring refused the operation: {0}")]
+    KernelKeyringFailed(String),
 }
 
 impl SecretStoreError {
@@ -112,6 +137,8 @@ impl SecretStoreError {
             SecretStoreError::TimedOut(_) => "keychain_timed_out",
             SecretStoreError::Busy(_) => "keychain_busy",
             SecretStoreError::Failed(_) => "keychain_failed",
+            SecretStoreError::FileFailed(_) => "secret_file_failed",
+            SecretStoreError::KernelKeyringFailed(_) => "kernel_keyring_failed",
         }
     }
 }
@@ -119,9 +146,14 @@ impl SecretStoreError {
 const UNLOCK_ADVICE: &str = "unlock your login keyring (answer its unlock prompt, or unlock it in \
      Passwords and Keys / Seahorse, or log in to the desktop session) and try again";
 
+/// Names the other stores and how to choose them: Castkey never falls back
+/// to one by itself.
 #[cfg(target_os = "linux")]
 const MISSING_ADVICE: &str = "start a Secret Service in your desktop session (gnome-keyring-daemon, \
-     KWallet, or KeePassXC with its Secret Service integration) and try again";
+     KWallet, or KeePassXC with its Secret Service integration) and try again, or choose another \
+     secret store: an encrypted file (`castkey serve --secret-store file`, which asks for a \
+     passphrase) or the kernel keyring (`castkey serve --secret-store kernel`: memory only, lost at \
+     reboot); `CASTKEY_SECRET_STORE=file` or `=kernel` chooses the same for scripts";
 
 #[cfg(not(target_os = "linux"))]
 const MISSING_ADVICE: &str = "Castkey cannot keep secrets on this platform yet";
@@ -149,6 +181,18 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
         let probe = SecretKey { name: "probe".into(), label: "Castkey availability check".into() };
         self.put(&probe, &SecretString::from("ok")).await?;
         self.delete(&probe).await
+    }
+
+    /// What this store is, for `castkey status` and the `hello` answer to
+    /// Castkey's own tools. Never a secret.
+    fn describe(&self) -> SecretStoreInfo {
+        SecretStoreInfo {
+            kind: "other".into(),
+            description: format!("{self:?}"),
+            path: None,
+            limits: None,
+            chosen_by: None,
+        }
     }
 }
 
@@ -383,6 +427,20 @@ fn map_error(e: keyring_core::Error) -> SecretStoreError {
 
 #[async_trait]
 impl SecretStore for KeychainStore {
+    fn describe(&self) -> SecretStoreInfo {
+        SecretStoreInfo {
+            kind: SecretStoreKind::Keychain.name().into(),
+            description: if cfg!(target_os = "linux") {
+                "OS keychain (Secret Service on the session bus)".into()
+            } else {
+                "OS keychain".into()
+            },
+            path: None,
+            limits: None,
+            chosen_by: None,
+        }
+    }
+
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretString>, SecretStoreError> {
         self.run(key, |entry| match entry.get_password() {
             Ok(v) => Ok(Some(SecretString::from(v))),
@@ -441,6 +499,16 @@ impl MemoryStore {
 #[cfg(any(test, feature = "test-support"))]
 #[async_trait]
 impl SecretStore for MemoryStore {
+    fn describe(&self) -> SecretStoreInfo {
+        SecretStoreInfo {
+            kind: "memory".into(),
+            description: "memory (tests only)".into(),
+            path: None,
+            limits: Some("lost when the process ends".into()),
+            chosen_by: None,
+        }
+    }
+
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretString>, SecretStoreError> {
         self.check()?;
         Ok(self.items.lock().unwrap_or_else(|e| e.into_inner()).get(&key.name).cloned())
@@ -501,6 +569,8 @@ mod tests {
             (SecretStoreError::TimedOut(SHORT), "keychain_timed_out"),
             (SecretStoreError::Busy(SHORT), "keychain_busy"),
             (SecretStoreError::Failed("x".into()), "keychain_failed"),
+            (SecretStoreError::FileFailed("x".into()), "secret_file_failed"),
+            (SecretStoreError::KernelKeyringFailed("x".into()), "kernel_keyring_failed"),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err}");
@@ -513,7 +583,11 @@ mod tests {
             SecretStoreError::Unavailable("no Secret Service on the session bus".into()).to_string();
         assert!(missing.contains("keychain is unavailable"), "{missing}");
         #[cfg(target_os = "linux")]
-        assert!(missing.contains("start a Secret Service"), "{missing}");
+        for advice in
+            ["start a Secret Service", "--secret-store file", "--secret-store kernel", "CASTKEY_SECRET_STORE"]
+        {
+            assert!(missing.contains(advice), "{advice}: {missing}");
+        }
         for err in [
             SecretStoreError::Locked("prompt dismissed".into()),
             SecretStoreError::TimedOut(Duration::from_secs(10)),
