@@ -67,7 +67,7 @@ fn main() {
         .plugin(
             tauri_plugin_autostart::Builder::new().args([desktop::AUTOSTARTED]).app_name("Castkey").build(),
         )
-        .manage(notify::Warned::default())
+        .manage(castkey_core::GoLiveWarnings::default())
         .invoke_handler(commands::invoke_handler())
         .setup(|app| {
             let options = CoreOptions::system(RedirectMode::AppScheme)?;
@@ -164,7 +164,12 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
                 if !matches!(e, CoreEvent::ConsentRequested(_) | CoreEvent::ConsentSettled { .. }) {
                     tray::refresh(&app);
                 }
-                if matches!(e, CoreEvent::ReauthRequired { .. } | CoreEvent::TokenRefreshed { .. }) {
+                if matches!(
+                    e,
+                    CoreEvent::ReauthRequired { .. }
+                        | CoreEvent::TokenRefreshed { .. }
+                        | CoreEvent::SignedIn { .. }
+                ) {
                     notify::check_readiness(&app);
                 }
             }

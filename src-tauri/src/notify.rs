@@ -13,23 +13,13 @@
 //! A missing notification service is logged, never an error for the user.
 
 use crate::Shell;
-use castkey_core::CoreEvent;
-use castkey_ipc::ActivityParams;
-use std::collections::BTreeSet;
-use std::sync::Mutex;
+use castkey_core::{CoreEvent, GoLiveWarnings};
 use std::time::Duration;
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 
 /// How often "ready to go live" is checked in the background.
 const CHECK_EVERY: Duration = Duration::from_secs(300);
-/// Tokens served for an account this recently mean a stream may be on.
-const STREAMING_WINDOW_SECS: u64 = 10 * 60;
-
-/// The warnings given already: `(account id, good until)`.
-#[derive(Debug, Default)]
-pub struct Warned(Mutex<BTreeSet<(String, u64)>>);
-
 /// Shows a notification if the user wants them.
 pub fn show(app: &AppHandle, title: &str, body: &str) {
     let wanted = app.try_state::<Shell>().is_some_and(|s| s.settings.get().notifications);
@@ -81,33 +71,17 @@ pub fn watch_readiness(app: AppHandle) {
 }
 
 /// Warns once about each account whose sign-in ends within the horizon,
-/// unless a stream seems to be on for it (then at a later check).
+/// unless a stream seems to be on for it (then at a later check); see
+/// [`castkey_core::GoLiveWarnings`].
 pub fn check_readiness(app: &AppHandle) {
     let Some(shell) = app.try_state::<Shell>() else { return };
-    let hours = shell.settings.get().go_live_hours;
-    let readiness = shell.core.go_live_readiness(hours);
-    let now = readiness.checked_at;
-    let warned = app.state::<Warned>();
-    for a in readiness.accounts.iter().filter(|a| !a.ready) {
-        let key = (a.account.id.clone(), a.good_until.unwrap_or(0));
-        if warned.0.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
-            continue;
-        }
-        let recent = shell.core.activity(&ActivityParams {
-            limit: Some(50),
-            account: Some(a.account.id.clone()),
-            client: None,
-        });
-        let streaming = recent.iter().any(|e| e.outcome == "served" && e.at + STREAMING_WINDOW_SECS >= now);
-        if streaming && a.good_until.is_some_and(|t| t > now) {
-            continue; // Not in the middle of a stream; the next check tries again.
-        }
+    let readiness = shell.core.go_live_readiness(shell.settings.get().go_live_hours);
+    for a in app.state::<GoLiveWarnings>().due(&shell.core, &readiness) {
         let why = a.problem.clone().unwrap_or_else(|| "it needs you".into());
         show(
             app,
             "Not ready to go live",
             &format!("{}: {why}. Open Castkey to sign in again now.", a.account.display_name),
         );
-        warned.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
     }
 }

@@ -13,6 +13,9 @@
 //                   array, no token_type
 //     comma_scope   passed through, the JSON answer's `scope` joined with
 //                   commas ("openid,email,broadcaster"), as GitHub does
+//     refresh_ends  passed through, the JSON answer given
+//                   `refresh_token_expires_in: 3600` (Microsoft identity
+//                   platform, GitHub Apps: when the refresh token ends)
 //     empty400      HTTP 400 with an empty body
 //     vendor400     HTTP 400 {"status":400,"message":"Invalid refresh token"}
 //                   (a vendor's own JSON, no `error` member)
@@ -48,6 +51,9 @@ const reshapers = {
     if (json.expires_in !== undefined) json.expires_in = String(json.expires_in);
     if (typeof json.scope === 'string') json.scope = json.scope.split(' ');
     delete json.token_type;
+  },
+  refresh_ends(json) {
+    if (json.refresh_token) json.refresh_token_expires_in = 3600;
   },
   comma_scope(json) {
     if (typeof json.scope === 'string') json.scope = json.scope.split(' ').join(',');

@@ -135,3 +135,32 @@ fn start_in_tray_at_login_opens_no_window_until_launched_again() {
     assert!(status.success(), "the second launch should hand over and exit 0");
     wait_for("the window", Duration::from_secs(30), || window_shown(&env).then_some(()));
 }
+
+#[test]
+fn an_account_whose_sign_in_ends_within_the_horizon_is_not_ready_to_go_live() {
+    // The provider says its refresh tokens end in an hour; the horizon is 4 h.
+    let mut env = TestEnv::start(EnvOptions { display: true, gate: true, ..Default::default() });
+    env.gate_fail("/token", "refresh_ends");
+    watch_notifications(&mut env);
+    env.start_app("app", &[]);
+    let login = env.castkey(&["login", "sandbox"]);
+    assert!(login.status.success(), "{}", text(&login.stderr));
+
+    // Before going live, not in the middle of it: told once, right away.
+    wait_for("the not-ready notification", Duration::from_secs(15), || {
+        env.log("notifications").contains("Not ready to go live").then_some(())
+    });
+    let notes = env.log("notifications");
+    assert!(notes.contains("ends before then"), "{notes}");
+    let status = env.castkey(&["status"]);
+    let status_text = text(&status.stdout);
+    assert!(
+        status_text.contains("sign-in ends in 59 min") || status_text.contains("sign-in ends in 1 h"),
+        "{status_text}"
+    );
+
+    // A broadcasting app keeps working meanwhile: the grant has not ended.
+    let token = token(&env);
+    assert!(!token.access_token.is_empty());
+    assert_eq!(notes.matches("Not ready to go live").count(), 1, "said once: {notes}");
+}

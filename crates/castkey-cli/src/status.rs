@@ -114,7 +114,7 @@ pub(crate) fn render(health: &[AccountHealth], providers: &[ProviderInfo], now: 
             facts.push(format!("{what} stored {}", when::relative(at, now)));
         }
         if let Some(at) = h.grant_expires_at {
-            facts.push(format!("sign in again by {}", when::relative(at, now)));
+            facts.push(format!("sign-in ends {}", when::relative(at, now)));
         }
         s += &format!("    {}\n", facts.join("; "));
     }

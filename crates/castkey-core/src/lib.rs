@@ -69,7 +69,7 @@ pub use ipc_server::{dispatch, IpcLimits, IpcServer};
 pub use paths::config_dir;
 pub use pending::DEFAULT_TTL_SECS;
 pub use qr::terminal as terminal_qr;
-pub use readiness::RECENT_USE_SECS;
+pub use readiness::{GoLiveWarnings, RECENT_USE_SECS, STREAMING_WINDOW_SECS};
 pub use redirect::RedirectError;
 pub use secret::{
     open_store, EncryptedFileStore, OpenStoreError, Passphrase, SecretStore, SecretStoreKind, StoreChoice,

@@ -45,6 +45,56 @@ impl Core {
     }
 }
 
+/// Tokens served for an account this recently mean a stream may be on
+/// (seconds).
+pub const STREAMING_WINDOW_SECS: u64 = 10 * 60;
+
+/// Remembers which "not ready to go live" warnings were given, so each is
+/// given once per account and end of its sign-in.
+#[derive(Debug, Default)]
+pub struct GoLiveWarnings {
+    given: std::sync::Mutex<BTreeSet<(String, u64)>>,
+}
+
+impl GoLiveWarnings {
+    /// The accounts to warn about now: not ready, not warned about for this
+    /// end yet, and not in the middle of a stream (tokens served for them
+    /// within [`STREAMING_WINDOW_SECS`]) unless they have already stopped
+    /// working. Each one returned counts as warned.
+    pub fn due(&self, core: &Core, readiness: &Readiness) -> Vec<AccountReadiness> {
+        let now = readiness.checked_at;
+        let streaming = |account: &str| {
+            core.activity(&ActivityParams {
+                limit: Some(50),
+                account: Some(account.to_string()),
+                client: None,
+            })
+            .iter()
+            .any(|e| e.outcome == "served" && e.at + STREAMING_WINDOW_SECS >= now)
+        };
+        self.due_with(readiness, streaming)
+    }
+
+    fn due_with(&self, readiness: &Readiness, streaming: impl Fn(&str) -> bool) -> Vec<AccountReadiness> {
+        let now = readiness.checked_at;
+        let mut given = self.given.lock().unwrap_or_else(|e| e.into_inner());
+        let mut due = Vec::new();
+        for a in readiness.accounts.iter().filter(|a| !a.ready) {
+            let key = (a.account.id.clone(), a.good_until.unwrap_or(0));
+            if given.contains(&key) {
+                continue;
+            }
+            let still_working = a.good_until.is_some_and(|t| t > now);
+            if still_working && streaming(&a.account.id) {
+                continue; // Not in the middle of a stream: a later check says it.
+            }
+            given.insert(key);
+            due.push(a.clone());
+        }
+        due
+    }
+}
+
 /// The verdict from the accounts' health and who uses them (by account id).
 fn judge(
     health: Vec<AccountHealth>,
@@ -195,6 +245,32 @@ mod tests {
         let r = judge(vec![health("sandbox:a", true, HealthState::Refreshing)], &BTreeMap::new(), 48, NOW);
         assert!(r.ready);
         assert_eq!(r.accounts[0].state, HealthState::Refreshing);
+    }
+
+    #[test]
+    fn a_warning_is_given_once_per_end_and_held_back_during_a_stream() {
+        let mut soon = health("lifeomic-oauth:a", true, HealthState::SignedIn);
+        soon.grant_expires_at = Some(NOW + 3600);
+        let r = judge(vec![soon.clone()], &BTreeMap::new(), 4, NOW);
+        let warnings = GoLiveWarnings::default();
+        // Tokens are being served for it: not now.
+        assert!(warnings.due_with(&r, |_| true).is_empty());
+        // The stream is over: now, once.
+        let due = warnings.due_with(&r, |_| false);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].account.id, "lifeomic-oauth:a");
+        assert!(warnings.due_with(&r, |_| false).is_empty(), "said once");
+        // Signed in again, ending later but still inside the horizon: a new warning.
+        soon.grant_expires_at = Some(NOW + 7200);
+        let r = judge(vec![soon], &BTreeMap::new(), 4, NOW);
+        assert_eq!(warnings.due_with(&r, |_| false).len(), 1);
+    }
+
+    #[test]
+    fn an_account_that_stopped_working_is_said_even_during_a_stream() {
+        let r = judge(vec![health("ibm:a", true, HealthState::SignInAgain)], &BTreeMap::new(), 4, NOW);
+        let due = GoLiveWarnings::default().due_with(&r, |_| true);
+        assert_eq!(due.len(), 1, "the stream is failing anyway: the user must know");
     }
 
     #[test]
