@@ -104,7 +104,6 @@ export const text = {
   readiness: {
     title: "Ready to go live",
     ready: (hours: number) => `Every account your apps use is good for at least the next ${hoursText(hours)}.`,
-    readyNone: "No accounts to check yet: add one to go live.",
     notReadyTitle: "Not ready to go live",
     notReady: (hours: number) => `These accounts will need you within the next ${hoursText(hours)}:`,
     goodUntil: (at: number) => `good until ${clockTime(at)}`,
@@ -146,7 +145,8 @@ export const text = {
     expiresIn: (secs: number) =>
       secs > 0 ? `Access token expires ${relative(secs)}` : "Access token expired",
     noTokenYet: "No access token yet",
-    lastRefresh: (secs: number) => `last refresh ${relative(secs)}`,
+    /** `ago`: seconds since (a clock a little ahead still says "just now"). */
+    lastRefresh: (ago: number) => `last refresh ${relative(-Math.max(ago, 1))}`,
     refreshing: "Getting a new access token…",
     offline: (problem: string | undefined) =>
       problem ? `The provider can't be reached (${problem})` : "The provider can't be reached",

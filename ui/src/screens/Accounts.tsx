@@ -51,7 +51,7 @@ export function healthView(account: AccountInfo, health: AccountHealth | undefin
       if (health.state === "refreshing") parts.push(t.refreshing);
       parts.push(health.access_expires_at !== undefined ? t.expiresIn(until(health.access_expires_at)) : t.noTokenYet);
     }
-    if (health.last_refresh_at !== undefined) parts.push(t.lastRefresh(until(health.last_refresh_at)));
+    if (health.last_refresh_at !== undefined) parts.push(t.lastRefresh(-until(health.last_refresh_at)));
   }
   const grant: string[] = [];
   if (health.grant_stored_at !== undefined) grant.push(t.grantAge(-until(health.grant_stored_at)));

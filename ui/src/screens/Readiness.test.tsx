@@ -81,3 +81,12 @@ describe("Ready to go live", () => {
     expect(document.getElementById("error")?.hidden).toBe(true);
   });
 });
+
+describe("Ready to go live, with no account", () => {
+  it("is left out: the empty Accounts screen says what to do", async () => {
+    fakeBackend({ list_accounts: () => [], account_health: () => [], go_live_readiness: () => readiness({ accounts: [] }) });
+    await renderApp();
+    await waitFor(() => expect(document.getElementById("accounts-empty")).not.toBeNull());
+    expect(document.getElementById("readiness")).toBeNull();
+  });
+});

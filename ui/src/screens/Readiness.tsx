@@ -9,7 +9,8 @@ const t = text.readiness;
 export function ReadinessBanner() {
   const store = useStore();
   const r = store.state.readiness;
-  if (!r) return null;
+  // Nothing to check: the empty Accounts screen says what to do.
+  if (!r || r.accounts.length === 0) return null;
   if (r.ready) {
     return (
       <section id="readiness" class="readiness readiness-ok" data-ready="true" aria-labelledby="readiness-title">
@@ -20,7 +21,7 @@ export function ReadinessBanner() {
           <h2 id="readiness-title" class="readiness-title">
             {t.title}
           </h2>
-          <p class="readiness-text">{r.accounts.length === 0 ? t.readyNone : t.ready(r.horizon_hours)}</p>
+          <p class="readiness-text">{t.ready(r.horizon_hours)}</p>
         </div>
       </section>
     );
