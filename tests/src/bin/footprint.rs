@@ -41,10 +41,14 @@ fn start(env: &mut TestEnv, args: &[&str]) -> (usize, f64) {
     (index, t0.elapsed().as_secs_f64() * 1000.0)
 }
 
-fn snapshot(pid: u32) -> (u64, u64, usize) {
-    let tree: Vec<u32> = process_tree(pid).into_iter().map(|(p, _)| p).collect();
-    let (rss, pss) = memory_kib(&tree);
-    (rss, pss, tree.len())
+/// (RSS, PSS, processes, "name PSS" of each) of the app's process tree.
+fn snapshot(pid: u32) -> (u64, u64, usize, String) {
+    let tree = process_tree(pid);
+    let pids: Vec<u32> = tree.iter().map(|(p, _)| *p).collect();
+    let (rss, pss) = memory_kib(&pids);
+    let each: Vec<String> =
+        tree.iter().map(|(p, name)| format!("{name} {}", mib(memory_kib(&[*p]).1))).collect();
+    (rss, pss, pids.len(), each.join(", "))
 }
 
 fn main() {
@@ -87,18 +91,8 @@ fn main() {
     println!("| release castkey-app | figure |");
     println!("|---|---|");
     println!("| cold start to IPC ready (median of 3) | {:.0} ms (runs: {:.0?}) |", starts[1], starts);
-    println!(
-        "| window open, 1 account: PSS (RSS) | {} ({}), {} processes |",
-        mib(open.1),
-        mib(open.0),
-        open.2
-    );
-    println!(
-        "| window closed, tray only: PSS (RSS) | {} ({}), {} processes |",
-        mib(tray.1),
-        mib(tray.0),
-        tray.2
-    );
+    println!("| window open, 1 account: PSS (RSS) | {} ({}); {} |", mib(open.1), mib(open.0), open.3);
+    println!("| window closed, tray only: PSS (RSS) | {} ({}); {} |", mib(tray.1), mib(tray.0), tray.3);
     println!("| token served with the window closed | {} |", if served { "yes" } else { "NO" });
     env.signal(index, libc::SIGTERM);
     env.wait_exit(index, Duration::from_secs(20));
