@@ -118,8 +118,25 @@ impl WebDriver {
         self.post(&format!("/element/{element}/value"), json!({"text": text})).expect("type");
     }
 
+    /// Shows the window's tab `name` (`accounts`, `add`, `apps`, `activity`,
+    /// `settings`): clicks `#nav-<name>` until its panel is the one shown
+    /// (a click can miss while a consent prompt is closing over the window).
+    pub fn show_screen(&self, name: &str) {
+        let panel = format!("#panel-{name}:not([hidden])");
+        wait_for(&format!("the {name} screen"), Duration::from_secs(60), || {
+            if self.find(&panel).is_some() {
+                return Some(());
+            }
+            let tab = self.find(&format!("#nav-{name}"))?;
+            self.post(&format!("/element/{tab}/click"), json!({}));
+            std::thread::sleep(Duration::from_millis(200));
+            self.find(&panel).map(drop)
+        });
+    }
+
     /// Signs an account out from its card and waits for the card to go.
     pub fn sign_out(&self, account_id: &str) {
+        self.show_screen("accounts");
         self.click_css(
             &format!("#accounts [data-account-id=\"{account_id}\"] button"),
             Duration::from_secs(10),
@@ -148,6 +165,7 @@ impl WebDriver {
     /// Fills in the "Add a service" form of `template` and presses Add.
     /// Fields not named keep their pre-filled values.
     pub fn set_up_service(&self, template: &str, values: &[(&str, &str)]) {
+        self.show_screen("add");
         let summary =
             self.wait(&format!("#templates [data-setup-template=\"{template}\"]"), Duration::from_secs(60));
         let form = format!("#templates form[data-template=\"{template}\"]");
@@ -196,6 +214,11 @@ impl Drop for WebDriver {
 }
 
 impl WebDriver {
+    /// Resizes the window (screenshots show more than the default size).
+    pub fn set_window_size(&self, width: u32, height: u32) -> Option<()> {
+        self.post("/window/rect", json!({"width": width, "height": height})).map(drop)
+    }
+
     /// Runs `script` (a function body; `return` answers) in the window and
     /// answers its value, e.g. `return document.activeElement.id`.
     pub fn execute(&self, script: &str) -> Option<Value> {

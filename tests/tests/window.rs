@@ -11,6 +11,7 @@ fn streamer_signs_in_from_the_window_and_sees_the_account() {
     env.wait_for_broker();
 
     // The window offers the sandbox provider; the user presses Sign in.
+    driver.show_screen("add");
     let button = driver.wait("#providers button[data-provider=\"sandbox\"]", Duration::from_secs(60));
     assert!(driver.text(&button).contains("Sign in"), "{}", driver.text(&button));
     assert!(driver.find("#accounts [data-account-id]").is_none());
@@ -20,6 +21,7 @@ fn streamer_signs_in_from_the_window_and_sees_the_account() {
     // running window shows the account.
     let name = driver
         .wait("#accounts [data-account-id=\"sandbox:streamer\"] .account-name", Duration::from_secs(60));
+    driver.show_screen("accounts");
     assert_eq!(driver.text(&name), "streamer");
     let card = driver.find("#accounts [data-account-id=\"sandbox:streamer\"]").unwrap();
     let card_text = driver.text(&card);
@@ -226,6 +228,7 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     driver.type_text(&key, "sandbox-key-1234");
     driver.click(&add);
     let card = driver.wait("#accounts [data-account-id^=\"apivideo:sandbox-\"]", Duration::from_secs(30));
+    driver.show_screen("accounts");
     assert!(driver.text(&card).contains("…1234"), "{}", driver.text(&card));
     assert!(!driver.source().contains("sandbox-key-1234"));
     let requests = standin_get(&sandbox, "/_test/requests");
@@ -287,6 +290,7 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
 
     // Adding a key while api.video fails: the window says so.
     standin_post(&production, "/_test/fail?mode=500");
+    driver.show_screen("add");
     let production_option =
         driver.find(&format!("{row} select[name=\"environment\"] option[value=\"production\"]"));
     driver.click(&production_option.unwrap());
@@ -314,6 +318,7 @@ fn streamer_signs_in_with_a_code_shown_in_the_window() {
 
     // The sandbox offers RFC 8628; the window learns it from discovery.
     // A first code, cancelled: the panel closes.
+    driver.show_screen("add");
     driver.click_css("#providers button[data-device-provider=\"sandbox\"]", Duration::from_secs(60));
     driver.wait("#device-sign-in:not([hidden]) #device-user-code", Duration::from_secs(30));
     driver.click_css("#device-hide", Duration::from_secs(10));

@@ -114,6 +114,19 @@ export function CopyButton(props: { value: string; label?: string; id?: string; 
   );
 }
 
+/**
+ * An `<option>` whose `value` is always an attribute (Preact sets only the
+ * property, and skips it when it equals the label: `option[value=…]` would
+ * then match nothing).
+ */
+export function Option(props: { value: string; selected?: boolean; children: ComponentChildren }) {
+  return (
+    <option value={props.value} selected={props.selected} ref={(el) => el?.setAttribute("value", props.value)}>
+      {props.children}
+    </option>
+  );
+}
+
 export function Placeholder(props: { children: ComponentChildren; failed?: boolean }) {
   return <p class={props.failed ? "placeholder placeholder-failed" : "placeholder"}>{props.children}</p>;
 }

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import * as api from "../api";
 import type { ActivityEntry, ActivityParams } from "../api";
-import { useStore } from "../components/common";
+import { Option, useStore } from "../components/common";
 import { clockTime, entryClient, identityText, outcomeText, text } from "../strings";
 
 const t = text.activity;
@@ -132,11 +132,11 @@ export function ActivityScreen() {
                 void load(v);
               }}
             >
-              <option value="">{t.allAccounts}</option>
+              <Option value="">{t.allAccounts}</Option>
               {accounts.map((a) => (
-                <option key={a.id} value={a.id}>
+                <Option key={a.id} value={a.id}>
                   {`${a.display_name} (${store.providerName(a.provider)})`}
-                </option>
+                </Option>
               ))}
             </select>
           </label>

@@ -37,6 +37,9 @@ describe("Add account", () => {
       "api-key",
     ]);
     expect((apivideo.querySelector("select") as HTMLSelectElement).value).toBe("sandbox");
+    // Options carry their value as an attribute (scripts select them by it).
+    expect(apivideo.querySelector('select[name="environment"] option[value="production"]')).not.toBeNull();
+    expect(document.querySelector('#templates form[data-template="oidc"] option[value="loopback"]')).not.toBeNull();
   });
 
   it("sends a service account's secret once and empties the field whatever the answer", async () => {

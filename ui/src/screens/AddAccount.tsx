@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import * as api from "../api";
 import type { ProviderInfo, ProviderTemplate, TemplateField } from "../api";
-import { Avatar, Placeholder, useStore } from "../components/common";
+import { Avatar, Option, Placeholder, useStore } from "../components/common";
 import { text } from "../strings";
 import { fieldProblem } from "../validate";
 
@@ -106,9 +106,9 @@ function CredentialsForm(props: { provider: ProviderInfo }) {
             onChange={(e) => setEnvironment(e.currentTarget.value)}
           >
             {p.environments.map((env) => (
-              <option key={env} value={env}>
+              <Option key={env} value={env}>
                 {env}
-              </option>
+              </Option>
             ))}
           </select>
         </label>
@@ -231,9 +231,9 @@ function TemplateInput(props: {
           onChange={(e) => props.onValue(e.currentTarget.value)}
         >
           {f.choices.map((c) => (
-            <option key={c} value={c}>
+            <Option key={c} value={c}>
               {c}
-            </option>
+            </Option>
           ))}
         </select>
       </label>

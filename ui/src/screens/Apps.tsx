@@ -4,7 +4,7 @@
 import { useRef, useState } from "preact/hooks";
 import * as api from "../api";
 import type { AllowAppParams, ClientApproval } from "../api";
-import { Avatar, Placeholder, useStore } from "../components/common";
+import { Avatar, Option, Placeholder, useStore } from "../components/common";
 import { text } from "../strings";
 
 const t = text.apps;
@@ -71,9 +71,9 @@ function PolicyForm(props: { app: ClientApproval }) {
         <span>{t.account}</span>
         <select ref={account} class="field" name="account" aria-label={`${app.name}: ${t.account}`}>
           {options.map(([v, label]) => (
-            <option key={v} value={v} selected={v === (app.account ?? "")}>
+            <Option key={v} value={v} selected={v === (app.account ?? "")}>
               {label}
-            </option>
+            </Option>
           ))}
         </select>
       </label>

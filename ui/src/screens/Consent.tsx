@@ -9,7 +9,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import * as api from "../api";
 import type { AnswerConsentArgs, ConsentDecision, ConsentRequest } from "../api";
-import { ScopeChips, useNow, useStore } from "../components/common";
+import { Option, ScopeChips, useNow, useStore } from "../components/common";
 import { fileName, secondsUntil, text } from "../strings";
 
 const t = text.consent;
@@ -190,11 +190,11 @@ function Dialog(props: { request: ConsentRequest; more: number }) {
             value={bindValue}
             onChange={(e) => setBind(e.currentTarget.value)}
           >
-            <option value="">{t.followActive}</option>
+            <Option value="">{t.followActive}</Option>
             {accounts.map((a) => (
-              <option key={a.id} value={a.id}>
+              <Option key={a.id} value={a.id}>
                 {`${a.display_name} (${store.providerName(a.provider)})`}
-              </option>
+              </Option>
             ))}
           </select>
         </label>

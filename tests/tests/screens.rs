@@ -1,0 +1,275 @@
+//! Every screen of the window, light and dark, as a person sees it: the real
+//! app under Xvfb (tauri-driver + WebKitWebDriver), signed in to the sandbox
+//! provider through the real deep link, a local program asking for consent.
+//! Each step checks what the screen shows before its screenshot is taken.
+//!
+//! Screenshots go to `target/scenario-screenshots/screens/`; with
+//! `CASTKEY_SCREENSHOTS=1` also to `docs/screens/<screen>-<theme>.png`.
+//! The dark run starts the app with `GTK_THEME=Adwaita:dark`, which
+//! WebKitGTK turns into `prefers-color-scheme: dark` (checked in the page).
+
+use castkey_scenarios::webdriver::WebDriver;
+use castkey_scenarios::{binary, repo, wait_for, EnvOptions, TestEnv};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// A local program: says hello with the name in argv[1], asks for a token,
+/// prints both answers.
+const ASKER: &str = r#"import json, os, socket, sys
+
+path = os.path.join(os.environ["XDG_RUNTIME_DIR"], "castkey", "castkey.sock")
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.connect(path)
+stream = sock.makefile("rwb")
+
+def call(id, method, params):
+    stream.write(json.dumps({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).encode() + b"\n")
+    stream.flush()
+    return json.loads(stream.readline())
+
+hello = call(1, "hello", {"name": sys.argv[1], "version": "1.0"})
+token = call(2, "token", {})
+print(json.dumps({"hello": hello, "token": token}))
+"#;
+
+const DIALOG: &str = "#consent:not([hidden]) [role=\"dialog\"]";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Theme {
+    Light,
+    Dark,
+}
+
+impl Theme {
+    fn name(self) -> &'static str {
+        match self {
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+}
+
+struct Shots {
+    theme: Theme,
+    dir: PathBuf,
+    saved: Vec<String>,
+}
+
+impl Shots {
+    /// Saves the window as `<screen>-<theme>.png`.
+    fn save(&mut self, env: &TestEnv, screen: &str) {
+        // Let the last redraw and the focus ring settle.
+        std::thread::sleep(Duration::from_millis(400));
+        let png = env.window_screenshot("Castkey");
+        assert_eq!(&png[1..4], b"PNG");
+        let file = format!("{screen}-{}.png", self.theme.name());
+        std::fs::write(self.dir.join(&file), &png).unwrap();
+        if std::env::var("CASTKEY_SCREENSHOTS").as_deref() == Ok("1") {
+            let docs = repo().join("docs/screens");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::write(docs.join(&file), &png).unwrap();
+        }
+        println!("screenshot: {}", self.dir.join(&file).display());
+        self.saved.push(file);
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("scenario-screenshots/screens");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The visible text of `css` (empty when hidden: WebDriver reads rendered text).
+fn shown(driver: &WebDriver, css: &str) -> String {
+    driver.find(css).map(|e| driver.text(&e)).unwrap_or_default()
+}
+
+fn wait_shown(driver: &WebDriver, css: &str, what: &str) -> String {
+    wait_for(&format!("`{css}` to show `{what}`"), Duration::from_secs(60), || {
+        let text = shown(driver, css);
+        text.contains(what).then_some(text)
+    })
+}
+
+fn held_redirect(env: &TestEnv) -> String {
+    let path = env.path("redirect.url");
+    let url = wait_for("the browser to reach the redirect", Duration::from_secs(60), || {
+        std::fs::read_to_string(&path).ok().filter(|s| !s.is_empty())
+    });
+    std::fs::remove_file(&path).unwrap();
+    url.trim().to_string()
+}
+
+fn dismiss_notice(driver: &WebDriver) {
+    if driver.find("#notice:not([hidden])").is_some() {
+        driver.click_css("#notice-dismiss", Duration::from_secs(10));
+    }
+}
+
+fn every_screen(theme: Theme) {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    env.vars.insert(
+        "GTK_THEME".into(),
+        match theme {
+            Theme::Light => "Adwaita".into(),
+            Theme::Dark => "Adwaita:dark".into(),
+        },
+    );
+    // The browser keeps the redirect so the progress screen can be seen; the
+    // test then hands it to xdg-open, the real deep link.
+    env.vars.insert("CASTKEY_TEST_BROWSER_HOLD".into(), env.path("redirect.url").display().to_string());
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    let _ = driver.set_window_size(1000, 760);
+    let mut shots = Shots { theme, dir: screenshot_dir(), saved: Vec::new() };
+
+    // The page really follows the theme.
+    let dark = driver.execute("return window.matchMedia('(prefers-color-scheme: dark)').matches;");
+    assert_eq!(
+        dark,
+        Some(Value::Bool(theme == Theme::Dark)),
+        "prefers-color-scheme does not follow GTK_THEME"
+    );
+    let background = driver
+        .execute("return getComputedStyle(document.body).backgroundColor;")
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let expected = if theme == Theme::Dark { "rgb(21, 23, 27)" } else { "rgb(246, 247, 249)" };
+    assert_eq!(background, expected, "the page's background is not the {} one", theme.name());
+
+    // Accounts, empty: what Castkey does, and "Add account".
+    let empty = wait_shown(&driver, "#panel-accounts #accounts-empty", "No accounts yet");
+    assert!(empty.contains("Add account"), "{empty}");
+    wait_shown(&driver, "#status", "castkey.sock");
+    shots.save(&env, "accounts-empty");
+
+    // Add account: the sandbox offers browser sign-in and a code; services to set up below.
+    driver.click_css("#empty-add", Duration::from_secs(10));
+    let row = wait_shown(&driver, "#panel-add #providers [data-provider-id=\"sandbox\"]", "Local sandbox");
+    assert!(row.contains("Sign in") && row.contains("Sign in with a code"), "{row}");
+    wait_shown(&driver, "#panel-add #templates", "OpenID Connect");
+    shots.save(&env, "add-account");
+
+    // Sign-in with a code: the code, the URL, the QR code; Cancel.
+    driver.click_css("#providers button[data-device-provider=\"sandbox\"]", Duration::from_secs(30));
+    let code = wait_shown(&driver, "#device-sign-in:not([hidden])", "On any device, open");
+    assert!(code.contains(&format!("{}/device", env.issuer)), "{code}");
+    assert!(driver.find("#device-qr svg").is_some(), "no QR code");
+    shots.save(&env, "sign-in-code");
+    driver.click_css("#device-hide", Duration::from_secs(10));
+    driver.wait("#device-sign-in[hidden]", Duration::from_secs(10));
+
+    // Sign-in progress: waiting for the browser, the address to copy, time left.
+    driver.click_css("#providers button[data-provider=\"sandbox\"]", Duration::from_secs(30));
+    let waiting = wait_shown(&driver, "#sign-in-progress:not([hidden])", "Waiting for your browser");
+    assert!(waiting.contains("Time left"), "{waiting}");
+    let url = driver.find("#sign-in-url").unwrap();
+    assert!(driver.value(&url).starts_with(&env.issuer), "{}", driver.value(&url));
+    let redirect = held_redirect(&env);
+    shots.save(&env, "sign-in-progress");
+
+    // The redirect comes back through the deep link: the account shows.
+    env.xdg_open("deliver", &redirect);
+    driver.wait("#accounts [data-account-id=\"sandbox:streamer\"]", Duration::from_secs(60));
+    driver.show_screen("accounts");
+    let card =
+        wait_shown(&driver, "#accounts [data-account-id=\"sandbox:streamer\"]", "Access token expires in");
+    assert!(card.contains("streamer@example.test") && card.contains("Active"), "{card}");
+    wait_for("the sign-in panel to close", Duration::from_secs(10), || {
+        driver.find("#sign-in-progress[hidden]").map(drop)
+    });
+    // A broadcasting app (this test binary, approved by the harness) gets a token.
+    let token = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap();
+    assert!(!driver.source().contains(&token.access_token), "a token reached the webview");
+    let ready = wait_shown(&driver, "#readiness", "go live");
+    assert!(ready.contains("Ready to go live"), "{ready}");
+    dismiss_notice(&driver);
+    shots.save(&env, "accounts");
+
+    // The consent prompt, over the window, focus on Deny.
+    let script = env.path("stream-bot.py");
+    std::fs::write(&script, ASKER).unwrap();
+    let asker = start_asker(&env, &script, "Stream Bot");
+    let dialog = wait_shown(&driver, DIALOG, "A program asks for access");
+    assert!(dialog.contains("Stream Bot") && dialog.contains("/usr/bin/python3"), "{dialog}");
+    let focused = driver.execute("return document.activeElement.id;");
+    assert_eq!(focused, Some(Value::from("consent-deny")));
+    shots.save(&env, "consent");
+    driver.click_css("#consent-always", Duration::from_secs(10));
+    let answer = answer_of(asker);
+    assert!(answer["token"]["result"]["access_token"].is_string(), "{answer}");
+    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+
+    // Connected apps: the script and this test binary.
+    driver.show_screen("apps");
+    let apps = wait_shown(&driver, "#panel-apps #apps", "Stream Bot");
+    assert!(apps.contains("castkey scenarios") && apps.contains("Revoke"), "{apps}");
+    shots.save(&env, "connected-apps");
+
+    // Activity: who got what.
+    driver.show_screen("activity");
+    let rows = wait_for("served entries in Activity", Duration::from_secs(30), || {
+        driver.click_css("#activity-refresh", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        let rows = shown(&driver, "#activity-rows");
+        (rows.contains("Stream Bot") && rows.contains("Served")).then_some(rows)
+    });
+    assert!(!rows.contains(&token.access_token));
+    shots.save(&env, "activity");
+
+    // Settings: the horizon, the socket path with Copy, diagnostics.
+    driver.show_screen("settings");
+    let settings = wait_shown(&driver, "#panel-settings", "Start Castkey when I log in");
+    assert!(settings.contains("Warn me when an account will need me within"), "{settings}");
+    assert!(settings.contains("castkey.sock") && settings.contains("Copy"), "{settings}");
+    let hours = driver.find("#setting-go-live-hours").unwrap();
+    assert_eq!(driver.value(&hours), "4");
+    driver.execute("window.scrollTo(0, 0);").expect("scroll");
+    shots.save(&env, "settings");
+
+    // Export diagnostics: where the report went, and Copy.
+    driver.click_css("#export-diagnostics", Duration::from_secs(10));
+    let saved = wait_shown(&driver, "#diagnostics-result", "Saved to");
+    assert!(saved.contains("Copy the report"), "{saved}");
+    driver
+        .execute("document.getElementById('diagnostics-result').scrollIntoView({block: 'center'});")
+        .expect("scroll");
+    shots.save(&env, "settings-diagnostics");
+
+    assert!(shots.saved.len() >= 10, "{:?}", shots.saved);
+}
+
+fn start_asker(env: &TestEnv, script: &std::path::Path, name: &str) -> Child {
+    env.command("/usr/bin/python3")
+        .arg(script)
+        .arg(name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3")
+}
+
+fn answer_of(mut child: Child) -> Value {
+    let status =
+        wait_for("the script to answer", Duration::from_secs(30), || child.try_wait().ok().flatten());
+    let out = child.wait_with_output().expect("script output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(status.success(), "the script failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn every_screen_in_the_light_theme() {
+    every_screen(Theme::Light);
+}
+
+#[test]
+fn every_screen_in_the_dark_theme() {
+    every_screen(Theme::Dark);
+}
