@@ -140,6 +140,7 @@ fn browser_with_chosen_login(env: &mut TestEnv) {
 
 fn sign_in_from_the_window(env: &TestEnv, driver: &WebDriver, login: &str) {
     std::fs::write(env.path("login-as"), login).unwrap();
+    driver.show_screen("add");
     driver.click_css("#providers button[data-provider=\"sandbox\"]:not([disabled])", Duration::from_secs(60));
     driver.wait(&format!("#accounts [data-account-id=\"sandbox:{login}\"]"), Duration::from_secs(60));
 }
@@ -218,6 +219,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
 
     // Connected apps lists it, with its policy.
+    driver.show_screen("apps");
     let card = format!("#apps [data-app-script=\"{script_path}\"]");
     let card_el = driver.wait(&card, Duration::from_secs(30));
     let card_text = driver.text(&card_el);
@@ -238,10 +240,12 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
 
     // The health of the account and the activity log say what happened;
     // the webview holds no token.
+    driver.show_screen("accounts");
     castkey_scenarios::wait_for("the health line", Duration::from_secs(30), || {
         let line = driver.find("#accounts [data-account-id=\"sandbox:streamer\"] .account-health")?;
         driver.text(&line).contains("Access token expires in").then_some(())
     });
+    driver.show_screen("activity");
     wait_for("two served entries in Activity", Duration::from_secs(30), || {
         driver.click_css("#activity-refresh", Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(300));
@@ -262,6 +266,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     assert!(!html.contains(&token) && !html.contains(&access_token(&second)), "a token reached the webview");
 
     // Revoke: it leaves Connected apps.
+    driver.show_screen("apps");
     driver.click_css(&format!("{card} button[data-revoke-app]"), Duration::from_secs(10));
     wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
     wait_for("the app to leave Connected apps", Duration::from_secs(30), || {
@@ -302,6 +307,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     assert_eq!(reason(&escaped), "consent_denied", "{escaped}");
 
     // Refusals are in the activity log too.
+    driver.show_screen("activity");
     driver.clear(&client_filter);
     wait_for("the denials in Activity", Duration::from_secs(30), || {
         driver.click_css("#activity-refresh", Duration::from_secs(5));
@@ -323,6 +329,7 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
     sign_in_from_the_window(&env, &driver, "viewer");
 
     // The newest sign-in is active; the other offers "Make active".
+    driver.show_screen("accounts");
     let streamer = "#accounts [data-account-id=\"sandbox:streamer\"]";
     let viewer = "#accounts [data-account-id=\"sandbox:viewer\"]";
     wait_for("viewer to be active", Duration::from_secs(30), || {
@@ -353,6 +360,7 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
 
     // Connected apps: this test binary (approved by the harness) bound to
     // viewer gets viewer's tokens while streamer is active…
+    driver.show_screen("apps");
     let me = std::env::current_exe().unwrap().display().to_string();
     let card = format!("#apps [data-app-executable=\"{me}\"]");
     driver.click_css(
