@@ -14,9 +14,12 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// The error banner, or the sign-in panel's failure (a sign-in that failed
+/// after the browser), says `what`.
 fn banner_says(driver: &WebDriver, what: &str) {
-    let banner = driver.wait("#error-text", Duration::from_secs(10));
+    let shown = "#error:not([hidden]) #error-text, #sign-in-progress:not([hidden]) #sign-in-failure";
     wait_for(&format!("the error banner to say `{what}`"), Duration::from_secs(30), || {
+        let banner = driver.find(shown)?;
         driver.text(&banner).contains(what).then_some(())
     });
 }
@@ -55,6 +58,7 @@ fn ibm_video_streaming_from_set_up_to_sign_out() {
 
     driver.click_css("#providers button[data-provider=\"ibm\"]", Duration::from_secs(30));
     let card = driver.wait("#accounts [data-account-id^=\"ibm:\"]", Duration::from_secs(60));
+    driver.show_screen("accounts");
     assert!(driver.text(&card).contains("IBM Video Streaming account"), "{}", driver.text(&card));
 
     // A broadcasting app asks for the broadcaster scope (the default).
@@ -294,10 +298,12 @@ fn a_custom_openid_provider_is_checked_added_used_through_a_loopback_redirect_an
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
 
     // A provider with accounts cannot be removed; after sign-out it can.
+    driver.show_screen("add");
     driver.click_css("#providers button[data-remove-provider=\"studio-idp\"]", Duration::from_secs(10));
     wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
     banner_says(&driver, "sign out of Studio IdP first");
     driver.sign_out("studio-idp:streamer");
+    driver.show_screen("add");
     driver.click_css("#providers button[data-remove-provider=\"studio-idp\"]", Duration::from_secs(10));
     wait_for("the confirmation", Duration::from_secs(10), || driver.accept_prompt().then_some(()));
     wait_for("the provider to leave the window", Duration::from_secs(30), || {
@@ -321,6 +327,7 @@ fn a_custom_openid_provider_is_checked_added_used_through_a_loopback_redirect_an
     );
     driver.click_css("#providers button[data-provider=\"plain-oauth\"]", Duration::from_secs(30));
     let card = driver.wait("#accounts [data-account-id^=\"plain-oauth:\"]", Duration::from_secs(60));
+    driver.show_screen("accounts");
     assert!(driver.text(&card).contains("Plain OAuth account"), "{}", driver.text(&card));
     let grant = env.client().call::<Token>(&for_provider("plain-oauth")).unwrap();
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
@@ -396,6 +403,7 @@ fn ibm_token_endpoint_faults_are_clear_in_the_window_and_over_ipc_and_lose_nothi
     let err = env.client().call::<Token>(&fresh).unwrap_err().to_string();
     assert!(err.contains("reauth_required"), "{err}");
     // (The window redraws the card: find it afresh each time.)
+    driver.show_screen("accounts");
     wait_for("the card to ask for a new sign-in", Duration::from_secs(30), || {
         let card = driver.find(&format!("#accounts [data-account-id=\"{account}\"]"))?;
         driver.text(&card).contains("Sign in again").then_some(())
@@ -410,6 +418,7 @@ fn ibm_token_endpoint_faults_are_clear_in_the_window_and_over_ipc_and_lose_nothi
 
     // Signing in again mends it.
     fail("none");
+    driver.show_screen("add");
     driver.click_css(sign_in, Duration::from_secs(30));
     wait_for("the account to be signed in again", Duration::from_secs(60), || {
         let accounts = env.client().call::<Accounts>(&Default::default()).unwrap();
