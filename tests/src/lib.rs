@@ -566,3 +566,100 @@ pub fn wait_out_backoff(failures: u32) {
     let secs = 5u64 << failures.saturating_sub(1).min(6);
     std::thread::sleep(std::time::Duration::from_secs(secs.min(300) + 1));
 }
+
+// Helpers for scenarios that run other builds of Castkey than the test
+// command's debug one (tests/tests/package.rs: the installed .deb).
+impl TestEnv {
+    /// Starts `cmd` (made with [`TestEnv::command`]) like [`TestEnv::spawn`]
+    /// and answers its index for [`TestEnv::stop`] and [`TestEnv::wait_exit`].
+    pub fn spawn_indexed(&mut self, name: &str, cmd: Command) -> usize {
+        self.spawn(name, cmd);
+        self.guards.len() - 1
+    }
+
+    /// [`TestEnv::start_app`] with the app at `exe` (e.g. the installed
+    /// `/usr/bin/castkey-app`): waits for its broker, failing at once if it
+    /// exits first.
+    pub fn start_app_from(&mut self, name: &str, exe: &Path, extra_env: &[(&str, &str)]) -> usize {
+        let mut cmd = self.command(exe);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let index = self.spawn_indexed(name, cmd);
+        self.wait_for_broker_of(Some(index));
+        index
+    }
+}
+
+// Secret stores without a keyring (`tests/no_keyring.rs`).
+
+impl TestEnv {
+    /// Where `castkey serve --secret-store file` keeps its secrets here.
+    pub fn secrets_file(&self) -> PathBuf {
+        Path::new(&self.vars["XDG_CONFIG_HOME"]).join("castkey/secrets.enc")
+    }
+
+    /// Starts `castkey <args>` (a `serve`) with `stdin` written to its
+    /// standard input, then closed (a passphrase for `--passphrase-fd 0`),
+    /// and waits for its broker; logs in `<home>/<name>.log`.
+    pub fn start_serve_with(&mut self, name: &str, mut cmd: Command, stdin: &[u8]) -> usize {
+        use std::io::Write;
+        let log = std::fs::File::create(self.path(&format!("{name}.log"))).expect("log file");
+        cmd.stdin(Stdio::piped()).stdout(log.try_clone().expect("log")).stderr(log);
+        let mut guard = Guard::spawn(name, cmd);
+        let mut input = guard.child.stdin.take().expect("stdin");
+        input.write_all(stdin).expect("write the passphrase");
+        drop(input);
+        self.guards.push(guard);
+        let index = self.guards.len() - 1;
+        self.wait_for_broker_of(Some(index));
+        index
+    }
+
+    /// A `castkey <args>` command in this environment, for
+    /// [`TestEnv::start_serve_with`] or [`TestEnv::run_with_stdin`].
+    pub fn castkey_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(binary("castkey"));
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs `cmd` with `stdin` on its standard input and waits (at most
+    /// 60 s) for it to exit.
+    pub fn run_with_stdin(&self, mut cmd: Command, stdin: &[u8]) -> Output {
+        use std::io::Write;
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start the command");
+        child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+        let start = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > Duration::from_secs(60) {
+                child.kill().ok();
+                panic!("the command did not exit within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().expect("output")
+    }
+}
+
+/// Makes `cmd` run in the kernel session keyring named `name`, created if
+/// needed, as a login session's processes do (pam_keyinit). Processes of
+/// one name share it, like the processes of one login. Containers often
+/// start processes with no session keyring of their own.
+pub fn in_session_keyring(cmd: &mut Command, name: &str) {
+    use std::os::unix::process::CommandExt;
+    let name = std::ffi::CString::new(name).expect("keyring name");
+    #[allow(unsafe_code)]
+    // SAFETY: between fork and exec only keyctl(2) runs, which is
+    // async-signal-safe; `name` outlives the call (moved into the closure).
+    unsafe {
+        cmd.pre_exec(move || {
+            const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+            if libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

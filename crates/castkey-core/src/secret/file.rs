@@ -213,6 +213,14 @@ impl EncryptedFileStore {
         &self.inner.path
     }
 
+    /// The secret named `name` (e.g. `account/sandbox:streamer/refresh_token`)
+    /// in the clear, for scenario tests that check the file never holds it.
+    #[cfg(feature = "test-support")]
+    pub fn reveal_for_tests(&self, name: &str) -> Option<String> {
+        let secrets = self.inner.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        secrets.get(name).map(|v| v.expose_secret().to_string())
+    }
+
     /// Changes the secrets with `change` and writes them, on a blocking
     /// thread; on a failed write nothing changes, in memory or on disk.
     async fn update(
