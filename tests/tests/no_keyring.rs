@@ -160,3 +160,39 @@ fn the_kernel_keyring_store_keeps_secrets_off_disk_for_the_login_session() {
         env.client().call::<castkey_ipc::Accounts>(&Default::default()).ok().filter(|a| a.is_empty())
     });
 }
+
+/// `scripts/run` on a machine with no display and no Secret Service: the
+/// broker starts with the encrypted file store and a generated passphrase
+/// it names, and `castkey login sandbox` then `castkey token` work from
+/// another shell, as the README says.
+#[test]
+fn scripts_run_without_display_or_secret_service_hands_out_tokens() {
+    let mut env = TestEnv::start(EnvOptions { no_keyring: true, ..Default::default() });
+    env.vars.remove("DBUS_SESSION_BUS_ADDRESS");
+    env.vars.insert("CASTKEY_RUN_NO_BUILD".into(), "1".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.vars.insert("CASTKEY_SANDBOX_PORT".into(), port.to_string());
+    let mut cmd = env.command("bash");
+    cmd.arg(castkey_scenarios::repo().join("scripts/run"));
+    env.spawn("run", cmd);
+    castkey_scenarios::wait_for("scripts/run's broker", Duration::from_secs(90), || {
+        let mut c = castkey_ipc::Client::connect(&env.socket()).ok()?;
+        c.call::<castkey_ipc::Accounts>(&Default::default()).ok()
+    });
+    let log = env.log("run");
+    let passfile = env.path("state/castkey/passphrase");
+    assert!(log.contains("no display found") && log.contains(&passfile.display().to_string()), "{log}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&passfile).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(env.secrets_file().exists(), "{log}");
+
+    let login = env.castkey(&["login", "sandbox"]);
+    assert!(login.status.success(), "login failed: {}\n{}", text(&login.stderr), env.log("run"));
+    let token = env.castkey(&["token"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    // The token comes from scripts/run's own sandbox provider.
+    env.issuer = format!("http://127.0.0.1:{port}");
+    assert_eq!(env.introspect(text(&token.stdout).trim())["active"], true);
+    let shown = text(&env.castkey(&["status"]).stdout);
+    assert!(shown.contains("Secrets: encrypted file"), "{shown}");
+}
