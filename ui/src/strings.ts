@@ -363,7 +363,6 @@ export const text = {
     exporting: "Exporting…",
     exportedTo: "Saved to",
     copyReport: "Copy the report",
-    version: (v: string) => `Castkey ${v}`,
   },
 };
 

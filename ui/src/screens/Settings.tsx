@@ -200,7 +200,6 @@ export function SettingsScreen() {
         </section>
       )}
       <Diagnostics />
-      {status.state === "ready" && <p class="hint">{t.version(status.value.version)}</p>}
     </>
   );
 }
