@@ -105,6 +105,23 @@ fn held_redirect(env: &TestEnv) -> String {
     url.trim().to_string()
 }
 
+/// The redirect `held` as the provider sends it when the user denies access
+/// (RFC 6749 §4.1.2.1): same `state` and `iss`, an error instead of the code.
+fn denied(held: &str) -> String {
+    let mut url = url::Url::parse(held).expect("the held redirect is a URL");
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k == "state" || k == "iss")
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "The user denied access");
+    url.to_string()
+}
+
 fn dismiss_notice(driver: &WebDriver) {
     if driver.find("#notice:not([hidden])").is_some() {
         driver.click_css("#notice-dismiss", Duration::from_secs(10));
@@ -173,7 +190,18 @@ fn every_screen(theme: Theme) {
     let redirect = held_redirect(&env);
     shots.save(&env, "sign-in-progress");
 
-    // The redirect comes back through the deep link: the account shows.
+    // Denied at the provider: the redirect comes back with an error; the
+    // panel says so and shows the redirect URI to register.
+    env.xdg_open("deliver-denied", &denied(&redirect));
+    let failed = wait_shown(&driver, "#sign-in-progress:not([hidden])", "The provider refused the sign-in");
+    assert!(failed.contains("dev.castkey.app:/callback") && failed.contains("Try again"), "{failed}");
+    shots.save(&env, "sign-in-failed");
+
+    // Try again; this time the redirect comes back through the deep link
+    // with a code: the account shows.
+    driver.click_css("#sign-in-retry", Duration::from_secs(10));
+    wait_shown(&driver, "#sign-in-progress:not([hidden])", "Waiting for your browser");
+    let redirect = held_redirect(&env);
     env.xdg_open("deliver", &redirect);
     driver.wait("#accounts [data-account-id=\"sandbox:streamer\"]", Duration::from_secs(60));
     driver.show_screen("accounts");
@@ -268,7 +296,7 @@ fn every_screen(theme: Theme) {
     }
     driver.execute("document.documentElement.style.zoom = '';").expect("zoom back");
 
-    assert!(shots.saved.len() >= 11, "{:?}", shots.saved);
+    assert!(shots.saved.len() >= 12, "{:?}", shots.saved);
 }
 
 fn start_asker(env: &TestEnv, script: &std::path::Path, name: &str) -> Child {

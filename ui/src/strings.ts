@@ -153,7 +153,7 @@ export const text = {
     cachedUntil: (at: number) => `cached token still valid until ${clockTime(at)}`,
     cachedExpired: "no valid cached token",
     retry: (secs: number) => (secs > 0 ? `next try ${relative(secs)}` : "trying again now"),
-    grantAge: (secs: number) => `Signed in ${duration(secs)} ago`,
+    grantAge: (secs: number) => `Refresh token ${duration(secs)} old`,
     grantEnds: (at: number) => `sign in again by ${clockTime(at)}`,
     reauth: "The provider no longer accepts this sign-in: sign in again.",
     signedOut: (name: string) => `Signed out of ${name}.`,

@@ -44,7 +44,7 @@ describe("Accounts", () => {
     expect(s.querySelector(".badge-active")?.textContent).toBe("Active");
     expect(s.querySelector(".health-badge")?.textContent).toBe("Signed in");
     expect(s.querySelector(".account-health")?.textContent).toMatch(/Access token expires in 50 min · last refresh 10 min ago/);
-    expect(s.querySelector(".account-grant")?.textContent).toMatch(/Signed in 2 days ago · sign in again by /);
+    expect(s.querySelector(".account-grant")?.textContent).toMatch(/Refresh token 2 days old · sign in again by /);
     // The active account has no "Make active"; the other has.
     expect(s.querySelector("[data-make-active]")).toBeNull();
     expect(card("sandbox:viewer").querySelector("[data-make-active]")).not.toBeNull();
