@@ -15,7 +15,7 @@ const TYPING_PAUSE_MS = 300;
 
 type Rows = { state: "loading" } | { state: "ready"; entries: ActivityEntry[]; filtered: boolean } | { state: "failed" };
 
-function Row(props: { entry: ActivityEntry }) {
+function Row(props: { entry: ActivityEntry; accountName: (id: string) => string }) {
   const e = props.entry;
   const served = e.outcome === "served";
   return (
@@ -24,7 +24,9 @@ function Row(props: { entry: ActivityEntry }) {
       <td class="activity-client" title={identityText(e.client) + (e.pid ? ` (pid ${e.pid})` : "")}>
         {entryClient(e)}
       </td>
-      <td>{e.account ?? t.none}</td>
+      <td class="activity-account" title={e.account}>
+        {e.account ? props.accountName(e.account) : t.none}
+      </td>
       <td class="activity-scopes">{e.scopes.length > 0 ? e.scopes.join(" ") : t.none}</td>
       <td class={served ? "activity-outcome outcome-ok" : "activity-outcome outcome-refused"} title={e.outcome}>
         {outcomeText(e.outcome)}
@@ -43,6 +45,11 @@ export function ActivityScreen() {
   const typing = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const accounts = store.accounts();
   const accountValue = accounts.some((a) => a.id === account) ? account : "";
+  /** "streamer (Local sandbox)" for an account still here, else its id. */
+  const accountName = (id: string) => {
+    const a = accounts.find((x) => x.id === id);
+    return a ? `${a.display_name} (${store.providerName(a.provider)})` : id;
+  };
 
   const load = async (accountFilter = accountValue) => {
     const mine = ++loads.current;
@@ -87,7 +94,7 @@ export function ActivityScreen() {
     body = rows.entries
       .slice(-LIMIT)
       .reverse()
-      .map((e, i) => <Row key={`${e.at}-${i}`} entry={e} />);
+      .map((e, i) => <Row key={`${e.at}-${i}`} entry={e} accountName={accountName} />);
   }
 
   return (

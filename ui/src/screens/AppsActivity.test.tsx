@@ -56,6 +56,10 @@ describe("Activity", () => {
     expect(rows[0]!.textContent).toContain("Denied");
     expect(rows[1]!.textContent).toContain("Stream Bot");
     expect(rows[1]!.textContent).toContain("Served ×3");
+    // The account by its name while it is signed in (its id in the tooltip).
+    const account = rows[1]!.querySelector<HTMLElement>(".activity-account")!;
+    expect(account.textContent).toBe("streamer (Local sandbox)");
+    expect(account.title).toBe("sandbox:streamer");
   });
 
   it("filters by app and by account", async () => {
