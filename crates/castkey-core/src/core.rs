@@ -146,7 +146,7 @@ impl CoreOptions {
                 RedirectMode::AppScheme => ConsentMode::Prompt,
                 RedirectMode::Loopback => ConsentMode::ListedOnly,
             },
-            secrets: Arc::new(crate::secret::KeychainStore::new()),
+            secrets,
             catalog: ProviderCatalog::from_env()?,
             browser: Arc::new(SystemBrowser),
             clock: Arc::new(SystemClock),
