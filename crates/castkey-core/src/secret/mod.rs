@@ -20,6 +20,7 @@ mod choice;
 mod file;
 #[cfg(target_os = "linux")]
 mod kernel;
+mod split;
 
 pub use choice::{open_store, OpenStoreError, Passphrase, SecretStoreKind, StoreChoice, SECRET_STORE_ENV};
 pub use file::{EncryptedFileStore, SECRETS_FILE};
@@ -351,10 +352,22 @@ impl KeychainStore {
         KeychainStore { service, lane: BlockingLane::new(Duration::from_secs(10)), store: Default::default() }
     }
 
+    #[cfg(not(target_os = "windows"))]
     async fn run<T: Send + 'static>(
         &self,
         key: &SecretKey,
         op: impl FnOnce(&keyring_core::Entry) -> keyring_core::Result<T> + Send + 'static,
+    ) -> Result<T, SecretStoreError> {
+        let name = key.name.clone();
+        self.run_items(key, move |make| op(&make(&name)?)).await
+    }
+
+    /// Like [`KeychainStore::run`], with `op` given a way to build the
+    /// entry of any item name (for secrets split across items).
+    async fn run_items<T: Send + 'static>(
+        &self,
+        key: &SecretKey,
+        op: impl FnOnce(split::Maker) -> keyring_core::Result<T> + Send + 'static,
     ) -> Result<T, SecretStoreError> {
         let slot = self.store.clone();
         let service = self.service.clone();
@@ -364,8 +377,9 @@ impl KeychainStore {
         self.lane
             .run(move || {
                 let store = connect(&slot)?;
-                let mods = std::collections::HashMap::from([("label", key.label.as_str())]);
-                let result = store.build(&service, &key.name, Some(&mods)).and_then(|entry| op(&entry));
+                let mods = modifiers(&key.label);
+                let make = |name: &str| store.build(&service, name, mods.as_ref());
+                let result = op(&make);
                 result.map_err(|e| {
                     let mapped = map_error(e);
                     if matches!(mapped, SecretStoreError::Unavailable(_) | SecretStoreError::Locked(_)) {
@@ -406,11 +420,41 @@ fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, SecretStoreErr
     Ok(store)
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Windows Credential Manager (generic credentials, enterprise
+/// persistence: they roam with the profile). Not run: see docs/platforms.md.
+#[cfg(target_os = "windows")]
 fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, SecretStoreError> {
-    // macOS and Windows stores are wired in the issue that ships those
-    // platforms; until then say so rather than store secrets anywhere else.
-    Err(SecretStoreError::Unavailable("this platform's keychain is not wired in yet".into()))
+    let store = windows_native_keyring_store::Store::new()
+        .map_err(|e| SecretStoreError::Unavailable(format!("Windows Credential Manager ({e})")))?;
+    Ok(store)
+}
+
+/// The user's login keychain (the `keychain` store, not `protected`,
+/// which needs a provisioning profile: PITFALLS #13). Not run: see
+/// docs/platforms.md.
+#[cfg(target_os = "macos")]
+fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, SecretStoreError> {
+    let store = apple_native_keyring_store::keychain::Store::new()
+        .map_err(|e| SecretStoreError::Unavailable(format!("the macOS keychain ({e})")))?;
+    Ok(store)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+fn platform_store() -> Result<Arc<keyring_core::CredentialStore>, SecretStoreError> {
+    // Say so rather than store secrets anywhere else.
+    Err(SecretStoreError::Unavailable("this platform's keychain is not wired in".into()))
+}
+
+/// Entry modifiers each platform's store takes: the Secret Service shows a
+/// label (Seahorse); the others take none that Castkey needs.
+#[cfg(target_os = "linux")]
+fn modifiers(label: &str) -> Option<std::collections::HashMap<&str, &str>> {
+    Some(std::collections::HashMap::from([("label", label)]))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn modifiers(_label: &str) -> Option<std::collections::HashMap<&str, &str>> {
+    None
 }
 
 fn map_error(e: keyring_core::Error) -> SecretStoreError {
@@ -441,6 +485,7 @@ impl SecretStore for KeychainStore {
         }
     }
 
+    #[cfg(not(target_os = "windows"))]
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretString>, SecretStoreError> {
         self.run(key, |entry| match entry.get_password() {
             Ok(v) => Ok(Some(SecretString::from(v))),
@@ -450,17 +495,48 @@ impl SecretStore for KeychainStore {
         .await
     }
 
+    #[cfg(not(target_os = "windows"))]
     async fn put(&self, key: &SecretKey, value: &SecretString) -> Result<(), SecretStoreError> {
-        let value = value.expose_secret().to_owned();
+        let value = zeroize::Zeroizing::new(value.expose_secret().to_owned());
         self.run(key, move |entry| entry.set_password(&value)).await
     }
 
+    #[cfg(not(target_os = "windows"))]
     async fn delete(&self, key: &SecretKey) -> Result<(), SecretStoreError> {
         self.run(key, |entry| match entry.delete_credential() {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(e),
         })
         .await
+    }
+
+    // Windows: UTF-8 bytes (`set_secret`), split across items past
+    // Credential Manager's 2,560 bytes (`split`).
+    #[cfg(target_os = "windows")]
+    async fn get(&self, key: &SecretKey) -> Result<Option<SecretString>, SecretStoreError> {
+        let name = key.name.clone();
+        let bytes = self.run_items(key, move |make| split::get(make, &name)).await?;
+        bytes
+            .map(|b| {
+                let b = zeroize::Zeroizing::new(b);
+                std::str::from_utf8(&b)
+                    .map(SecretString::from)
+                    .map_err(|_| SecretStoreError::Failed(format!("{} is not UTF-8 text", key.name)))
+            })
+            .transpose()
+    }
+
+    #[cfg(target_os = "windows")]
+    async fn put(&self, key: &SecretKey, value: &SecretString) -> Result<(), SecretStoreError> {
+        let (name, value) = (key.name.clone(), zeroize::Zeroizing::new(value.expose_secret().to_owned()));
+        self.run_items(key, move |make| split::put(make, &name, value.as_bytes(), split::WINDOWS_BLOB_MAX))
+            .await
+    }
+
+    #[cfg(target_os = "windows")]
+    async fn delete(&self, key: &SecretKey) -> Result<(), SecretStoreError> {
+        let name = key.name.clone();
+        self.run_items(key, move |make| split::delete(make, &name)).await
     }
 }
 
