@@ -196,3 +196,26 @@ fn scripts_run_without_display_or_secret_service_hands_out_tokens() {
     let shown = text(&env.castkey(&["status"]).stdout);
     assert!(shown.contains("Secrets: encrypted file"), "{shown}");
 }
+
+/// `castkey login` with no broker running signs in by itself into the store
+/// chosen for it; the broker started later with the same store serves the
+/// account.
+#[test]
+fn login_by_itself_into_the_encrypted_file_then_serve_reads_it() {
+    let mut env = TestEnv::start(EnvOptions { no_keyring: true, ..Default::default() });
+    let login = env.run_with_stdin(
+        env.castkey_command(&["login", "sandbox", "--secret-store", "file", "--passphrase-fd", "0"]),
+        PASSPHRASE,
+    );
+    assert!(login.status.success(), "login failed: {}", text(&login.stderr));
+    assert!(text(&login.stdout).contains("Signed in as streamer (sandbox:streamer)"));
+    assert!(text(&login.stderr).contains("secrets: encrypted file"), "{}", text(&login.stderr));
+    let refresh = refresh_in_file(&env);
+    assert_eq!(env.introspect(&refresh)["active"], true);
+
+    serve_file_store(&mut env, "serve", PASSPHRASE);
+    let grant =
+        env.client().call::<Token>(&TokenParams { force_refresh: Some(true), ..Default::default() }).unwrap();
+    assert_eq!(grant.account.id, "sandbox:streamer");
+    assert_eq!(env.introspect(&grant.access_token)["active"], true);
+}
