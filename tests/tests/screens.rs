@@ -130,13 +130,7 @@ fn dismiss_notice(driver: &WebDriver) {
 
 fn every_screen(theme: Theme) {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
-    env.vars.insert(
-        "GTK_THEME".into(),
-        match theme {
-            Theme::Light => "Adwaita".into(),
-            Theme::Dark => "Adwaita:dark".into(),
-        },
-    );
+    env.vars.insert("GTK_THEME".into(), gtk_theme(theme).into());
     // The browser keeps the redirect so the progress screen can be seen; the
     // test then hands it to xdg-open, the real deep link.
     env.vars.insert("CASTKEY_TEST_BROWSER_HOLD".into(), env.path("redirect.url").display().to_string());
@@ -299,6 +293,36 @@ fn every_screen(theme: Theme) {
     assert!(shots.saved.len() >= 12, "{:?}", shots.saved);
 }
 
+/// "Not ready to go live": the provider's refresh tokens end in an hour (the
+/// fault gate's `refresh_ends`), within the 4 h horizon.
+fn go_live_warning(theme: Theme) {
+    let mut env = TestEnv::start(EnvOptions { display: true, gate: true, ..Default::default() });
+    env.gate_fail("/token", "refresh_ends");
+    env.vars.insert("GTK_THEME".into(), gtk_theme(theme).into());
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    let _ = driver.set_window_size(1000, 760);
+    let mut shots = Shots { theme, dir: screenshot_dir(), saved: Vec::new() };
+
+    driver.show_screen("add");
+    driver.click_css("#providers button[data-provider=\"sandbox\"]", Duration::from_secs(60));
+    driver.wait("#accounts [data-account-id=\"sandbox:streamer\"]", Duration::from_secs(60));
+    driver.show_screen("accounts");
+    let banner = wait_shown(&driver, "#readiness[data-ready=\"false\"]", "Not ready to go live");
+    assert!(banner.contains("streamer (Local sandbox)") && banner.contains("Sign in again now"), "{banner}");
+    let card = wait_shown(&driver, "#accounts [data-account-id=\"sandbox:streamer\"]", "sign in again by");
+    assert!(card.contains("Access token expires in"), "{card}");
+    dismiss_notice(&driver);
+    shots.save(&env, "not-ready");
+}
+
+fn gtk_theme(theme: Theme) -> &'static str {
+    match theme {
+        Theme::Light => "Adwaita",
+        Theme::Dark => "Adwaita:dark",
+    }
+}
+
 fn start_asker(env: &TestEnv, script: &std::path::Path, name: &str) -> Child {
     env.command("/usr/bin/python3")
         .arg(script)
@@ -327,4 +351,14 @@ fn every_screen_in_the_light_theme() {
 #[test]
 fn every_screen_in_the_dark_theme() {
     every_screen(Theme::Dark);
+}
+
+#[test]
+fn not_ready_to_go_live_in_the_light_theme() {
+    go_live_warning(Theme::Light);
+}
+
+#[test]
+fn not_ready_to_go_live_in_the_dark_theme() {
+    go_live_warning(Theme::Dark);
 }
