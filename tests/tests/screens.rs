@@ -254,6 +254,10 @@ fn every_screen(theme: Theme) {
     driver.execute("window.scrollTo(0, 0);").expect("scroll");
     shots.save(&env, "settings");
 
+    // Copy puts the socket path on the clipboard (the button says so).
+    driver.click_css("#copy-socket", Duration::from_secs(10));
+    wait_shown(&driver, "#copy-socket", "Copied");
+
     // Export diagnostics: where the report went, and Copy.
     driver.click_css("#export-diagnostics", Duration::from_secs(10));
     let saved = wait_shown(&driver, "#diagnostics-result", "Saved to");
