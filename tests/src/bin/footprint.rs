@@ -35,6 +35,13 @@ fn hello_ok(env: &TestEnv) -> bool {
 fn start(env: &mut TestEnv, args: &[&str]) -> (usize, f64) {
     let mut cmd = env.command(release_binary("castkey-app"));
     cmd.args(args);
+    // `--app-env K=V`: try the app under another setting (GDK_GL=disable…).
+    let argv: Vec<String> = std::env::args().collect();
+    for pair in argv.windows(2).filter(|w| w[0] == "--app-env").map(|w| &w[1]) {
+        if let Some((k, v)) = pair.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
     let t0 = Instant::now();
     let index = env.spawn_indexed("app", cmd);
     wait_for("the app's socket", Duration::from_secs(60), || hello_ok(env).then_some(()));
@@ -51,7 +58,30 @@ fn snapshot(pid: u32) -> (u64, u64, usize, String) {
     (rss, pss, pids.len(), each.join(", "))
 }
 
+/// The mappings of `pid` holding most memory (PSS), summed by file
+/// (anonymous memory as `[anon]`, the heap as `[heap]`): where the app's
+/// share goes. Printed with `--detail`.
+fn top_mappings(pid: u32, n: usize) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_name: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) {
+            current = line.split_whitespace().nth(5).unwrap_or("[anon]").to_string();
+        } else if let Some(rest) = line.strip_prefix("Pss:") {
+            let kib = rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            *by_name.entry(current.clone()).or_default() += kib;
+        }
+    }
+    let mut all: Vec<(String, u64)> = by_name.into_iter().collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1));
+    all.truncate(n);
+    all
+}
+
 fn main() {
+    let detail = std::env::args().any(|a| a == "--detail");
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
     // This program asks for the token at the end: approved, so no prompt.
     let me = std::env::current_exe().expect("own path");
@@ -84,16 +114,49 @@ fn main() {
     });
     std::thread::sleep(SETTLE);
     let tray = snapshot(pid);
-    let served = castkey_ipc::Client::connect(&env.socket())
+    if detail {
+        for (name, kib) in top_mappings(pid, 15) {
+            eprintln!("tray only: {} {name}", mib(kib));
+        }
+    }
+    let served = match castkey_ipc::Client::connect(&env.socket())
         .and_then(|mut c| c.call::<castkey_ipc::Token>(&Default::default()))
-        .is_ok();
+    {
+        Ok(_) => "yes".to_string(),
+        Err(e) => format!("NO: {e}"),
+    };
+
+    env.signal(index, libc::SIGTERM);
+    env.wait_exit(index, Duration::from_secs(20));
+
+    // Started at login with "start in tray": the window was never opened.
+    let settings = std::path::Path::new(&env.vars["XDG_CONFIG_HOME"]).join("castkey/settings.json");
+    std::fs::write(&settings, r#"{"start_at_login":true,"start_in_tray":true}"#).expect("write settings");
+    let (index, tray_start_ms) = start(&mut env, &["--autostarted"]);
+    let pid = env.guard(index).child.id();
+    std::thread::sleep(SETTLE);
+    let never_opened = snapshot(pid);
+    if detail {
+        for (name, kib) in top_mappings(pid, 15) {
+            eprintln!("started in tray: {} {name}", mib(kib));
+        }
+    }
+    let window_stayed_closed = !window_shown(&env, "Castkey");
 
     println!("| release castkey-app | figure |");
     println!("|---|---|");
     println!("| cold start to IPC ready (median of 3) | {:.0} ms (runs: {:.0?}) |", starts[1], starts);
     println!("| window open, 1 account: PSS (RSS) | {} ({}); {} |", mib(open.1), mib(open.0), open.3);
     println!("| window closed, tray only: PSS (RSS) | {} ({}); {} |", mib(tray.1), mib(tray.0), tray.3);
-    println!("| token served with the window closed | {} |", if served { "yes" } else { "NO" });
+    println!("| token served with the window closed | {served} |");
+    println!(
+        "| started at login in the tray (window never opened{}): PSS (RSS) | {} ({}); {}; IPC ready in {:.0} ms |",
+        if window_stayed_closed { "" } else { " — BUT A WINDOW IS SHOWN" },
+        mib(never_opened.1),
+        mib(never_opened.0),
+        never_opened.3,
+        tray_start_ms
+    );
     env.signal(index, libc::SIGTERM);
     env.wait_exit(index, Duration::from_secs(20));
 }
