@@ -172,6 +172,10 @@ fn scripts_run_without_display_or_secret_service_hands_out_tokens() {
     env.vars.insert("CASTKEY_RUN_NO_BUILD".into(), "1".into());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     env.vars.insert("CASTKEY_SANDBOX_PORT".into(), port.to_string());
+    // The script runs the binaries the test command built, wherever they are.
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        env.vars.insert("CARGO_TARGET_DIR".into(), dir);
+    }
     let mut cmd = env.command("bash");
     cmd.arg(castkey_scenarios::repo().join("scripts/run"));
     env.spawn("run", cmd);
