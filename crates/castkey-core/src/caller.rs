@@ -1,6 +1,7 @@
 //! [`Caller`]: who is asking, as the OS tells it for a local connection
 //! (SO_PEERCRED on Linux): user, process, executable and, for a script run
-//! by an interpreter, the script. Every core call that comes from the
+//! by an interpreter, the script. On Windows (a named pipe): process and
+//! executable only; the script is read from `/proc`, which Windows lacks. Every core call that comes from the
 //! socket carries one, so consent, per-client binding and the activity log
 //! are decided in the core.
 
@@ -10,7 +11,9 @@ use std::path::{Path, PathBuf};
 /// The process on the other end of an IPC connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The peer's user id; connections from other users are refused.
+    /// The peer's user id; connections from other users are refused. On
+    /// Windows always 0: users are SIDs there, and the pipe server compares
+    /// them before a `Caller` exists (ipc_server/windows.rs).
     pub uid: u32,
     /// The peer's process id, when the OS tells it.
     pub pid: Option<i32>,
@@ -70,10 +73,23 @@ impl Caller {
         Caller { uid, pid, executable, script }
     }
 
+    /// A named-pipe client on Windows: its process id and executable
+    /// (`QueryFullProcessImageNameW`), as the pipe server read them. No
+    /// script: an interpreter (`python.exe`) is known by its executable
+    /// alone, so an approval of it covers every script it runs.
+    #[cfg(windows)]
+    pub fn from_pipe_client(pid: u32, executable: Option<PathBuf>) -> Self {
+        Caller { uid: 0, pid: i32::try_from(pid).ok(), executable, script: None }
+    }
+
     /// This process, for calls the CLI or the shell make in-process.
     pub fn this_process() -> Self {
+        #[cfg(unix)]
+        let uid = castkey_ipc::socket::current_uid();
+        #[cfg(windows)]
+        let uid = 0;
         Caller {
-            uid: castkey_ipc::socket::current_uid(),
+            uid,
             pid: i32::try_from(std::process::id()).ok(),
             executable: std::env::current_exe().ok(),
             script: None,
@@ -122,6 +138,11 @@ const OWN_TOOLS: &[&str] = &["castkey", "castkey-app", "castkey.exe", "castkey-a
 
 fn is_interpreter(exe: &Path) -> bool {
     let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    // Windows: `Python311.exe`, `node.exe`: any case, without `.exe`.
+    #[cfg(windows)]
+    let lower = name.to_ascii_lowercase();
+    #[cfg(windows)]
+    let name = lower.strip_suffix(".exe").unwrap_or(&lower);
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
     INTERPRETERS.contains(&base)
 }
@@ -168,6 +189,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn this_process_knows_its_own_executable() {
         let me = Caller::this_process();
         assert_eq!(me.pid, i32::try_from(std::process::id()).ok());
@@ -211,6 +233,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_script_is_identified_by_its_interpreter_and_path() {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("ask.py");

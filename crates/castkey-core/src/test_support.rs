@@ -142,7 +142,7 @@ impl World {
     /// an interpreter), with pid 4242: a broadcasting app as the core sees it.
     pub fn session_for(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {
         let caller = crate::Caller {
-            uid: castkey_ipc::socket::current_uid(),
+            uid: crate::Caller::this_process().uid,
             pid: Some(4242),
             executable: Some(executable.into()),
             script: script.map(str::to_string),

@@ -34,15 +34,21 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::UnixStream;
+#[cfg(unix)]
+use tokio::net::unix::{OwnedReadHalf as ReadHalf, OwnedWriteHalf as WriteHalf};
 use tokio::time::Instant;
+
+/// The two halves of a connected named pipe.
+#[cfg(windows)]
+type ReadHalf = tokio::io::ReadHalf<tokio::net::windows::named_pipe::NamedPipeClient>;
+#[cfg(windows)]
+type WriteHalf = tokio::io::WriteHalf<tokio::net::windows::named_pipe::NamedPipeClient>;
 
 /// One connection; requests are answered in order.
 #[derive(Debug)]
 pub struct AsyncClient {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf>,
+    writer: WriteHalf,
     next_id: u64,
     timeout: Option<Duration>,
     /// The line being read, kept when a read is cut short (timeout, or a
@@ -60,9 +66,7 @@ impl AsyncClient {
     /// Checks the endpoint ([`crate::socket::check_socket`]), then connects.
     pub async fn connect(path: &Path) -> Result<Self, ClientError> {
         crate::socket::check_socket(path)?;
-        let stream = UnixStream::connect(path).await.map_err(|e| connect_error(path, e))?;
-        crate::socket::check_peer(path, &stream)?;
-        let (reader, writer) = stream.into_split();
+        let (reader, writer) = open(path).await?;
         Ok(AsyncClient {
             reader: BufReader::new(reader),
             writer,
@@ -190,13 +194,39 @@ impl AsyncClient {
 
 /// Reads up to a newline into `partial` (which keeps what was read if the
 /// future is dropped), then hands the complete line over.
-async fn read_line(
-    reader: &mut BufReader<OwnedReadHalf>,
-    partial: &mut Vec<u8>,
-) -> Result<Vec<u8>, ClientError> {
+async fn read_line(reader: &mut BufReader<ReadHalf>, partial: &mut Vec<u8>) -> Result<Vec<u8>, ClientError> {
     let limit = (MAX_LINE_BYTES + 1).saturating_sub(partial.len()) as u64;
     reader.take(limit).read_until(b'\n', partial).await?;
     let line = std::mem::take(partial);
     check_line(&line)?;
     Ok(line)
+}
+
+/// Connects to the socket at `path` and checks who listens there.
+#[cfg(unix)]
+async fn open(path: &Path) -> Result<(ReadHalf, WriteHalf), ClientError> {
+    let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| connect_error(path, e))?;
+    crate::socket::check_peer(path, &stream)?;
+    Ok(stream.into_split())
+}
+
+/// Opens the named pipe at `path` (tokio asks for `SECURITY_IDENTIFICATION`:
+/// the server may learn who this is but cannot act as this user) and checks
+/// who serves it. Every instance busy: tries again for a moment, as tokio's
+/// `ClientOptions::open` documents; no pipe of that name is "not running".
+#[cfg(windows)]
+async fn open(path: &Path) -> Result<(ReadHalf, WriteHalf), ClientError> {
+    use tokio::net::windows::named_pipe::ClientOptions;
+    let deadline = Instant::now() + crate::pipe::BUSY_WAIT;
+    let pipe = loop {
+        match ClientOptions::new().open(path) {
+            Ok(pipe) => break pipe,
+            Err(e) if crate::pipe::is_busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(crate::pipe::BUSY_RETRY).await
+            }
+            Err(e) => return Err(connect_error(path, e)),
+        }
+    };
+    crate::pipe::check_server(path, &pipe)?;
+    Ok(tokio::io::split(pipe))
 }

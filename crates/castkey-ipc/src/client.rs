@@ -135,6 +135,8 @@ impl Client {
         let stream = open(path).map_err(|e| connect_error(path, e))?;
         #[cfg(unix)]
         crate::socket::check_peer(path, &stream)?;
+        #[cfg(windows)]
+        crate::pipe::check_server(path, &stream)?;
         let writer = stream.try_clone()?;
         Ok(Client {
             reader: BufReader::new(stream),
@@ -403,9 +405,25 @@ fn open(path: &Path) -> io::Result<Stream> {
     Stream::connect(path)
 }
 
+/// Opens the pipe as a file, at impersonation level
+/// `SECURITY_IDENTIFICATION` (as tokio's `ClientOptions` does): the server
+/// may learn who this is but cannot act as this user. Every instance busy:
+/// tries again for a moment; no pipe of that name (`ERROR_FILE_NOT_FOUND`)
+/// is "not running".
 #[cfg(windows)]
 fn open(path: &Path) -> io::Result<Stream> {
-    std::fs::OpenOptions::new().read(true).write(true).open(path)
+    use std::os::windows::fs::OpenOptionsExt as _;
+    let deadline = Instant::now() + crate::pipe::BUSY_WAIT;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).security_qos_flags(crate::pipe::SECURITY_IDENTIFICATION);
+    loop {
+        match options.open(path) {
+            Err(e) if crate::pipe::is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(crate::pipe::BUSY_RETRY)
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -413,6 +431,8 @@ fn set_read_timeout(stream: &Stream, timeout: Option<Duration>) -> io::Result<()
     stream.set_read_timeout(timeout)
 }
 
+/// A pipe opened for blocking reads has no read timeout: on Windows this
+/// client waits until the broker writes (see docs/platforms.md).
 #[cfg(windows)]
 fn set_read_timeout(_stream: &Stream, _timeout: Option<Duration>) -> io::Result<()> {
     Ok(())

@@ -13,16 +13,18 @@
 //! bytes a line, many requests per connection. Access tokens only: no refresh
 //! token, client secret or API key ever crosses the socket.
 
-#[cfg(all(unix, feature = "tokio"))]
+#[cfg(all(any(unix, windows), feature = "tokio"))]
 pub mod async_client;
 pub mod client;
 pub mod methods;
 pub mod notification;
+#[cfg(windows)]
+pub mod pipe;
 pub mod protocol;
 pub mod socket;
 pub mod ui;
 
-#[cfg(all(unix, feature = "tokio"))]
+#[cfg(all(any(unix, windows), feature = "tokio"))]
 pub use async_client::AsyncClient;
 pub use client::{Client, ClientError, RawNotification};
 pub use methods::*;

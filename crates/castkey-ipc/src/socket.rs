@@ -32,9 +32,31 @@ pub fn default_socket_path() -> PathBuf {
     if let Some(p) = std::env::var_os(SOCKET_ENV).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let user = std::env::var("USERNAME").unwrap_or_else(|_| "user".into());
+    pipe_path(&std::env::var("USERNAME").unwrap_or_default())
+}
+
+/// The Windows named pipe for `user`: `\\.\pipe\castkey-<user>`, with every
+/// character but ASCII letters and digits replaced by `_` (`user` when
+/// empty). The name is only a meeting point: who may open the pipe is
+/// decided by its security descriptor ([`owner_only_sddl`]), and who
+/// serves it is checked by the client (`castkey_ipc::pipe`).
+pub fn pipe_path(user: &str) -> PathBuf {
+    let user = if user.is_empty() { "user" } else { user };
     let safe: String = user.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     PathBuf::from(format!(r"\\.\pipe\castkey-{safe}"))
+}
+
+/// The security descriptor (SDDL) of the broker's named pipe: a protected
+/// DACL (`P`: nothing inherited) with one entry, full access for the user
+/// `sid` (`S-1-5-21-…`). Without it the default DACL lets Everyone and
+/// Anonymous read. `None` unless `sid` has the form of a SID (`S-`, then
+/// numbers separated by `-`), so that nothing else can end up in the DACL.
+pub fn owner_only_sddl(sid: &str) -> Option<String> {
+    let mut parts = sid.split('-');
+    let well_formed = parts.next() == Some("S")
+        && sid.split('-').count() >= 3
+        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    well_formed.then(|| format!("D:P(A;;GA;;;{sid})"))
 }
 
 /// The real user id of this process.
@@ -345,5 +367,36 @@ mod tests {
         std::os::unix::fs::chown(dir.path(), Some(other), None).unwrap();
         assert!(why(check_socket(&path)).contains("its directory"));
         assert!(why(check_socket(&path)).contains("belongs to another user (uid 4242"));
+    }
+}
+
+/// The Windows pipe name and descriptor, which are plain strings: tested
+/// on every platform.
+#[cfg(test)]
+mod pipe_tests {
+    use super::*;
+
+    #[test]
+    fn the_pipe_is_named_after_the_user_in_safe_characters() {
+        assert_eq!(pipe_path("alice"), PathBuf::from(r"\\.\pipe\castkey-alice"));
+        assert_eq!(pipe_path("Jo Doe.2"), PathBuf::from(r"\\.\pipe\castkey-Jo_Doe_2"));
+        // No way out of the pipe namespace, nor into another name.
+        assert_eq!(pipe_path(r"..\..\x"), PathBuf::from(r"\\.\pipe\castkey-______x"));
+        assert_eq!(pipe_path("Zoë"), PathBuf::from(r"\\.\pipe\castkey-Zo_"));
+        assert_eq!(pipe_path(""), PathBuf::from(r"\\.\pipe\castkey-user"));
+    }
+
+    #[test]
+    fn only_the_users_sid_is_in_the_dacl() {
+        assert_eq!(
+            owner_only_sddl("S-1-5-21-1004336348-1177238915-682003330-1001").as_deref(),
+            Some("D:P(A;;GA;;;S-1-5-21-1004336348-1177238915-682003330-1001)")
+        );
+        assert_eq!(owner_only_sddl("S-1-5-18").as_deref(), Some("D:P(A;;GA;;;S-1-5-18)"));
+        for bad in
+            ["", "S", "S-1", "S-1-", "S--5", "WD", "S-1-5)(A;;GA;;;WD", "s-1-5-18", "S-1-5-18 ", "S-1-x"]
+        {
+            assert_eq!(owner_only_sddl(bad), None, "{bad:?}");
+        }
     }
 }
