@@ -94,10 +94,34 @@ fn a_machine_without_a_browser_signs_in_with_a_code() {
     let grant = env.client().call::<Token>(&TokenParams::default()).unwrap();
     assert_eq!(grant.account.id, "sandbox:streamer");
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
-    // With a broker running, the CLI says where to go instead.
-    let again = env.castkey(&["login", "--code", "sandbox"]);
-    assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("a Castkey broker is running"), "{}", text(&again.stderr));
+    // With a broker running (a headless encoder's `castkey serve`), the
+    // sign-in with a code runs in the broker, which keeps the account: the
+    // CLI shows the code and waits for the broker's `signed_in`.
+    env.vars.insert("CASTKEY_TEST_LOGIN".into(), "bot".into());
+    let again = env.spawn_castkey("login-code-broker", &["login", "--code", "sandbox"]);
+    let url =
+        castkey_scenarios::wait_for("the broker's code on the terminal", Duration::from_secs(30), || {
+            let log = env.log("login-code-broker");
+            log.lines().find_map(|l| l.strip_prefix("castkey: complete URL: ").map(|u| u.trim().to_string()))
+        });
+    let status = env.command(castkey_scenarios::repo().join("tests/idp/browser")).arg(&url).status().unwrap();
+    assert!(status.success());
+    assert_eq!(env.wait_exit(again, Duration::from_secs(60)), Some(0), "{}", env.log("login-code-broker"));
+    assert!(
+        env.log("login-code-broker").contains("Signed in as bot (sandbox:bot)"),
+        "{}",
+        env.log("login-code-broker")
+    );
+    let accounts: Vec<String> = env
+        .client()
+        .call::<castkey_ipc::Accounts>(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert!(accounts.contains(&"sandbox:bot".to_string()), "{accounts:?}");
+    let grant = env.client().call::<Token>(&TokenParams::default()).unwrap();
+    assert_eq!(grant.account.id, "sandbox:bot", "the new sign-in is the provider's active account");
 }
 
 #[test]

@@ -125,10 +125,10 @@ pub(crate) fn login_with_code(
     store: &StoreArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    if Client::connect_default().is_ok() {
-        anyhow::bail!(
-            "a Castkey broker is running: sign in with a code from its window, or stop it and run this again"
-        );
+    match Client::connect_default() {
+        Ok(client) => return login_with_code_in_broker(client, provider, store, out),
+        Err(ClientError::NotRunning { .. }) => {}
+        Err(e) => return Err(e.into()),
     }
     let secrets = crate::store::open(store)?;
     let rt = runtime()?;
@@ -136,19 +136,67 @@ pub(crate) fn login_with_code(
         let core = Core::start(CoreOptions::system_with_store(RedirectMode::Loopback, secrets)?).await?;
         let account = core
             .login_with_code(provider, |started| {
-                let url = started.verification_uri_complete.as_deref().unwrap_or(&started.verification_uri);
-                eprintln!(
-                    "castkey: on any device, open\n  {}\nand enter the code\n  {}\n\nor scan:\n{}\n                     castkey: waiting for you to finish…",
-                    started.verification_uri,
-                    started.user_code,
-                    castkey_core::terminal_qr(url).unwrap_or_default()
-                );
-                eprintln!("castkey: complete URL: {url}");
+                show_code(
+                    &started.verification_uri,
+                    started.verification_uri_complete.as_deref(),
+                    &started.user_code,
+                )
             })
             .await?;
         writeln!(out, "Signed in as {} ({})", account.display_name, account.id)?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints what the user needs to finish a sign-in with a code.
+fn show_code(verification_uri: &str, complete: Option<&str>, user_code: &str) {
+    let url = complete.unwrap_or(verification_uri);
+    eprintln!(
+        "castkey: on any device, open\n  {verification_uri}\nand enter the code\n  {user_code}\n\nor scan:\n{}\n\
+         castkey: waiting for you to finish…",
+        castkey_core::terminal_qr(url).unwrap_or_default()
+    );
+    eprintln!("castkey: complete URL: {url}");
+}
+
+/// Sign-in with a code run by the broker (the app or `castkey serve`,
+/// which keeps the account): subscribe first, then start it, then wait for
+/// `signed_in` for the provider or `sign_in_failed`, at most until the code
+/// expires.
+fn login_with_code_in_broker(
+    mut client: Client,
+    provider: &str,
+    store: &StoreArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    use castkey_ipc::notification::{SignInFailed, SignedIn};
+    if store.secret_store.is_some() {
+        eprintln!(
+            "castkey: the running broker keeps the secrets in its own store (`castkey status` names it)"
+        );
+    }
+    client.subscribe()?;
+    let code = client.call::<castkey_ipc::LoginWithCode>(&LoginParams { provider: provider.into() })?;
+    show_code(&code.verification_uri, code.verification_uri_complete.as_deref(), &code.user_code);
+    loop {
+        let left = code.expires_at.saturating_sub(crate::when::now());
+        if left == 0 {
+            anyhow::bail!("the code expired before the sign-in was finished; run this again");
+        }
+        let Some(note) = client.next_notification(Some(Duration::from_secs(left)))? else { continue };
+        if let Some(signed_in) = note.parse::<SignedIn>()? {
+            if signed_in.account.provider == code.provider {
+                writeln!(out, "Signed in as {} ({})", signed_in.account.display_name, signed_in.account.id)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+        } else if let Some(failed) = note.parse::<SignInFailed>()? {
+            return Err(castkey_ipc::ClientError::Rpc(castkey_ipc::RpcError::new(
+                failed.reason,
+                failed.message,
+            ))
+            .into());
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -21,8 +21,9 @@ use crate::event::CoreEvent;
 use castkey_ipc::notification::{self as note, Notification};
 use castkey_ipc::protocol::{Response, RpcError};
 use castkey_ipc::{
-    Accounts, Activity, AddProvider, AllowApp, Apps, Hello, Login, Method, ProviderTemplates, Providers,
-    Reason, RemoveProvider, RevokeApp, SignOut, Status, Subscribe, Switch, Token, MAX_LINE_BYTES,
+    Accounts, Activity, AddProvider, AllowApp, Apps, DeviceCode, Hello, Login, LoginWithCode, Method,
+    ProviderTemplates, Providers, Reason, RemoveProvider, RevokeApp, SignOut, Status, Subscribe, Switch,
+    Token, MAX_LINE_BYTES,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -178,6 +179,17 @@ async fn run(
             admitted(core, session, method).await?;
             respond(core.login(&session.caller, &p.provider).await)
         }
+        LoginWithCode::METHOD => {
+            let p = params_of::<LoginWithCode>(params)?;
+            admitted(core, session, method).await?;
+            respond(core.begin_device_sign_in(&p.provider).await.map(|d| DeviceCode {
+                provider: d.provider,
+                user_code: d.user_code,
+                verification_uri: d.verification_uri,
+                verification_uri_complete: d.verification_uri_complete,
+                expires_at: d.expires_at,
+            }))
+        }
         Switch::METHOD => {
             let p = params_of::<Switch>(params)?;
             admitted(core, session, method).await?;
@@ -296,6 +308,12 @@ fn notification(event: &CoreEvent) -> Option<Vec<u8>> {
         }
         CoreEvent::ReauthRequired { account } => {
             line::<note::ReauthRequired>(&note::AccountEvent { account: account.clone() })
+        }
+        CoreEvent::SignInFailed { reason, message } => {
+            line::<note::SignInFailed>(&note::SignInFailedParams {
+                reason: *reason,
+                message: message.clone(),
+            })
         }
         CoreEvent::TokenRefreshed { account, expires_at } => {
             line::<note::TokenRefreshed>(&note::TokenRefreshedParams {

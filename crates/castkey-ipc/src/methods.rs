@@ -208,6 +208,33 @@ pub struct LoginParams {
     pub provider: String,
 }
 
+/// `login_with_code`: start a sign-in with a code (RFC 8628) in the
+/// broker, for a machine whose user signs in on another device. Answers
+/// at once with what to show; the outcome comes as a `signed_in` (or
+/// `sign_in_failed`) notification, so subscribe first.
+#[derive(Debug)]
+pub enum LoginWithCode {}
+
+impl Method for LoginWithCode {
+    const METHOD: &'static str = "login_with_code";
+    type Params = LoginParams;
+    type Result = DeviceCode;
+}
+
+/// What the user needs to finish a sign-in with a code (RFC 8628 §3.2):
+/// enter `user_code` at `verification_uri` on any device (or open
+/// `verification_uri_complete`) before `expires_at` (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DeviceCode {
+    pub provider: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    pub expires_at: u64,
+}
+
 /// `providers`: the providers an account can be added for.
 #[derive(Debug)]
 pub enum Providers {}
@@ -640,6 +667,7 @@ pub const METHODS: &[&str] = &[
     Accounts::METHOD,
     Providers::METHOD,
     Login::METHOD,
+    LoginWithCode::METHOD,
     Switch::METHOD,
     Subscribe::METHOD,
     SignOut::METHOD,

@@ -86,6 +86,24 @@ pub struct TokenRefreshedParams {
     pub expires_at: u64,
 }
 
+/// A sign-in the broker was running (`login`, `login_with_code`, the
+/// window's) failed: denied, expired, refused.
+#[derive(Debug)]
+pub enum SignInFailed {}
+
+impl Notification for SignInFailed {
+    const METHOD: &'static str = "sign_in_failed";
+    type Params = SignInFailedParams;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SignInFailedParams {
+    /// Why, as an error `reason` (`login_failed`, `provider_unavailable`, …).
+    pub reason: crate::Reason,
+    pub message: String,
+}
+
 /// Every notification name, in the order `subscribe` answers them.
 pub const NOTIFICATIONS: &[&str] = &[
     ActiveChanged::METHOD,
@@ -93,4 +111,5 @@ pub const NOTIFICATIONS: &[&str] = &[
     SignedOut::METHOD,
     ReauthRequired::METHOD,
     TokenRefreshed::METHOD,
+    SignInFailed::METHOD,
 ];

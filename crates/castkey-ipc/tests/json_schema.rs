@@ -163,6 +163,7 @@ fn all() -> Schemas {
     s.method::<Accounts>();
     s.method::<Providers>();
     s.method::<Login>();
+    s.method::<LoginWithCode>();
     s.method::<Switch>();
     s.method::<Subscribe>();
     s.method::<SignOut>();
@@ -180,6 +181,7 @@ fn all() -> Schemas {
     s.notification::<notification::SignedOut>();
     s.notification::<notification::ReauthRequired>();
     s.notification::<notification::TokenRefreshed>();
+    s.notification::<notification::SignInFailed>();
     s
 }
 
