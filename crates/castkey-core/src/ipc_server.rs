@@ -33,6 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+#[cfg(windows)]
+mod windows;
+
 /// The request envelope, borrowed from the line. Unknown members are
 /// ignored (JSON-RPC 2.0 allows extensions).
 #[derive(Deserialize)]
@@ -348,6 +351,8 @@ pub struct IpcServer {
     /// shell binds before its runtime serves); [`IpcServer::serve`] adopts it.
     #[cfg(unix)]
     listener: std::os::unix::net::UnixListener,
+    #[cfg(windows)]
+    pipe: windows::Pipe,
     path: PathBuf,
     limits: IpcLimits,
 }
@@ -569,6 +574,7 @@ fn serve_connection(
     outcome
 }
 
+#[cfg(unix)]
 impl Drop for IpcServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
