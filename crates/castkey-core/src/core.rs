@@ -411,7 +411,9 @@ impl Core {
                 };
                 if let Some(e) = outcome {
                     this.sign_in.abandon(&state);
-                    let _ = this.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
+                    let _ = this
+                        .events
+                        .send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
                 }
             });
             return Ok(started);
@@ -423,7 +425,9 @@ impl Core {
                 // Past the sign-in's lifetime a launcher's failure no longer matters.
                 if let Ok(e) = tokio::time::timeout(ttl, late_failure).await {
                     this.sign_in.abandon(&state);
-                    let _ = this.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
+                    let _ = this
+                        .events
+                        .send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
                 }
             });
         }

@@ -75,7 +75,7 @@ fn top_mappings(pid: u32, n: usize) -> Vec<(String, u64)> {
         }
     }
     let mut all: Vec<(String, u64)> = by_name.into_iter().collect();
-    all.sort_by(|a, b| b.1.cmp(&a.1));
+    all.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     all.truncate(n);
     all
 }
