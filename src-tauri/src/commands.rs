@@ -12,8 +12,8 @@ use castkey_core::CoreError;
 use castkey_ipc::ui::command::COMMANDS;
 use castkey_ipc::ui::{
     AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus, CancelSignInArgs,
-    CancelSignInWithCodeArgs, CommandError, ConsentRequest, DesktopSettings, DeviceSignIn, Diagnostics,
-    ProviderTemplate, Readiness, RemoveProviderArgs, RevokeAppArgs, SignInArgs, SignInStarted,
+    CancelSignInWithCodeArgs, CliInstalled, CommandError, ConsentRequest, DesktopSettings, DeviceSignIn,
+    Diagnostics, ProviderTemplate, Readiness, RemoveProviderArgs, RevokeAppArgs, SignInArgs, SignInStarted,
     SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs,
 };
 use castkey_ipc::{
@@ -73,6 +73,7 @@ window_commands![
     update_settings,
     go_live_readiness,
     export_diagnostics,
+    install_cli,
 ];
 
 /// `a == b`, usable in a `const` (slice and `str` equality are not `const`).
@@ -302,4 +303,11 @@ pub fn export_diagnostics(shell: State<'_, Shell>) -> Result<Diagnostics, Comman
         message: format!("could not save {}: {e}", path.display()),
     })?;
     Ok(Diagnostics { path: path.display().to_string(), text })
+}
+
+/// Puts the `castkey` command installed with the app in `~/.local/bin`.
+#[tauri::command]
+pub fn install_cli() -> Result<CliInstalled, CommandError> {
+    crate::desktop::install_cli()
+        .map_err(|message| CommandError { reason: castkey_ipc::Reason::Internal, message })
 }

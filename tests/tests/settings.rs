@@ -1,7 +1,8 @@
 //! Settings from the window reach outside it: "Start Castkey when I log
 //! in" writes and removes the XDG autostart entry (which starts Castkey
-//! with `--autostarted`, so "start in tray" can keep the window closed), and
-//! "Export diagnostics" saves a report with no token or secret in it.
+//! with `--autostarted`, so "start in tray" can keep the window closed),
+//! "Put castkey in ~/.local/bin" links the command there, and "Export
+//! diagnostics" saves a report with no token or secret in it.
 
 use castkey_scenarios::webdriver::WebDriver;
 use castkey_scenarios::{binary, wait_for, EnvOptions, TestEnv};
@@ -51,6 +52,16 @@ fn start_at_login_writes_and_removes_the_autostart_entry_and_diagnostics_hold_no
         autostart_entries(&env).is_empty().then_some(())
     });
     assert_eq!(settings_file(&env)["start_at_login"], false);
+
+    // The castkey command beside the app goes into ~/.local/bin (a link
+    // here: not an AppImage), and it works from there.
+    driver.click_css("#install-cli", Duration::from_secs(10));
+    let installed = driver.wait("#cli-installed", Duration::from_secs(10));
+    let link = env.path(".local/bin/castkey");
+    assert!(driver.text(&installed).contains(&link.display().to_string()), "{}", driver.text(&installed));
+    assert_eq!(std::fs::read_link(&link).unwrap(), binary("castkey"));
+    let via_link = env.command(&link).arg("token").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&via_link.stdout).trim(), access_token);
 
     // Diagnostics: versions, the provider, the account — and no secret.
     driver.click_css("#export-diagnostics", Duration::from_secs(10));

@@ -13,6 +13,7 @@ describe("api: commands go out under their generated names with one args struct"
       switch_account: () => ({}),
       update_settings: (args) => args,
       export_diagnostics: () => ({ path: "/tmp/castkey-diagnostics.txt", text: "report" }),
+      install_cli: () => ({ path: "/home/u/.local/bin/castkey", on_path: false }),
       answer_consent: () => null,
       revoke_app: () => true,
       add_provider: () => ({}),
@@ -36,6 +37,7 @@ describe("api: commands go out under their generated names with one args struct"
     expect(await api.settings()).toEqual(settings);
     expect((await api.goLiveReadiness()).horizon_hours).toBe(4);
     expect(await api.exportDiagnostics()).toEqual({ path: "/tmp/castkey-diagnostics.txt", text: "report" });
+    expect(await api.installCli()).toEqual({ path: "/home/u/.local/bin/castkey", on_path: false });
 
     expect(backend.calls).toEqual([
       { cmd: commands.signIn, args: { provider: "sandbox" } },
@@ -54,6 +56,7 @@ describe("api: commands go out under their generated names with one args struct"
       { cmd: "settings", args: undefined },
       { cmd: "go_live_readiness", args: undefined },
       { cmd: "export_diagnostics", args: undefined },
+      { cmd: "install_cli", args: undefined },
     ]);
   });
 

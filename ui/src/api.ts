@@ -11,6 +11,7 @@
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AccountInfo } from "./bindings/AccountInfo";
+import type { CliInstalled } from "./bindings/CliInstalled";
 import type { SignedOut } from "./bindings/SignedOut";
 import type { AddProvider } from "./bindings/AddProvider";
 import type { DeviceSignIn } from "./bindings/DeviceSignIn";
@@ -288,6 +289,11 @@ export function goLiveReadiness(): Promise<Readiness> {
 /** Writes a diagnostics report (no secrets) to a file; resolves with its path and text. */
 export function exportDiagnostics(): Promise<Diagnostics> {
   return call<Diagnostics>(commands.exportDiagnostics);
+}
+
+/** Puts the `castkey` command installed with the app in ~/.local/bin. */
+export function installCli(): Promise<CliInstalled> {
+  return call<CliInstalled>(commands.installCli);
 }
 
 /** The accounts changed (added, signed out, needing a new sign-in…): reload them. */

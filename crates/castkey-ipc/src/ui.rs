@@ -63,6 +63,7 @@ pub mod command {
         "update_settings",
         "go_live_readiness",
         "export_diagnostics",
+        "install_cli",
     ];
 
     #[cfg(test)]
@@ -527,6 +528,17 @@ pub struct AccountReadiness {
 pub struct Diagnostics {
     pub path: String,
     pub text: String,
+}
+
+/// `install_cli`: the `castkey` command installed with the app was put in
+/// `~/.local/bin` (a copy when the app runs from an AppImage, whose files
+/// go away when it exits; a symbolic link otherwise). `on_path` says
+/// whether that folder is on `PATH` (if not, the user must add it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CliInstalled {
+    pub path: String,
+    pub on_path: bool,
 }
 
 /// `remove_provider`'s args: only a provider the user added, with no

@@ -7,9 +7,9 @@
 
 use castkey_ipc::ui::{
     command, event, AccountReadiness, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs,
-    AnswerConsentArgs, AppStatus, CancelSignInArgs, CancelSignInWithCodeArgs, CommandError, ConsentDecision,
-    ConsentRequest, DesktopSettings, DeviceSignIn, Diagnostics, FieldKind, ProviderTemplate, Readiness,
-    RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed, SignInStarted,
+    AnswerConsentArgs, AppStatus, CancelSignInArgs, CancelSignInWithCodeArgs, CliInstalled, CommandError,
+    ConsentDecision, ConsentRequest, DesktopSettings, DeviceSignIn, Diagnostics, FieldKind, ProviderTemplate,
+    Readiness, RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed, SignInStarted,
     SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs, TemplateField,
 };
 use castkey_ipc::{
@@ -129,6 +129,7 @@ fn expected_files() -> Vec<(String, String)> {
         render::<Readiness>(&cfg),
         render::<AccountReadiness>(&cfg),
         render::<Diagnostics>(&cfg),
+        render::<CliInstalled>(&cfg),
         ("names.ts".to_string(), names_ts()),
     ]
 }

@@ -27,6 +27,7 @@ export const commands = {
   updateSettings: "update_settings",
   goLiveReadiness: "go_live_readiness",
   exportDiagnostics: "export_diagnostics",
+  installCli: "install_cli",
 } as const;
 
 /** Event names the shell emits to the window. */

@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import * as api from "../api";
 import type { DesktopSettings, Diagnostics } from "../api";
+import type { CliInstalled } from "../bindings/CliInstalled";
 import { CopyButton, Placeholder, useStore } from "../components/common";
 import { text } from "../strings";
 import { parseHours } from "../validate";
@@ -110,6 +111,34 @@ function SettingsForm(props: { settings: DesktopSettings }) {
   );
 }
 
+/** "Put castkey in ~/.local/bin": a link (a copy from an AppImage). */
+function InstallCli() {
+  const store = useStore();
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<CliInstalled | undefined>();
+  const run = () => {
+    store.hideError();
+    setBusy(true);
+    api
+      .installCli()
+      .then(setDone)
+      .catch(store.reportError)
+      .finally(() => setBusy(false));
+  };
+  return (
+    <div class="copy-row">
+      <button type="button" class="btn btn-secondary" id="install-cli" disabled={busy} onClick={run}>
+        {busy ? t.installingCli : t.installCli}
+      </button>
+      {done && (
+        <p role="status" id="cli-installed">
+          {t.cliInstalled(done.path)} {done.on_path ? "" : t.cliDirNotOnPath}
+        </p>
+      )}
+    </div>
+  );
+}
+
 function Diagnostics() {
   const store = useStore();
   const [busy, setBusy] = useState(false);
@@ -183,6 +212,7 @@ export function SettingsScreen() {
                 </code>
                 <CopyButton value={t.linkCommand(status.value.cli_path)} label={t.copyCommand} />
               </div>
+              <InstallCli />
             </>
           ) : (
             <p id="cli-hint">{t.cliMissing}</p>
