@@ -663,3 +663,34 @@ pub fn in_session_keyring(cmd: &mut Command, name: &str) {
         });
     }
 }
+
+// The scripted browser signing in as a user the scenario chooses later,
+// also when the browser is started by a process that was started before
+// (the app): the name is read from a file at each start.
+impl TestEnv {
+    /// Makes `BROWSER` a wrapper of `idp/browser` that signs in as the
+    /// name last given to [`TestEnv::login_as`] (default: `streamer`). Call
+    /// before starting the app.
+    pub fn browser_with_chosen_login(&mut self) {
+        let wrapper = self.path("browser-as");
+        let inner = repo().join("tests/idp/browser");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nif [ -s \"$HOME/login-as\" ]; then CASTKEY_TEST_LOGIN=$(cat \"$HOME/login-as\"); \
+                 export CASTKEY_TEST_LOGIN; fi\nexec '{}' \"$@\"\n",
+                inner.display()
+            ),
+        )
+        .expect("write the browser wrapper");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the wrapper");
+        self.vars.insert("BROWSER".into(), wrapper.display().to_string());
+    }
+
+    /// The next browser sign-in logs in as `name`.
+    pub fn login_as(&self, name: &str) {
+        std::fs::write(self.path("login-as"), name).expect("write login-as");
+    }
+}

@@ -115,7 +115,12 @@ impl WebDriver {
 
     /// Types into an input.
     pub fn type_text(&self, element: &str, text: &str) {
-        self.post(&format!("/element/{element}/value"), json!({"text": text})).expect("type");
+        self.try_type_text(element, text).expect("type");
+    }
+
+    /// Types into an input; `None` if the element is gone (re-rendered).
+    pub fn try_type_text(&self, element: &str, text: &str) -> Option<()> {
+        self.post(&format!("/element/{element}/value"), json!({"text": text})).map(drop)
     }
 
     /// Shows the window's tab `name` (`accounts`, `add`, `apps`, `activity`,

@@ -119,27 +119,8 @@ fn access_token(answer: &Value) -> String {
         .to_string()
 }
 
-/// The `$BROWSER` of this scenario: the scripted browser, signing in as the
-/// user named in `<home>/login-as` (default: streamer).
-fn browser_with_chosen_login(env: &mut TestEnv) {
-    let wrapper = env.path("browser-as");
-    let inner = repo().join("tests/idp/browser");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nif [ -s \"$HOME/login-as\" ]; then CASTKEY_TEST_LOGIN=$(cat \"$HOME/login-as\"); \
-             export CASTKEY_TEST_LOGIN; fi\nexec '{}' \"$@\"\n",
-            inner.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    env.vars.insert("BROWSER".into(), wrapper.display().to_string());
-}
-
 fn sign_in_from_the_window(env: &TestEnv, driver: &WebDriver, login: &str) {
-    std::fs::write(env.path("login-as"), login).unwrap();
+    env.login_as(login);
     driver.show_screen("add");
     driver.click_css("#providers button[data-provider=\"sandbox\"]:not([disabled])", Duration::from_secs(60));
     driver.wait(&format!("#accounts [data-account-id=\"sandbox:{login}\"]"), Duration::from_secs(60));
@@ -173,7 +154,7 @@ fn approval_of(env: &TestEnv, executable: &str) -> Option<Value> {
 #[test]
 fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
-    browser_with_chosen_login(&mut env);
+    env.browser_with_chosen_login();
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
     sign_in_from_the_window(&env, &driver, "streamer");
@@ -322,7 +303,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
 #[test]
 fn two_accounts_of_one_provider_are_switched_with_make_active() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
-    browser_with_chosen_login(&mut env);
+    env.browser_with_chosen_login();
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
     sign_in_from_the_window(&env, &driver, "streamer");
@@ -379,12 +360,15 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
     assert!(err.contains("client_not_allowed"), "{err}");
     assert_eq!(castkey_token_user(&env), "streamer", "Castkey's own command follows the active account");
 
-    // …and limited to `openid` it no longer gets `broadcaster`.
-    let scopes = driver.wait(&format!("{card} input[name=\"scopes\"]"), Duration::from_secs(10));
-    driver.clear(&scopes);
-    driver.type_text(&scopes, "openid");
-    driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+    // …and limited to `openid` it no longer gets `broadcaster`. The card
+    // re-renders when the binding's save is announced, which may replace
+    // the field under the typing: type and save again until the file says so.
     wait_for("the scopes to be saved", Duration::from_secs(30), || {
+        let scopes = driver.find(&format!("{card} input[name=\"scopes\"]"))?;
+        driver.try_clear(&scopes)?;
+        driver.try_type_text(&scopes, "openid")?;
+        driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(300));
         let a = approval_of(&env, &me)?;
         (a["scopes"] == serde_json::json!(["openid"]) && a["account"] == "sandbox:viewer").then_some(())
     });

@@ -164,3 +164,135 @@ fn an_account_whose_sign_in_ends_within_the_horizon_is_not_ready_to_go_live() {
     assert!(!token.access_token.is_empty());
     assert_eq!(notes.matches("Not ready to go live").count(), 1, "said once: {notes}");
 }
+
+/// `gdbus call` on the scenario's bus; its printed answer.
+fn gdbus_call(env: &TestEnv, dest: &str, path: &str, method: &str, args: &[&str]) -> String {
+    let out = env
+        .command("gdbus")
+        .args(["call", "--session", "--dest", dest, "--object-path", path, "--method", method, "--"])
+        .args(args)
+        .output()
+        .expect("run gdbus");
+    assert!(out.status.success(), "gdbus {method}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// One entry of the tray menu as a panel reads it (com.canonical.dbusmenu).
+#[derive(Debug)]
+struct MenuEntry {
+    id: i32,
+    label: String,
+    checked: bool,
+}
+
+/// Every entry of the menu at `menu_path`, submenus included, from
+/// `GetLayout`'s printed answer: `(<id>, {'label': <'…'>, 'toggle-state': <1>, …}, [children])`.
+fn menu_entries(env: &TestEnv, dest: &str, menu_path: &str) -> Vec<MenuEntry> {
+    let layout = gdbus_call(env, dest, menu_path, "com.canonical.dbusmenu.GetLayout", &["0", "-1", "[]"]);
+    let mut entries = Vec::new();
+    let mut rest = layout.as_str();
+    while let Some(open) = rest.find(", {") {
+        let before = &rest[..open];
+        let id = before.rsplit(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<i32>().ok());
+        let after = &rest[open + 3..];
+        let close = after.find('}').unwrap_or(after.len());
+        let props = &after[..close];
+        if let (Some(id), Some(start)) = (id, props.find("'label': <'")) {
+            let label = &props[start + 11..];
+            let label = &label[..label.find("'>").unwrap_or(label.len())];
+            entries.push(MenuEntry {
+                id,
+                label: label.replace('_', ""),
+                checked: props.contains("'toggle-state': <1>"),
+            });
+        }
+        rest = &after[close..];
+    }
+    entries
+}
+
+fn click(env: &TestEnv, dest: &str, menu_path: &str, id: i32) {
+    gdbus_call(
+        env,
+        dest,
+        menu_path,
+        "com.canonical.dbusmenu.Event",
+        &[&id.to_string(), "clicked", "<0>", "0"],
+    );
+}
+
+#[test]
+fn the_tray_menu_says_ready_switches_accounts_and_quits() {
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    // A panel's tray host: the app's icon registers with it.
+    let mut watcher = env.command("/usr/bin/python3");
+    watcher.arg(castkey_scenarios::repo().join("tests/x11/sni_watcher.py")).stdin(Stdio::null());
+    env.spawn("watcher", watcher);
+    wait_for("the tray host", Duration::from_secs(10), || {
+        env.log("watcher").contains("WATCHING").then_some(())
+    });
+    env.browser_with_chosen_login();
+    let app = env.start_app("app", &[]);
+    let item = wait_for("the tray icon to register", Duration::from_secs(30), || {
+        env.log("watcher").lines().find_map(|l| l.strip_prefix("ITEM ").map(str::to_string))
+    });
+    let (sender, item_path) = item.split_once(' ').expect("ITEM <sender> <path>");
+    let (sender, item_path) = (sender.to_string(), item_path.trim().to_string());
+    let menu = gdbus_call(
+        &env,
+        &sender,
+        &item_path,
+        "org.freedesktop.DBus.Properties.Get",
+        &["org.kde.StatusNotifierItem", "Menu"],
+    );
+    let menu_path = menu.split('\'').nth(1).expect("the item's Menu object path").to_string();
+
+    // Two accounts of the sandbox, the second one active after its sign-in.
+    for who in ["streamer", "bot"] {
+        env.login_as(who);
+        let login = env.castkey(&["login", "sandbox"]);
+        assert!(login.status.success(), "{}", text(&login.stderr));
+    }
+    let shown = || {
+        let entries = menu_entries(&env, &sender, &menu_path);
+        entries.iter().any(|e| e.label.starts_with("Local sandbox: bot")).then_some(entries)
+    };
+    let entries = std::iter::repeat_with(|| {
+        std::thread::sleep(Duration::from_millis(200));
+        shown()
+    })
+    .take(75)
+    .flatten()
+    .next()
+    .unwrap_or_else(|| {
+        let layout =
+            gdbus_call(&env, &sender, &menu_path, "com.canonical.dbusmenu.GetLayout", &["0", "-1", "[]"]);
+        panic!("the menu does not show both accounts: {layout}")
+    });
+    let labels: Vec<&str> = entries.iter().map(|e| e.label.as_str()).collect();
+    for expected in ["Ready to go live (next 4 h)", "Local sandbox: bot", "Open Castkey", "Quit Castkey"] {
+        assert!(labels.contains(&expected), "no `{expected}` in {labels:?}");
+    }
+    let streamer =
+        entries.iter().find(|e| e.label.starts_with("streamer")).expect("streamer in the switch menu");
+    let bot = entries.iter().find(|e| e.label.starts_with("bot")).expect("bot in the switch menu");
+    assert!(bot.checked && !streamer.checked, "{entries:?}");
+
+    // Switch from the tray: the next token is the other account's.
+    click(&env, &sender, &menu_path, streamer.id);
+    wait_for("the switch", Duration::from_secs(10), || {
+        (token(&env).account.id == "sandbox:streamer").then_some(())
+    });
+    wait_for("the menu to follow", Duration::from_secs(10), || {
+        menu_entries(&env, &sender, &menu_path)
+            .iter()
+            .any(|e| e.label.starts_with("Local sandbox: streamer"))
+            .then_some(())
+    });
+
+    // Quit from the tray: the app ends, cleanly.
+    let quit =
+        menu_entries(&env, &sender, &menu_path).into_iter().find(|e| e.label == "Quit Castkey").unwrap();
+    click(&env, &sender, &menu_path, quit.id);
+    assert_eq!(env.wait_exit(app, Duration::from_secs(20)), Some(0), "{}", env.log("app"));
+}
