@@ -72,8 +72,28 @@ fn main() {
         .setup(|app| {
             let options = CoreOptions::system(RedirectMode::AppScheme)?;
             let config_dir = options.config_dir.clone();
-            let core = tauri::async_runtime::block_on(Core::start(options))
-                .map_err(|e| format!("Castkey could not start: {e}"))?;
+            let core = match tauri::async_runtime::block_on(Core::start(options)) {
+                Ok(core) => core,
+                Err(e) => {
+                    // No window will open: say it where a user who clicked
+                    // the icon looks (e.g. `castkey serve` runs as a service).
+                    use tauri_plugin_notification::NotificationExt;
+                    let shown = app
+                        .notification()
+                        .builder()
+                        .title("Castkey could not start")
+                        .body(e.to_string())
+                        .show();
+                    if let Err(n) = shown {
+                        tracing::warn!("could not show a notification: {n}");
+                    }
+                    eprintln!("castkey-app: Castkey could not start: {e}");
+                    // The plugin sends it from a background task: give it a
+                    // moment to reach the session bus before the process ends.
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    std::process::exit(1);
+                }
+            };
             let socket_path = castkey_ipc::socket::default_socket_path();
             let settings = SettingsFile::load(config_dir.join("settings.json"));
             let tray_only =

@@ -296,3 +296,22 @@ fn the_tray_menu_says_ready_switches_accounts_and_quits() {
     click(&env, &sender, &menu_path, quit.id);
     assert_eq!(env.wait_exit(app, Duration::from_secs(20)), Some(0), "{}", env.log("app"));
 }
+
+#[test]
+fn the_app_started_while_castkey_serve_owns_the_state_says_so_and_exits() {
+    // A streamer clicks the icon while the broker runs as a service.
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    watch_notifications(&mut env);
+    let serve = env.start_serve();
+    let serve_pid = env.guard(serve).child.id();
+    let mut cmd = env.command(binary("castkey-app"));
+    cmd.stdin(Stdio::null());
+    let app = env.spawn_indexed("app", cmd);
+    assert_eq!(env.wait_exit(app, Duration::from_secs(30)), Some(1), "{}", env.log("app"));
+    let notes = env.log("notifications");
+    assert!(notes.contains("Castkey could not start"), "{notes}");
+    assert!(notes.contains(&format!("Castkey already runs (process {serve_pid})")), "{notes}");
+    assert!(!window_shown(&env));
+    // The broker it found goes on serving.
+    assert!(env.guard(serve).child.try_wait().unwrap().is_none());
+}

@@ -717,7 +717,7 @@ impl StateLock {
                 let _ = file.read_to_string(&mut owner);
                 let owner = owner.trim();
                 let who = if owner.is_empty() { String::new() } else { format!(" (process {owner})") };
-                return Err(CoreError::Storage(format!(
+                return Err(CoreError::AlreadyRunning(format!(
                     "Castkey already runs{who} and owns {}: use that one (the app's window, or `castkey` \
                      commands, which talk to it), or stop it first",
                     config_dir.display()

@@ -34,6 +34,10 @@ pub enum CoreError {
     LoginFailed(String),
     #[error("could not save Castkey's settings: {0}")]
     Storage(String),
+    /// Another process (the app, `castkey serve`) owns the config
+    /// directory: two owners would overwrite each other's accounts.
+    #[error("{0}")]
+    AlreadyRunning(String),
     /// The client may not do this (not listed by a headless broker, bound
     /// to another account, or a method for Castkey's own tools).
     #[error("{0}")]
@@ -96,7 +100,7 @@ impl CoreError {
             }
             CoreError::Keychain(_) => Reason::KeychainUnavailable,
             CoreError::Redirect(_) | CoreError::LoginFailed(_) => Reason::LoginFailed,
-            CoreError::Storage(_) | CoreError::Internal(_) => Reason::Internal,
+            CoreError::Storage(_) | CoreError::AlreadyRunning(_) | CoreError::Internal(_) => Reason::Internal,
             CoreError::ClientNotAllowed(_) => Reason::ClientNotAllowed,
             CoreError::ConsentDenied(_) => Reason::ConsentDenied,
             CoreError::ConsentTimeout(_) => Reason::ConsentTimeout,
