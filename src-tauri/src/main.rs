@@ -105,18 +105,24 @@ fn main() {
                 config_dir,
                 settings,
             };
-            match IpcServer::bind(&socket_path) {
-                Ok(server) => {
-                    tracing::info!("broker listening on {}", socket_path.display());
-                    tauri::async_runtime::spawn(server.serve(core.clone()));
-                }
+            let server = match IpcServer::bind(&socket_path) {
+                Ok(server) => Some(server),
                 Err(e) => {
                     tracing::error!("broker not started: {e}");
                     *shell.broker_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    None
                 }
-            }
+            };
             app.manage(shell);
             forward_core_events(app.handle().clone(), &core);
+            // The scheme is registered (and a cold start's URL taken) before
+            // the broker answers: once apps and scripts see Castkey up, a
+            // sign-in's redirect finds its way back.
+            deep_link::install(app)?;
+            if let Some(server) = server {
+                tracing::info!("broker listening on {}", socket_path.display());
+                tauri::async_runtime::spawn(server.serve(core.clone()));
+            }
             let discovering = core.clone();
             tauri::async_runtime::spawn(async move { discovering.discover_all().await });
             stop_on_sigterm(app.handle().clone());
@@ -127,7 +133,6 @@ fn main() {
             if !tray_only {
                 window::show_main_window(app.handle());
             }
-            deep_link::install(app)?;
             Ok(())
         })
         .build(tauri::generate_context!());
