@@ -689,6 +689,17 @@ impl TestEnv {
         self.vars.insert("BROWSER".into(), wrapper.display().to_string());
     }
 
+    /// Waits for the browser to hand back the redirect it was told to hold
+    /// (`CASTKEY_TEST_BROWSER_HOLD=<home>/redirect.url`), and takes it.
+    pub fn held_redirect(&self) -> String {
+        let path = self.path("redirect.url");
+        let url = wait_for("the browser to reach the redirect", Duration::from_secs(60), || {
+            std::fs::read_to_string(&path).ok().filter(|s| !s.is_empty())
+        });
+        std::fs::remove_file(&path).expect("remove the held redirect");
+        url.trim().to_string()
+    }
+
     /// The next browser sign-in logs in as `name`.
     pub fn login_as(&self, name: &str) {
         std::fs::write(self.path("login-as"), name).expect("write login-as");

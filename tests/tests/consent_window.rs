@@ -22,26 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// Connects to the socket, says hello with the name in argv[1], asks for a
-/// token with no parameters and prints both answers as one JSON line.
-const ASKER: &str = r#"import json, os, socket, sys
-
-path = os.environ.get("CASTKEY_SOCKET") or os.path.join(os.environ["XDG_RUNTIME_DIR"], "castkey", "castkey.sock")
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.connect(path)
-stream = sock.makefile("rwb")
-
-def call(id, method, params):
-    line = json.dumps({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-    stream.write(line.encode() + b"\n")
-    stream.flush()
-    return json.loads(stream.readline())
-
-hello = call(1, "hello", {"name": sys.argv[1], "version": "1.0"})
-token = call(2, "token", {})
-print(json.dumps({"hello": hello, "token": token}))
-"#;
-
 const DIALOG: &str = "#consent:not([hidden]) [role=\"dialog\"]";
 
 /// One run of the script, waiting in the background (a prompt may hold it).
@@ -160,7 +140,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     sign_in_from_the_window(&env, &driver, "streamer");
 
     let script = env.path("stream-bot.py");
-    std::fs::write(&script, ASKER).unwrap();
+    std::fs::copy(repo().join("tests/clients/ask_token.py"), &script).unwrap();
     let script_path = script.display().to_string();
 
     // 1. A program nobody approved asks: the prompt comes up, focus in it.
@@ -272,7 +252,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     // Another program: "Allow once" serves this connection only; its next
     // connection asks again, and Escape denies.
     let other = env.path("overlay.py");
-    std::fs::write(&other, ASKER).unwrap();
+    std::fs::copy(repo().join("tests/clients/ask_token.py"), &other).unwrap();
     let once = Asker::start(&env, &other, "Overlay");
     driver.wait(DIALOG, Duration::from_secs(30));
     driver.click_css("#consent-once", Duration::from_secs(10));

@@ -21,16 +21,6 @@ fn account_ids(env: &TestEnv) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Waits for the browser to hand back the redirect it was told to hold.
-fn held_redirect(env: &TestEnv) -> String {
-    let path = env.path("redirect.url");
-    let url = wait_for("the browser to reach the redirect", Duration::from_secs(60), || {
-        std::fs::read_to_string(&path).ok().filter(|s| !s.is_empty())
-    });
-    std::fs::remove_file(&path).unwrap();
-    url.trim().to_string()
-}
-
 fn hold_env(env: &TestEnv) -> (String, String) {
     ("CASTKEY_TEST_BROWSER_HOLD".into(), env.path("redirect.url").display().to_string())
 }
@@ -86,7 +76,7 @@ fn a_redirect_that_cold_starts_the_app_completes_the_sign_in() {
     let (k, v) = hold_env(&env);
     let app = env.start_app("app", &[(&k, &v)]);
     let login = env.spawn_castkey("login", &["login", "sandbox"]);
-    let url = held_redirect(&env);
+    let url = env.held_redirect();
     // The user quits Castkey while the browser is still open.
     env.stop(app);
     assert_ne!(env.wait_exit(login, Duration::from_secs(30)), Some(0));
@@ -119,7 +109,7 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
 
     // A redirect that names another issuer (RFC 9207) is refused.
     let login = env.spawn_castkey("login1", &["login", "sandbox"]);
-    let url = held_redirect(&env);
+    let url = env.held_redirect();
     let mut parsed = url::Url::parse(&url).unwrap();
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
@@ -136,7 +126,7 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
 
     // A real sign-in, then the same redirect again: accepted once only.
     let login = env.spawn_castkey("login2", &["login", "sandbox"]);
-    let url = held_redirect(&env);
+    let url = env.held_redirect();
     env.xdg_open("real", &url);
     assert_eq!(env.wait_exit(login, Duration::from_secs(60)), Some(0));
     let before = refusals(&env);

@@ -15,25 +15,6 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// A local program: says hello with the name in argv[1], asks for a token,
-/// prints both answers.
-const ASKER: &str = r#"import json, os, socket, sys
-
-path = os.path.join(os.environ["XDG_RUNTIME_DIR"], "castkey", "castkey.sock")
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.connect(path)
-stream = sock.makefile("rwb")
-
-def call(id, method, params):
-    stream.write(json.dumps({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).encode() + b"\n")
-    stream.flush()
-    return json.loads(stream.readline())
-
-hello = call(1, "hello", {"name": sys.argv[1], "version": "1.0"})
-token = call(2, "token", {})
-print(json.dumps({"hello": hello, "token": token}))
-"#;
-
 const DIALOG: &str = "#consent:not([hidden]) [role=\"dialog\"]";
 
 #[derive(Clone, Copy, PartialEq)]
@@ -94,15 +75,6 @@ fn wait_shown(driver: &WebDriver, css: &str, what: &str) -> String {
         let text = shown(driver, css);
         text.contains(what).then_some(text)
     })
-}
-
-fn held_redirect(env: &TestEnv) -> String {
-    let path = env.path("redirect.url");
-    let url = wait_for("the browser to reach the redirect", Duration::from_secs(60), || {
-        std::fs::read_to_string(&path).ok().filter(|s| !s.is_empty())
-    });
-    std::fs::remove_file(&path).unwrap();
-    url.trim().to_string()
 }
 
 /// The redirect `held` as the provider sends it when the user denies access
@@ -181,7 +153,7 @@ fn every_screen(theme: Theme) {
     assert!(waiting.contains("Time left"), "{waiting}");
     let url = driver.find("#sign-in-url").unwrap();
     assert!(driver.value(&url).starts_with(&env.issuer), "{}", driver.value(&url));
-    let redirect = held_redirect(&env);
+    let redirect = env.held_redirect();
     shots.save(&env, "sign-in-progress");
 
     // Denied at the provider: the redirect comes back with an error; the
@@ -195,7 +167,7 @@ fn every_screen(theme: Theme) {
     // with a code: the account shows.
     driver.click_css("#sign-in-retry", Duration::from_secs(10));
     wait_shown(&driver, "#sign-in-progress:not([hidden])", "Waiting for your browser");
-    let redirect = held_redirect(&env);
+    let redirect = env.held_redirect();
     env.xdg_open("deliver", &redirect);
     driver.wait("#accounts [data-account-id=\"sandbox:streamer\"]", Duration::from_secs(60));
     driver.show_screen("accounts");
@@ -215,7 +187,7 @@ fn every_screen(theme: Theme) {
 
     // The consent prompt, over the window, focus on Deny.
     let script = env.path("stream-bot.py");
-    std::fs::write(&script, ASKER).unwrap();
+    std::fs::copy(repo().join("tests/clients/ask_token.py"), &script).unwrap();
     let asker = start_asker(&env, &script, "Stream Bot");
     let dialog = wait_shown(&driver, DIALOG, "A program asks for access");
     assert!(dialog.contains("Stream Bot") && dialog.contains("/usr/bin/python3"), "{dialog}");
