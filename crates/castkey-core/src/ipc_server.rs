@@ -285,6 +285,30 @@ fn params_of<M: Method>(params: Option<&RawValue>) -> Result<M::Params, RpcError
     }
 }
 
+/// Sends a subscribed connection the notification line of each event it
+/// hears, through `send` (false: the client is gone), until the core stops.
+async fn forward_notifications<F, Sent>(mut events: tokio::sync::broadcast::Receiver<CoreEvent>, mut send: F)
+where
+    F: FnMut(Vec<u8>) -> Sent,
+    Sent: std::future::Future<Output = bool>,
+{
+    loop {
+        match events.recv().await {
+            Ok(e) => {
+                if let Some(bytes) = notification(&e) {
+                    if !send(bytes).await {
+                        return;
+                    }
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "ipc: a subscriber fell behind; notifications lost");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// The notification line for `event`, if subscribed connections hear it.
 fn notification(event: &CoreEvent) -> Option<Vec<u8>> {
     fn line<N: Notification>(params: &N::Params) -> Option<Vec<u8>> {
@@ -539,31 +563,14 @@ fn serve_connection(
             if session.subscribed && !was_subscribed {
                 // Subscribed: never idle; notifications from now on.
                 control.set_read_timeout(None)?;
-                let mut events = core.subscribe();
                 let writer = writer.clone();
-                notifier = Some(runtime.spawn(async move {
-                    loop {
-                        match events.recv().await {
-                            Ok(e) => {
-                                if let Some(bytes) = notification(&e) {
-                                    let w = writer.clone();
-                                    let sent =
-                                        tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
-                                    if !matches!(sent, Ok(Ok(()))) {
-                                        return;
-                                    }
-                                }
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                tracing::warn!(
-                                    missed = n,
-                                    "ipc: a subscriber fell behind; notifications lost"
-                                );
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                        }
+                notifier = Some(runtime.spawn(forward_notifications(core.subscribe(), move |bytes| {
+                    let w = writer.clone();
+                    async move {
+                        let sent = tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
+                        matches!(sent, Ok(Ok(())))
                     }
-                }));
+                })));
             }
         }
         line.clear();

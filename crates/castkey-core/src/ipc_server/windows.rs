@@ -23,8 +23,8 @@
 #![allow(unsafe_code)]
 
 use super::{
-    answer, failure, notification, AsyncWriteExt as _, Caller, ClientSession, Core, CoreError, IpcLimits,
-    IpcServer, Path, Reason, RpcError, MAX_LINE_BYTES,
+    answer, failure, forward_notifications, AsyncWriteExt as _, Caller, ClientSession, Core, CoreError,
+    IpcLimits, IpcServer, Path, Reason, RpcError, MAX_LINE_BYTES,
 };
 use castkey_ipc::pipe::{self as os, OwnerOnlyPipe};
 use std::io;
@@ -241,28 +241,11 @@ async fn serve_connection(
             }
             if session.subscribed && !was_subscribed {
                 // Subscribed: never idle; notifications from now on.
-                let mut events = core.subscribe();
                 let writer = writer.clone();
-                notifier = Some(tokio::spawn(async move {
-                    loop {
-                        match events.recv().await {
-                            Ok(e) => {
-                                if let Some(bytes) = notification(&e) {
-                                    if write_line(&writer, bytes).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                tracing::warn!(
-                                    missed = n,
-                                    "ipc: a subscriber fell behind; notifications lost"
-                                );
-                            }
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                        }
-                    }
-                }));
+                notifier = Some(tokio::spawn(forward_notifications(core.subscribe(), move |bytes| {
+                    let w = writer.clone();
+                    async move { write_line(&w, bytes).await.is_ok() }
+                })));
             }
         }
         line.clear();
