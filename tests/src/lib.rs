@@ -705,3 +705,13 @@ impl TestEnv {
         std::fs::write(self.path("login-as"), name).expect("write login-as");
     }
 }
+
+/// Where scenarios save screenshots: `<target>/scenario-screenshots/<sub>`
+/// (`sub` may be empty), created if needed.
+pub fn screenshot_dir(sub: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("scenario-screenshots").join(sub);
+    std::fs::create_dir_all(&dir).expect("create the screenshot directory");
+    dir
+}

@@ -18,7 +18,7 @@
 use castkey_scenarios::webdriver::WebDriver;
 use castkey_scenarios::{binary, repo, wait_for, EnvOptions, TestEnv};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -67,20 +67,12 @@ impl Drop for Asker {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
-    let dir = target.join("scenario-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Saves the window as `name`, and under docs/ as `docs_name` when
 /// CASTKEY_SCREENSHOTS=1.
 fn save_screenshot(env: &TestEnv, name: &str, docs_name: &str) {
     let png = env.window_screenshot("Castkey");
     assert_eq!(&png[1..4], b"PNG");
-    let path = screenshot_dir().join(name);
+    let path = castkey_scenarios::screenshot_dir("").join(name);
     std::fs::write(&path, &png).unwrap();
     println!("screenshot: {}", path.display());
     if std::env::var("CASTKEY_SCREENSHOTS").as_deref() == Ok("1") {
@@ -277,7 +269,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     });
     driver.execute("document.getElementById('activity-title').scrollIntoView();").expect("scroll");
     let png = env.window_screenshot("Castkey");
-    std::fs::write(screenshot_dir().join("activity.png"), png).unwrap();
+    std::fs::write(castkey_scenarios::screenshot_dir("").join("activity.png"), png).unwrap();
 }
 
 #[test]
@@ -317,7 +309,7 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
         });
     }
     let png = env.window_screenshot("Castkey");
-    std::fs::write(screenshot_dir().join("two-accounts.png"), png).unwrap();
+    std::fs::write(castkey_scenarios::screenshot_dir("").join("two-accounts.png"), png).unwrap();
 
     // Connected apps: this test binary (approved by the harness) bound to
     // viewer gets viewer's tokens while streamer is active…

@@ -57,14 +57,6 @@ impl Shots {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
-    let dir = target.join("scenario-screenshots/screens");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The visible text of `css` (empty when hidden: WebDriver reads rendered text).
 fn shown(driver: &WebDriver, css: &str) -> String {
     driver.find(css).map(|e| driver.text(&e)).unwrap_or_default()
@@ -109,7 +101,7 @@ fn every_screen(theme: Theme) {
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
     let _ = driver.set_window_size(1000, 760);
-    let mut shots = Shots { theme, dir: screenshot_dir(), saved: Vec::new() };
+    let mut shots = Shots { theme, dir: castkey_scenarios::screenshot_dir("screens"), saved: Vec::new() };
 
     // The page really follows the theme.
     let dark = driver.execute("return window.matchMedia('(prefers-color-scheme: dark)').matches;");
@@ -278,7 +270,7 @@ fn go_live_warning(theme: Theme) {
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
     let _ = driver.set_window_size(1000, 760);
-    let mut shots = Shots { theme, dir: screenshot_dir(), saved: Vec::new() };
+    let mut shots = Shots { theme, dir: castkey_scenarios::screenshot_dir("screens"), saved: Vec::new() };
 
     driver.show_screen("add");
     driver.click_css("#providers button[data-provider=\"sandbox\"]", Duration::from_secs(60));

@@ -8,6 +8,7 @@ import * as api from "../api";
 import type { ProviderInfo, ProviderTemplate, TemplateField } from "../api";
 import { Avatar, Option, Placeholder, useStore } from "../components/common";
 import { text } from "../strings";
+import type { Loaded } from "../store";
 import { fieldProblem } from "../validate";
 
 const t = text.add;
@@ -291,6 +292,20 @@ function defaults(template: ProviderTemplate): Record<string, string> {
 
 /** A kind of service the user can add: a form from the template's fields,
  *  checked as the user types; secret values are emptied once sent. */
+/** A list's one item while it loads, or when loading failed. */
+function ListStatus(props: { loaded: Loaded<unknown>; failed: string }) {
+  if (props.loaded.state === "ready") return null;
+  return (
+    <li>
+      {props.loaded.state === "loading" ? (
+        <Placeholder>{text.app.loading}</Placeholder>
+      ) : (
+        <Placeholder failed>{props.failed}</Placeholder>
+      )}
+    </li>
+  );
+}
+
 export function TemplateRow(props: { template: ProviderTemplate }) {
   const store = useStore();
   const tpl = props.template;
@@ -412,16 +427,7 @@ export function AddAccountScreen() {
           {t.services}
         </h3>
         <ul id="providers" class="list" aria-busy={providers.state === "loading" ? "true" : "false"}>
-          {providers.state === "loading" && (
-            <li>
-              <Placeholder>{text.app.loading}</Placeholder>
-            </li>
-          )}
-          {providers.state === "failed" && (
-            <li>
-              <Placeholder failed>{t.loadFailed}</Placeholder>
-            </li>
-          )}
+          <ListStatus loaded={providers} failed={t.loadFailed} />
           {providers.state === "ready" && providers.value.length === 0 && (
             <li>
               <Placeholder>{t.noProviders}</Placeholder>
@@ -437,16 +443,7 @@ export function AddAccountScreen() {
         </h3>
         <p class="section-intro">{t.templatesIntro}</p>
         <ul id="templates" class="list" aria-busy={templates.state === "loading" ? "true" : "false"}>
-          {templates.state === "loading" && (
-            <li>
-              <Placeholder>{text.app.loading}</Placeholder>
-            </li>
-          )}
-          {templates.state === "failed" && (
-            <li>
-              <Placeholder failed>{t.templatesFailed}</Placeholder>
-            </li>
-          )}
+          <ListStatus loaded={templates} failed={t.templatesFailed} />
           {templates.state === "ready" && templates.value.map((tpl) => <TemplateRow key={tpl.id} template={tpl} />)}
         </ul>
       </section>
