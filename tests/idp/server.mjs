@@ -266,4 +266,10 @@ function shutdown(signal) {
   setTimeout(() => process.exit(0), 2000).unref();
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
+// A provider shared by the scenarios of one test binary stops when that
+// binary ends, however it ends: its end closes our standard input.
+if (process.env.IDP_EXIT_ON_EOF === '1') {
+  process.stdin.on('end', () => shutdown('end of standard input'));
+  process.stdin.resume();
+}
 process.on('SIGINT', () => shutdown('SIGINT'));

@@ -30,8 +30,10 @@ impl Guard {
         Guard { name: name.into(), child, stopped: false }
     }
 
-    /// Starts a process and waits (up to 60 s) for a stdout line `pick`
-    /// accepts; the rest of its output goes to `log`.
+    /// Starts a process and waits for a stdout line `pick` accepts (60 s on
+    /// an idle machine, stretched by [`crate::wait::patience`]); the rest of
+    /// its output goes to `log`. Fails at once, with the log, if the process
+    /// exits first.
     pub fn spawn_reading_line(
         name: &str,
         mut cmd: Command,
@@ -51,10 +53,10 @@ impl Guard {
                 }
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let limit = crate::wait::patient(Duration::from_secs(60));
+        let start = Instant::now();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
                     if let Some(v) = pick(&line) {
                         // Keep draining so the child never blocks on a full pipe.
@@ -62,9 +64,18 @@ impl Guard {
                         return (g, v);
                     }
                 }
-                Err(_) => {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if start.elapsed() < limit => {}
+                Err(why) => {
                     let log = std::fs::read_to_string(&log).unwrap_or_default();
-                    panic!("{name} did not start within 60 s; its log:\n{log}");
+                    let status = g.child.try_wait().ok().flatten();
+                    match (why, status) {
+                        (_, Some(status)) => panic!("{name} exited ({status}) before it was ready; its log:\n{log}"),
+                        _ => panic!(
+                            "{name} printed no ready line within {:.0} s (60 s × {} for a busy machine); its log:\n{log}",
+                            start.elapsed().as_secs_f64(),
+                            crate::wait::patience()
+                        ),
+                    }
                 }
             }
         }

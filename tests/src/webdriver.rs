@@ -18,7 +18,10 @@ pub struct WebDriver {
 
 fn agent() -> ureq::Agent {
     // Every WebDriver call is bounded: a stuck driver fails the test instead of hanging it.
-    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(60))).build().into()
+    ureq::Agent::config_builder()
+        .timeout_global(Some(crate::wait::patient(Duration::from_secs(60))))
+        .build()
+        .into()
 }
 
 fn free_port() -> u16 {

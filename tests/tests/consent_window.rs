@@ -15,57 +15,15 @@
 //! `target/scenario-screenshots/`; with `CASTKEY_SCREENSHOTS=1` also to
 //! `docs/screenshot-consent.png` and `docs/screenshot-connected-apps.png`.
 
+use castkey_scenarios::steps::{
+    answer_consent_prompt, focused_id, sign_in_from_window, ConsentAnswer, CONSENT_DIALOG,
+};
 use castkey_scenarios::webdriver::WebDriver;
-use castkey_scenarios::{binary, repo, wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{
+    answered_refusal, answered_token, binary, repo, wait_for, EnvOptions, LocalProgram, TestEnv,
+};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
-
-const DIALOG: &str = "#consent:not([hidden]) [role=\"dialog\"]";
-
-/// One run of the script, waiting in the background (a prompt may hold it).
-struct Asker {
-    child: Option<Child>,
-}
-
-impl Asker {
-    fn start(env: &TestEnv, script: &Path, name: &str) -> Asker {
-        let child = env
-            .command("/usr/bin/python3")
-            .arg(script)
-            .arg(name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run /usr/bin/python3");
-        Asker { child: Some(child) }
-    }
-
-    /// Its printed answer (`{"hello": …, "token": …}`), once it exits.
-    fn answer(mut self, timeout: Duration) -> Value {
-        let mut child = self.child.take().expect("not yet waited for");
-        let status = wait_for("the script to answer", timeout, || child.try_wait().ok().flatten());
-        let out = child.wait_with_output().expect("script output");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(status.success(), "the script failed: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-    }
-
-    fn still_waiting(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
-    }
-}
-
-impl Drop for Asker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Saves the window as `name`, and under docs/ as `docs_name` when
 /// CASTKEY_SCREENSHOTS=1.
@@ -80,31 +38,6 @@ fn save_screenshot(env: &TestEnv, name: &str, docs_name: &str) {
     }
 }
 
-fn reason(answer: &Value) -> &str {
-    answer["token"]["error"]["data"]["reason"].as_str().unwrap_or_else(|| panic!("no refusal: {answer}"))
-}
-
-fn access_token(answer: &Value) -> String {
-    answer["token"]["result"]["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {answer}"))
-        .to_string()
-}
-
-fn sign_in_from_the_window(env: &TestEnv, driver: &WebDriver, login: &str) {
-    env.login_as(login);
-    driver.show_screen("add");
-    driver.click_css("#providers button[data-provider=\"sandbox\"]:not([disabled])", Duration::from_secs(60));
-    driver.wait(&format!("#accounts [data-account-id=\"sandbox:{login}\"]"), Duration::from_secs(60));
-}
-
-fn focused_id(driver: &WebDriver) -> String {
-    driver
-        .execute("return document.activeElement ? document.activeElement.id : '';")
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 /// The `sub` of the token `castkey token` prints.
 fn castkey_token_user(env: &TestEnv) -> String {
     let out = env.castkey(&["token"]);
@@ -115,29 +48,20 @@ fn castkey_token_user(env: &TestEnv) -> String {
     info["sub"].as_str().unwrap_or_else(|| panic!("no sub: {info}")).to_string()
 }
 
-/// The approval `clients.json` holds for `executable` (what Connected apps
-/// shows; `apps` over IPC is for Castkey's own tools only).
-fn approval_of(env: &TestEnv, executable: &str) -> Option<Value> {
-    let path = Path::new(&env.vars["XDG_CONFIG_HOME"]).join("castkey/clients.json");
-    let file: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    file["clients"].as_array()?.iter().find(|c| c["identity"]["executable"] == executable).cloned()
-}
-
 #[test]
 fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
     env.browser_with_chosen_login();
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
-    sign_in_from_the_window(&env, &driver, "streamer");
+    sign_in_from_window(&env, &driver, "streamer");
 
-    let script = env.path("stream-bot.py");
-    std::fs::copy(repo().join("tests/clients/ask_token.py"), &script).unwrap();
+    let script = LocalProgram::install(&env, "stream-bot.py");
     let script_path = script.display().to_string();
 
     // 1. A program nobody approved asks: the prompt comes up, focus in it.
-    let mut first = Asker::start(&env, &script, "Stream Bot");
-    let dialog = driver.wait(DIALOG, Duration::from_secs(30));
+    let mut first = LocalProgram::start(&env, &script, "Stream Bot");
+    let dialog = driver.wait(CONSENT_DIALOG, Duration::from_secs(30));
     assert_eq!(driver.attribute(&dialog, "aria-modal").as_deref(), Some("true"));
     let shown = driver.text(&dialog);
     for expected in [
@@ -154,7 +78,7 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     ] {
         assert!(shown.contains(expected), "the prompt lacks `{expected}`:\n{shown}");
     }
-    let pid = first.child.as_ref().unwrap().id().to_string();
+    let pid = first.pid().to_string();
     assert!(shown.contains(&pid), "the prompt does not show pid {pid}:\n{shown}");
     assert_eq!(focused_id(&driver), "consent-deny", "focus did not move into the prompt");
     let only = driver.execute("return document.getElementById('consent-only-scopes').checked;");
@@ -165,11 +89,13 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     save_screenshot(&env, "consent-dialog.png", "screenshot-consent.png");
 
     // "Always allow", only the scopes it asked for: it gets its token.
-    driver.click_css("#consent-always", Duration::from_secs(10));
+    answer_consent_prompt(&driver, ConsentAnswer::Always);
     let answer = first.answer(Duration::from_secs(30));
-    let token = access_token(&answer);
+    let token = answered_token(&answer);
     assert_eq!(env.introspect(&token)["active"], true);
-    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+    wait_for("the prompt to close", Duration::from_secs(10), || {
+        driver.find(CONSENT_DIALOG).is_none().then_some(())
+    });
 
     // Connected apps lists it, with its policy.
     driver.show_screen("apps");
@@ -185,11 +111,11 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     save_screenshot(&env, "connected-apps.png", "screenshot-connected-apps.png");
 
     // 2. It asks again: a token, no prompt.
-    let second = Asker::start(&env, &script, "Stream Bot").answer(Duration::from_secs(30));
+    let second = LocalProgram::start(&env, &script, "Stream Bot").answer(Duration::from_secs(30));
     assert_eq!(second["hello"]["result"]["client"]["approval"], "approved", "{second}");
     assert_eq!(second["hello"]["result"]["client"]["allowed_scopes"], serde_json::json!(["broadcaster"]));
-    access_token(&second);
-    assert!(driver.find(DIALOG).is_none(), "a prompt for an approved program");
+    answered_token(&second);
+    assert!(driver.find(CONSENT_DIALOG).is_none(), "a prompt for an approved program");
 
     // The health of the account and the activity log say what happened;
     // the webview holds no token.
@@ -216,7 +142,10 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
         driver.text(&driver.find("#activity-rows")?).contains("Stream Bot").then_some(())
     });
     let html = driver.source();
-    assert!(!html.contains(&token) && !html.contains(&access_token(&second)), "a token reached the webview");
+    assert!(
+        !html.contains(&token) && !html.contains(&answered_token(&second)),
+        "a token reached the webview"
+    );
 
     // Revoke: it leaves Connected apps.
     driver.show_screen("apps");
@@ -227,37 +156,40 @@ fn a_new_program_is_asked_about_allowed_revoked_and_denied_in_the_window() {
     });
 
     // 3. It asks again: the prompt again; Deny.
-    let third = Asker::start(&env, &script, "Stream Bot");
-    driver.wait(DIALOG, Duration::from_secs(30));
-    driver.click_css("#consent-deny", Duration::from_secs(10));
+    let third = LocalProgram::start(&env, &script, "Stream Bot");
+    driver.wait(CONSENT_DIALOG, Duration::from_secs(30));
+    answer_consent_prompt(&driver, ConsentAnswer::Deny);
     let denied = third.answer(Duration::from_secs(30));
-    assert_eq!(reason(&denied), "consent_denied", "{denied}");
-    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+    assert_eq!(answered_refusal(&denied), "consent_denied", "{denied}");
+    wait_for("the prompt to close", Duration::from_secs(10), || {
+        driver.find(CONSENT_DIALOG).is_none().then_some(())
+    });
 
     // 4. While the denial lasts it is refused without a prompt.
-    let fourth = Asker::start(&env, &script, "Stream Bot").answer(Duration::from_secs(10));
-    assert_eq!(reason(&fourth), "consent_denied", "{fourth}");
+    let fourth = LocalProgram::start(&env, &script, "Stream Bot").answer(Duration::from_secs(10));
+    assert_eq!(answered_refusal(&fourth), "consent_denied", "{fourth}");
     assert_eq!(fourth["hello"]["result"]["client"]["approval"], "denied", "{fourth}");
-    assert!(driver.find(DIALOG).is_none(), "a prompt during the denial");
+    assert!(driver.find(CONSENT_DIALOG).is_none(), "a prompt during the denial");
     assert!(driver.find(&card).is_none());
 
     // Another program: "Allow once" serves this connection only; its next
     // connection asks again, and Escape denies.
-    let other = env.path("overlay.py");
-    std::fs::copy(repo().join("tests/clients/ask_token.py"), &other).unwrap();
-    let once = Asker::start(&env, &other, "Overlay");
-    driver.wait(DIALOG, Duration::from_secs(30));
-    driver.click_css("#consent-once", Duration::from_secs(10));
-    access_token(&once.answer(Duration::from_secs(30)));
-    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
+    let other = LocalProgram::install(&env, "overlay.py");
+    let once = LocalProgram::start(&env, &other, "Overlay");
+    driver.wait(CONSENT_DIALOG, Duration::from_secs(30));
+    answer_consent_prompt(&driver, ConsentAnswer::AllowOnce);
+    answered_token(&once.answer(Duration::from_secs(30)));
+    wait_for("the prompt to close", Duration::from_secs(10), || {
+        driver.find(CONSENT_DIALOG).is_none().then_some(())
+    });
     assert!(driver.find(&format!("#apps [data-app-script=\"{}\"]", other.display())).is_none());
-    let again = Asker::start(&env, &other, "Overlay");
-    driver.wait(DIALOG, Duration::from_secs(30));
+    let again = LocalProgram::start(&env, &other, "Overlay");
+    driver.wait(CONSENT_DIALOG, Duration::from_secs(30));
     assert_eq!(focused_id(&driver), "consent-deny");
     let deny = driver.find("#consent-deny").unwrap();
     driver.type_text(&deny, "\u{E00C}"); // Escape
     let escaped = again.answer(Duration::from_secs(30));
-    assert_eq!(reason(&escaped), "consent_denied", "{escaped}");
+    assert_eq!(answered_refusal(&escaped), "consent_denied", "{escaped}");
 
     // Refusals are in the activity log too.
     driver.show_screen("activity");
@@ -278,8 +210,8 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
     env.browser_with_chosen_login();
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
     env.wait_for_broker();
-    sign_in_from_the_window(&env, &driver, "streamer");
-    sign_in_from_the_window(&env, &driver, "viewer");
+    sign_in_from_window(&env, &driver, "streamer");
+    sign_in_from_window(&env, &driver, "viewer");
 
     // The newest sign-in is active; the other offers "Make active".
     driver.show_screen("accounts");
@@ -322,7 +254,7 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
     );
     driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
     wait_for("the binding to be saved", Duration::from_secs(30), || {
-        let a = approval_of(&env, &me)?;
+        let a = env.approval_of(&me)?;
         (a["account"] == "sandbox:viewer").then_some(())
     });
     let grant = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap();
@@ -341,7 +273,7 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
         driver.try_type_text(&scopes, "openid")?;
         driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(300));
-        let a = approval_of(&env, &me)?;
+        let a = env.approval_of(&me)?;
         (a["scopes"] == serde_json::json!(["openid"]) && a["account"] == "sandbox:viewer").then_some(())
     });
     let err = env.client().call::<castkey_ipc::Token>(&Default::default()).unwrap_err().to_string();
@@ -359,7 +291,7 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
         );
         driver.click_css(&format!("{card} button[data-save-app]"), Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(300));
-        let a = approval_of(&env, &me)?;
+        let a = env.approval_of(&me)?;
         (a.get("scopes").is_none_or(Value::is_null)
             && a.get("account").is_none_or(Value::is_null)
             && a["name"] == "castkey scenarios")

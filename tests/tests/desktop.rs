@@ -3,26 +3,11 @@
 //! `.desktop` handler and, for a running app, through single-instance.
 
 use castkey_ipc::{Token, TokenParams};
-use castkey_scenarios::{wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{text, wait_for, EnvOptions, TestEnv};
 use std::time::Duration;
 
 fn desktop() -> TestEnv {
     TestEnv::start(EnvOptions { display: true, ..Default::default() })
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn account_ids(env: &TestEnv) -> Vec<String> {
-    env.client()
-        .call::<castkey_ipc::Accounts>(&Default::default())
-        .map(|a| a.into_iter().map(|a| a.id).collect())
-        .unwrap_or_default()
-}
-
-fn hold_env(env: &TestEnv) -> (String, String) {
-    ("CASTKEY_TEST_BROWSER_HOLD".into(), env.path("redirect.url").display().to_string())
 }
 
 #[test]
@@ -63,7 +48,7 @@ fn streamer_signs_in_through_the_deep_link_and_a_broadcast_app_gets_a_token() {
     // keychain gets a new token when the old one is not valid long enough.
     env.stop(app);
     env.start_app("app2", &[]);
-    assert_eq!(account_ids(&env), vec!["sandbox:streamer"]);
+    assert_eq!(env.account_ids(), vec!["sandbox:streamer"]);
     let grant =
         env.client().call::<Token>(&TokenParams { force_refresh: Some(true), ..Default::default() }).unwrap();
     assert_ne!(grant.access_token, access);
@@ -73,7 +58,7 @@ fn streamer_signs_in_through_the_deep_link_and_a_broadcast_app_gets_a_token() {
 #[test]
 fn a_redirect_that_cold_starts_the_app_completes_the_sign_in() {
     let mut env = desktop();
-    let (k, v) = hold_env(&env);
+    let (k, v) = env.hold_redirect_var();
     let app = env.start_app("app", &[(&k, &v)]);
     let login = env.spawn_castkey("login", &["login", "sandbox"]);
     let url = env.held_redirect();
@@ -86,7 +71,7 @@ fn a_redirect_that_cold_starts_the_app_completes_the_sign_in() {
     env.xdg_open("cold-app", &url);
     env.wait_for_broker();
     wait_for("the cold-started app to finish the sign-in", Duration::from_secs(60), || {
-        account_ids(&env).contains(&"sandbox:streamer".to_string()).then_some(())
+        env.account_ids().contains(&"sandbox:streamer".to_string()).then_some(())
     });
     let grant = env.client().call::<Token>(&TokenParams::default()).unwrap();
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
@@ -95,7 +80,7 @@ fn a_redirect_that_cold_starts_the_app_completes_the_sign_in() {
 #[test]
 fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
     let mut env = desktop();
-    let (k, v) = hold_env(&env);
+    let (k, v) = env.hold_redirect_var();
     env.start_app("app", &[(&k, &v)]);
     let refusals = |env: &TestEnv| env.log("app").matches("deep link refused").count();
 
@@ -105,7 +90,7 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
         (refusals(&env) == 1).then_some(())
     });
     assert!(env.log("app").contains("no sign-in is waiting for this redirect"));
-    assert!(account_ids(&env).is_empty());
+    assert!(env.account_ids().is_empty());
 
     // A redirect that names another issuer (RFC 9207) is refused.
     let login = env.spawn_castkey("login1", &["login", "sandbox"]);
@@ -122,7 +107,7 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
     env.xdg_open("wrong-iss", parsed.as_str());
     assert_eq!(env.wait_exit(login, Duration::from_secs(60)), Some(1));
     assert!(env.log("login1").contains("names issuer"), "{}", env.log("login1"));
-    assert!(account_ids(&env).is_empty());
+    assert!(env.account_ids().is_empty());
 
     // A real sign-in, then the same redirect again: accepted once only.
     let login = env.spawn_castkey("login2", &["login", "sandbox"]);
@@ -132,7 +117,7 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
     let before = refusals(&env);
     env.xdg_open("replay", &url);
     wait_for("the replay to be refused", Duration::from_secs(30), || (refusals(&env) > before).then_some(()));
-    assert_eq!(account_ids(&env), vec!["sandbox:streamer"]);
+    assert_eq!(env.account_ids(), vec!["sandbox:streamer"]);
     // The provider revokes a grant whose code is used twice: a working
     // refresh proves Castkey never sent the code again.
     let grant =
@@ -148,5 +133,5 @@ fn a_denied_sign_in_is_reported_and_changes_nothing() {
     assert_eq!(login.status.code(), Some(1));
     let err = text(&login.stderr);
     assert!(err.contains("access_denied") && err.contains("login_failed"), "{err}");
-    assert!(account_ids(&env).is_empty());
+    assert!(env.account_ids().is_empty());
 }

@@ -8,17 +8,13 @@
 //! nobody approved, is refused with `client_not_allowed` and told how to be
 //! allowed, and gets the token once that command ran.
 
-use castkey_scenarios::{repo, wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{repo, text, wait_for, EnvOptions, TestEnv};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Runs `cmd` to its end (at most 60 s) and prints what it said.
 fn run(what: &str, mut cmd: Command) -> Output {

@@ -3,15 +3,11 @@
 //! does with bad input. Real provider, real Secret Service.
 
 use castkey_ipc::{Client, ClientError, Reason, Token, TokenParams};
-use castkey_scenarios::{EnvOptions, TestEnv};
+use castkey_scenarios::{patient, text, EnvOptions, TestEnv};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn streamer_signs_in_headless_and_a_broadcast_app_gets_a_token_across_restarts() {
@@ -267,7 +263,7 @@ fn two_accounts_of_one_provider_switched_from_the_cli_with_a_subscriber_told_the
     let out = env.castkey(&["switch", name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(who(&env), first, "the next request sees the switch");
-    let heard = subscriber.next_notification(Some(Duration::from_secs(10))).unwrap().expect("told");
+    let heard = subscriber.next_notification(Some(patient(Duration::from_secs(10)))).unwrap().expect("told");
     assert_eq!(heard.method, "active_changed");
     assert_eq!(heard.params["account"]["id"], serde_json::json!(first));
 
@@ -280,7 +276,7 @@ fn two_accounts_of_one_provider_switched_from_the_cli_with_a_subscriber_told_the
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Signed out of"), "{}", text(&out.stdout));
     let heard = loop {
-        let n = subscriber.next_notification(Some(Duration::from_secs(10))).unwrap().expect("told");
+        let n = subscriber.next_notification(Some(patient(Duration::from_secs(10)))).unwrap().expect("told");
         if n.method == "signed_out" {
             break n;
         }

@@ -11,7 +11,7 @@
 //! `CASTKEY_KILL_SEED=<n>` replays a run (its seed is printed).
 
 use castkey_scenarios::killloop::{self, Rng};
-use castkey_scenarios::{EnvOptions, TestEnv};
+use castkey_scenarios::{patient, EnvOptions, TestEnv};
 use std::time::{Duration, Instant};
 
 const TRIES: usize = 50;
@@ -38,7 +38,10 @@ fn the_grant_survives_50_sigterms_in_the_middle_of_refreshes() {
             in_flight += 1;
         }
         assert_eq!(t.exit, Some(0), "try {i}: the broker did not exit cleanly on SIGTERM: {t:?}");
-        assert!(t.exit_after < Duration::from_secs(6), "try {i}: the broker took {:?} to stop", t.exit_after);
+        // Not a speed target: a broker that hangs on SIGTERM (its shutdown
+        // grace is 5 s) is the fault looked for, on a machine maybe busy.
+        let limit = patient(Duration::from_secs(6));
+        assert!(t.exit_after < limit, "try {i}: the broker took {:?} to stop", t.exit_after);
         assert!(!t.lost, "try {i}: the grant was lost after a SIGTERM {:?} into a refresh: {t:?}", t.delay);
     }
     let refreshes = env.gate_count("/token") - refreshes_before;

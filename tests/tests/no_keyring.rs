@@ -5,33 +5,25 @@
 //! no keyring daemon.
 
 use castkey_ipc::{Token, TokenParams};
-use castkey_scenarios::{EnvOptions, TestEnv};
+use castkey_scenarios::{text, EnvOptions, TestEnv};
 use std::time::Duration;
 
 const PASSPHRASE: &[u8] = b"a long passphrase for the scenario\n";
 const REFRESH: &str = "account/sandbox:streamer/refresh_token";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn serve_file_store(env: &mut TestEnv, name: &str, passphrase: &[u8]) -> usize {
     let cmd = env.castkey_command(&["serve", "--secret-store", "file", "--passphrase-fd", "0"]);
     env.start_serve_with(name, cmd, passphrase)
 }
 
-/// The refresh token the encrypted file holds, decrypted here with the
-/// same passphrase (from a copy: the broker keeps the original).
+/// The refresh token the encrypted file holds, decrypted with the same
+/// passphrase by Castkey's own code (from a copy: the broker keeps the
+/// original).
 fn refresh_in_file(env: &TestEnv) -> String {
     let copy = env.path("secrets-copy.enc");
     std::fs::copy(env.secrets_file(), &copy).unwrap();
-    let pass_file = env.path("pass");
-    std::fs::write(&pass_file, PASSPHRASE).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pass_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let pass = castkey_core::Passphrase::File(pass_file).read().unwrap();
-    let store = castkey_core::EncryptedFileStore::open(&copy, &pass).unwrap();
-    store.reveal_for_tests(REFRESH).expect("a refresh token in the file")
+    let passphrase = std::str::from_utf8(PASSPHRASE).unwrap();
+    env.reveal_from_file(&copy, passphrase, REFRESH).expect("a refresh token in the file")
 }
 
 #[test]

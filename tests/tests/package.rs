@@ -10,7 +10,7 @@
 //! `CASTKEY_DEB`: `scripts/test` builds it and sets it.
 
 use castkey_ipc::{Token, TokenParams};
-use castkey_scenarios::{wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{text, wait_for, EnvOptions, TestEnv};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -19,10 +19,6 @@ const APP: &str = "/usr/bin/castkey-app";
 const CLI: &str = "/usr/bin/castkey";
 const UNIT: &str = "/usr/lib/systemd/user/castkey.service";
 const SCHEME_MIME: &str = "x-scheme-handler/dev.castkey.app";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn deb_path() -> PathBuf {
     let path = std::env::var_os("CASTKEY_DEB").map(PathBuf::from).unwrap_or_else(|| {
@@ -185,14 +181,6 @@ fn run(env: &TestEnv, program: &str, args: &[&str]) -> Output {
     out
 }
 
-fn account_ids(env: &TestEnv) -> Vec<String> {
-    castkey_ipc::Client::connect(&env.socket())
-        .ok()
-        .and_then(|mut c| c.call::<castkey_ipc::Accounts>(&Default::default()).ok())
-        .map(|a| a.into_iter().map(|a| a.id).collect())
-        .unwrap_or_default()
-}
-
 /// The `Exec=` and `MimeType=` of the package's desktop entry, checked.
 fn check_desktop_entry(path: &str) {
     let entry = std::fs::read_to_string(path).unwrap();
@@ -287,7 +275,7 @@ fn the_installed_package_signs_in_through_its_desktop_entry_and_hands_out_tokens
     let app = env.start_app_from("app", Path::new(APP), &[("CASTKEY_TEST_BROWSER_HOLD", &hold)]);
     let mut login_cmd = env.command(CLI);
     login_cmd.args(["login", "sandbox"]);
-    let login = env.spawn_indexed("login", login_cmd);
+    let login = env.spawn("login", login_cmd);
     let url = wait_for("the browser to reach the redirect", Duration::from_secs(60), || {
         std::fs::read_to_string(&hold).ok().filter(|s| !s.is_empty())
     });
@@ -309,7 +297,7 @@ fn the_installed_package_signs_in_through_its_desktop_entry_and_hands_out_tokens
     let xdg_open = text(&xdg_open.stdout).trim().to_string();
     let mut open = env.command("sh");
     open.arg("-x").arg(&xdg_open).arg(&url);
-    let opener = env.spawn_indexed("cold-app", open);
+    let opener = env.spawn("cold-app", open);
     assert_eq!(
         env.wait_exit(opener, Duration::from_secs(60)),
         Some(0),
@@ -326,7 +314,7 @@ fn the_installed_package_signs_in_through_its_desktop_entry_and_hands_out_tokens
     let argv = apps.argv();
     assert_eq!(argv, vec!["castkey-app".to_string(), url.clone()], "the installed app's command line");
     wait_for("the cold-started app to finish the sign-in", Duration::from_secs(60), || {
-        account_ids(&env).contains(&"sandbox:streamer".to_string()).then_some(())
+        env.account_ids().contains(&"sandbox:streamer".to_string()).then_some(())
     });
     wait_for("the app to log the deep link", Duration::from_secs(10), || {
         env.log("cold-app").contains("sign-in completed through deep link").then_some(())

@@ -7,17 +7,13 @@
 //! a comma-separated `scope` in the answer still grants each scope.
 
 use castkey_ipc::AccountStatus;
-use castkey_scenarios::{EnvOptions, TestEnv};
+use castkey_scenarios::{text, EnvOptions, TestEnv};
 use std::process::Output;
 use std::time::Duration;
 
 /// Access tokens of the sandbox provider live this long in these scenarios,
 /// so that waiting a little longer forces the next request to refresh.
 const ACCESS_TTL: u64 = 3;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Signed in through the gate, the broker running, one token served (so the
 /// broker holds a cached token); answers the environment and the account id.

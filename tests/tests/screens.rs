@@ -8,14 +8,12 @@
 //! The dark run starts the app with `GTK_THEME=Adwaita:dark`, which
 //! WebKitGTK turns into `prefers-color-scheme: dark` (checked in the page).
 
+use castkey_scenarios::steps::{answer_consent_prompt, ConsentAnswer, CONSENT_DIALOG as DIALOG};
 use castkey_scenarios::webdriver::WebDriver;
-use castkey_scenarios::{binary, repo, wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{binary, repo, wait_for, EnvOptions, LocalProgram, TestEnv};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::time::Duration;
-
-const DIALOG: &str = "#consent:not([hidden]) [role=\"dialog\"]";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Theme {
@@ -178,18 +176,16 @@ fn every_screen(theme: Theme) {
     shots.save(&env, "accounts");
 
     // The consent prompt, over the window, focus on Deny.
-    let script = env.path("stream-bot.py");
-    std::fs::copy(repo().join("tests/clients/ask_token.py"), &script).unwrap();
-    let asker = start_asker(&env, &script, "Stream Bot");
+    let script = LocalProgram::install(&env, "stream-bot.py");
+    let asker = LocalProgram::start(&env, &script, "Stream Bot");
     let dialog = wait_shown(&driver, DIALOG, "A program asks for access");
     assert!(dialog.contains("Stream Bot") && dialog.contains("/usr/bin/python3"), "{dialog}");
     let focused = driver.execute("return document.activeElement.id;");
     assert_eq!(focused, Some(Value::from("consent-deny")));
     shots.save(&env, "consent");
-    driver.click_css("#consent-always", Duration::from_secs(10));
-    let answer = answer_of(asker);
+    answer_consent_prompt(&driver, ConsentAnswer::Always);
+    let answer = asker.answer(Duration::from_secs(30));
     assert!(answer["token"]["result"]["access_token"].is_string(), "{answer}");
-    wait_for("the prompt to close", Duration::from_secs(10), || driver.find(DIALOG).is_none().then_some(()));
 
     // Connected apps: the script and this test binary.
     driver.show_screen("apps");
@@ -289,26 +285,6 @@ fn gtk_theme(theme: Theme) -> &'static str {
         Theme::Light => "Adwaita",
         Theme::Dark => "Adwaita:dark",
     }
-}
-
-fn start_asker(env: &TestEnv, script: &std::path::Path, name: &str) -> Child {
-    env.command("/usr/bin/python3")
-        .arg(script)
-        .arg(name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run /usr/bin/python3")
-}
-
-fn answer_of(mut child: Child) -> Value {
-    let status =
-        wait_for("the script to answer", Duration::from_secs(30), || child.try_wait().ok().flatten());
-    let out = child.wait_with_output().expect("script output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(status.success(), "the script failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use castkey_ipc::{Accounts, Token, TokenParams};
 use castkey_scenarios::webdriver::WebDriver;
-use castkey_scenarios::{binary, wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{binary, standin_get, standin_post, wait_for, EnvOptions, TestEnv};
 use std::time::Duration;
 
 fn now() -> u64 {
@@ -425,12 +425,4 @@ fn ibm_token_endpoint_faults_are_clear_in_the_window_and_over_ipc_and_lose_nothi
         accounts.iter().any(|a| a.status == castkey_ipc::AccountStatus::SignedIn).then_some(())
     });
     env.client().call::<Token>(&for_provider("ibm")).unwrap();
-}
-
-fn standin_get(base: &str, path: &str) -> serde_json::Value {
-    ureq::get(format!("{base}{path}")).call().unwrap().body_mut().read_json().unwrap()
-}
-
-fn standin_post(base: &str, path: &str) {
-    ureq::post(format!("{base}{path}")).send_empty().unwrap();
 }

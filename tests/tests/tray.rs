@@ -10,15 +10,11 @@
 
 use castkey_ipc::{Token, TokenGrant, TokenParams};
 use castkey_scenarios::x11::{self, web_processes};
-use castkey_scenarios::{binary, wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{binary, text, wait_for, EnvOptions, LocalProgram, TestEnv};
 use std::process::Stdio;
 use std::time::Duration;
 
 const TITLE: &str = "Castkey";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn window_shown(env: &TestEnv) -> bool {
     x11::window_shown(env, TITLE)
@@ -78,19 +74,8 @@ fn closing_the_window_leaves_castkey_serving_from_the_tray() {
 
     // A program nobody approved asks while the window is closed: the window
     // comes back with the prompt, and the user is notified.
-    let script = env.path("asker.py");
-    std::fs::write(
-        &script,
-        "import json, os, socket\n\
-         s = socket.socket(socket.AF_UNIX); s.connect(os.path.join(os.environ['XDG_RUNTIME_DIR'], 'castkey', 'castkey.sock'))\n\
-         f = s.makefile('rwb')\n\
-         f.write(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{\"name\":\"Night Bot\"}}\\n'); f.flush(); f.readline()\n\
-         f.write(b'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"token\",\"params\":{}}\\n'); f.flush(); print(f.readline().decode())\n",
-    )
-    .unwrap();
-    let mut asker = env.command("/usr/bin/python3");
-    asker.arg(&script).stdin(Stdio::null());
-    env.spawn("asker", asker);
+    let script = LocalProgram::install(&env, "night-bot.py");
+    let _asker = LocalProgram::start(&env, &script, "Night Bot");
     wait_for("the window to come back for the prompt", Duration::from_secs(30), || {
         window_shown(&env).then_some(())
     });
@@ -306,7 +291,7 @@ fn the_app_started_while_castkey_serve_owns_the_state_says_so_and_exits() {
     let serve_pid = env.guard(serve).child.id();
     let mut cmd = env.command(binary("castkey-app"));
     cmd.stdin(Stdio::null());
-    let app = env.spawn_indexed("app", cmd);
+    let app = env.spawn("app", cmd);
     assert_eq!(env.wait_exit(app, Duration::from_secs(30)), Some(1), "{}", env.log("app"));
     let notes = env.log("notifications");
     assert!(notes.contains("Castkey could not start"), "{notes}");

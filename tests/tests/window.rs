@@ -1,7 +1,7 @@
 //! The real window, driven through tauri-driver + WebKitWebDriver under Xvfb.
 
 use castkey_scenarios::webdriver::WebDriver;
-use castkey_scenarios::{binary, EnvOptions, TestEnv};
+use castkey_scenarios::{binary, standin_calls, standin_get, standin_post, EnvOptions, TestEnv};
 use std::time::Duration;
 
 #[test]
@@ -179,18 +179,6 @@ fn vidiflow_token_endpoint_faults_are_clear_and_lose_nothing() {
     assert!(env.keychain_lookup("account/vidiflow:vidiflow-service/client_secret").is_some());
 }
 
-fn standin_get(base: &str, path: &str) -> serde_json::Value {
-    ureq::get(format!("{base}{path}")).call().unwrap().body_mut().read_json().unwrap()
-}
-
-fn standin_post(base: &str, path: &str) {
-    ureq::post(format!("{base}{path}")).send_empty().unwrap();
-}
-
-fn calls_to(base: &str, path: &str) -> usize {
-    standin_get(base, "/_test/requests").as_array().unwrap().iter().filter(|r| r["path"] == path).count()
-}
-
 #[test]
 fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
@@ -223,7 +211,7 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
         driver.text(&banner).contains("refused this sandbox API key").then_some(())
     });
     assert!(env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap().is_empty());
-    assert_eq!(calls_to(&production, "/auth/api-key"), 0, "a sandbox key went to production");
+    assert_eq!(standin_calls(&production, "/auth/api-key"), 0, "a sandbox key went to production");
 
     driver.type_text(&key, "sandbox-key-1234");
     driver.click(&add);
@@ -245,8 +233,8 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     let fresh = castkey_ipc::TokenParams { force_refresh: Some(true), ..params.clone() };
     let second = env.client().call::<castkey_ipc::Token>(&fresh).unwrap();
     assert_ne!(second.access_token, grant.access_token);
-    assert_eq!(calls_to(&sandbox, "/auth/refresh"), 1);
-    assert_eq!(calls_to(&sandbox, "/auth/api-key"), 2, "only the refused and the accepted key so far");
+    assert_eq!(standin_calls(&sandbox, "/auth/refresh"), 1);
+    assert_eq!(standin_calls(&sandbox, "/auth/api-key"), 2, "only the refused and the accepted key so far");
 
     // api.video failing (500, an HTML page, silence): a clear error over
     // IPC; the account stays signed in and keeps its secrets.
@@ -274,7 +262,7 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     standin_post(&sandbox, "/_test/revoke-refresh");
     let third = env.client().call::<castkey_ipc::Token>(&fresh).unwrap();
     assert_eq!(standin_get(&sandbox, &format!("/_test/token/{}", third.access_token))["active"], true);
-    assert_eq!(calls_to(&sandbox, "/auth/api-key"), 3);
+    assert_eq!(standin_calls(&sandbox, "/auth/api-key"), 3);
 
     // The key revoked too: "sign in again", and nothing is deleted.
     standin_post(&sandbox, "/_test/revoke-refresh");

@@ -43,7 +43,7 @@ fn start(env: &mut TestEnv, args: &[&str]) -> (usize, f64) {
         }
     }
     let t0 = Instant::now();
-    let index = env.spawn_indexed("app", cmd);
+    let index = env.spawn("app", cmd);
     wait_for("the app's socket", Duration::from_secs(60), || hello_ok(env).then_some(()));
     (index, t0.elapsed().as_secs_f64() * 1000.0)
 }
