@@ -201,14 +201,14 @@ impl SignIn {
                 self.notify(&redirect.state, Err(e.clone()));
             }
         })?;
-        let state = flow.state.clone();
+        let (state, flow_provider) = (flow.state.clone(), flow.provider.clone());
         let result = self.finish(flow, redirect, expected_base).await;
         match &result {
             Ok(a) => tracing::info!(account = %a.id, "signed in"),
             Err(e) => tracing::warn!("sign-in failed: {e}"),
         }
         self.notify(&state, result.clone());
-        self.announce(&result);
+        self.announce(&flow_provider, &result);
         result
     }
 
@@ -427,7 +427,7 @@ impl SignIn {
             Ok(a) => tracing::info!(account = %a.id, "signed in with a code"),
             Err(e) => tracing::warn!("sign-in with a code failed: {e}"),
         }
-        self.announce(&result);
+        self.announce(&provider, &result);
         result
     }
 
@@ -437,15 +437,18 @@ impl SignIn {
         self.device_polls.lock().unwrap_or_else(|e| e.into_inner()).remove(provider).is_some()
     }
 
-    fn announce(&self, result: &SignInResult) {
+    fn announce(&self, provider: &str, result: &SignInResult) {
         match result {
             Ok(account) => {
                 let _ = self.events.send(CoreEvent::SignedIn { account: account.clone() });
                 let _ = self.events.send(CoreEvent::AccountsChanged);
             }
             Err(e) => {
-                let _ =
-                    self.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
+                let _ = self.events.send(CoreEvent::SignInFailed {
+                    provider: provider.to_string(),
+                    reason: e.reason(),
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -814,7 +817,11 @@ mod tests {
         assert_eq!(err.to_string(), "sign-in failed: the sign-in was refused");
         assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert!(w.accounts.list().is_empty());
-        assert!(matches!(events.recv().await.unwrap(), CoreEvent::SignInFailed { .. }));
+        let failed = events.recv().await.unwrap();
+        assert!(
+            matches!(&failed, CoreEvent::SignInFailed { provider, .. } if provider == "sandbox"),
+            "{failed:?}"
+        );
     }
 
     #[tokio::test]
