@@ -29,6 +29,9 @@ struct CachedToken {
     issued_at: u64,
     expires_at: u64,
     scopes: Vec<String>,
+    /// SHA-256 of the access token: what a refused token an app reports
+    /// (`rejected`) is compared with.
+    digest: [u8; 32],
     /// The `token` answer for this token, serialised on first use: a
     /// cached token is served as these bytes, not rebuilt per request.
     /// (What it holds — account names, headers — is fixed while the token
@@ -44,6 +47,7 @@ impl CachedToken {
             issued_at: now,
             expires_at: set.expires_at,
             scopes: set.scopes.clone(),
+            digest: crate::secret::token_digest(set.access_token.expose_secret()),
             rendered: std::sync::OnceLock::new(),
         }
     }
@@ -168,10 +172,19 @@ impl TokenBroker {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
         let min_valid = params.min_valid_secs();
-        let forced = params.force_refresh == Some(true);
+        // A token an API refused: if Castkey still holds it, a refresh is
+        // due however valid it looks; if it holds a newer one (another app
+        // reported the refusal first), that one is served below.
+        let refused = params.rejected.as_ref().map(|r| crate::secret::token_digest(r.expose()));
+        let refused_is_held =
+            refused.is_some_and(|d| self.unexpired(&account.id).is_some_and(|t| t.digest == d));
+        let forced = params.force_refresh == Some(true) || refused_is_held;
         // The token the caller may hold: a forced refresh wants a newer one.
         // (Looked up only when forced: the hot path reads the cache once.)
         let held = if forced { self.unexpired(&account.id) } else { None };
+        let stale = |t: &Arc<CachedToken>| {
+            held.as_ref().is_some_and(|h| Arc::ptr_eq(h, t)) || refused.is_some_and(|d| d == t.digest)
+        };
         if !forced {
             if let Some(t) = self.cached(&account.id, min_valid) {
                 return Ok((account, provider, t));
@@ -185,7 +198,7 @@ impl TokenBroker {
         let _guard = lock.lock().await;
         // Whoever held the lock may have refreshed (or failed) already.
         let served = match (forced, self.unexpired(&account.id)) {
-            (true, Some(now)) if !held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &now)) => Some(now),
+            (true, Some(now)) if !stale(&now) => Some(now),
             (true, _) => None,
             (false, _) => self.cached(&account.id, min_valid),
         };
@@ -201,7 +214,7 @@ impl TokenBroker {
         if account.status == AccountStatus::ReauthRequired {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
-        match self.refresh(&account, &provider).await {
+        match self.refresh(&account, &provider, refused.as_ref()).await {
             Ok(fresh) => {
                 let t = Arc::new(fresh);
                 self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
@@ -352,11 +365,17 @@ impl TokenBroker {
         self.grants.forget(account_id);
     }
 
-    /// A new token from the provider. A dead grant becomes "sign in again"
+    /// A new token from the provider (`refused`: the digest of a token an
+    /// API refused, if that is why). A dead grant becomes "sign in again"
     /// here, and only here: the account is marked once, its cached token
     /// dropped, its secrets kept until the user acts.
-    async fn refresh(&self, account: &Account, provider: &ProviderConfig) -> Result<CachedToken, CoreError> {
-        match self.grants.refresh(account, provider).await {
+    async fn refresh(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+        refused: Option<&[u8; 32]>,
+    ) -> Result<CachedToken, CoreError> {
+        match self.grants.refresh(account, provider, refused).await {
             Ok(set) => {
                 let now = self.clock.now();
                 if set.refresh_token.is_some() {
@@ -536,6 +555,7 @@ mod tests {
             refresh_token: None,
             id_token: None,
             refresh_expires_at: None,
+            lifetime_known: true,
         }
     }
 

@@ -215,7 +215,8 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("consent request shape changed: {e}"));
         // (event, notification method and params, window event and payload)
-        let cases: Vec<(CoreEvent, Option<(&str, Value)>, (&str, Value))> = vec![
+        type Case = (CoreEvent, Option<(&'static str, Value)>, (&'static str, Value));
+        let cases: Vec<Case> = vec![
             (CoreEvent::AccountsChanged, None, (w::ACCOUNTS_CHANGED, Value::Null)),
             (CoreEvent::ProvidersChanged, None, (w::PROVIDERS_CHANGED, Value::Null)),
             (
