@@ -384,6 +384,13 @@ impl TokenBroker {
                     if let Err(e) = self.accounts.set_grant_stored(&account.id, now, end) {
                         tracing::warn!(account = %account.id, "could not note the new refresh token's time: {e}");
                     }
+                } else if let Some(end) =
+                    crate::services::refresh_token_end_after_use(provider, account.grant_stored_at, now)
+                {
+                    // Used, not rotated: a provider's idle clock starts again.
+                    if let Err(e) = self.accounts.set_grant_end(&account.id, end) {
+                        tracing::warn!(account = %account.id, "could not note the refresh token's use: {e}");
+                    }
                 }
                 *self
                     .last_refresh
@@ -685,6 +692,15 @@ mod tests {
     /// A world whose provider answers every request with `status` and
     /// `body`; also answers the provider's base URL (for [`calls`]).
     async fn world_counting(status: u16, body: &'static str) -> (World, SecretKey, String) {
+        world_counting_with(status, body, Default::default()).await
+    }
+
+    /// [`world_counting`] with the provider's refresh-token clocks.
+    async fn world_counting_with(
+        status: u16,
+        body: &'static str,
+        clocks: crate::provider::RefreshClocks,
+    ) -> (World, SecretKey, String) {
         let issuer = faulty_token_endpoint(status, body).await;
         let dir = tempfile::tempdir().unwrap();
         let secrets = Arc::new(MemoryStore::default());
@@ -692,7 +708,9 @@ mod tests {
         let clock = ManualClock::new(10_000);
         let url = url::Url::parse(&issuer).unwrap();
         let mut catalog = ProviderCatalog::default();
-        catalog.add(crate::services::local_sandbox(url.clone())).unwrap();
+        let mut sandbox = crate::services::local_sandbox(url.clone());
+        sandbox.refresh_clocks = clocks;
+        catalog.add(sandbox).unwrap();
         let oidc = Arc::new(OidcProviders::new(crate::oauth::http_client()));
         oidc.get("sandbox", &crate::provider::Endpoints::Discover { issuer: url.clone() }, "castkey")
             .set_discovered(crate::oauth::Discovered::for_tests(&issuer));
@@ -809,6 +827,29 @@ mod tests {
         let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
         assert!(err.to_string().contains("ID token"), "{err}");
         assert_eq!(w.secrets.get(&key).await.unwrap().unwrap().expose_secret(), "refresh-2");
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_uses_the_refresh_token_restarts_its_idle_clock() {
+        // A provider whose refresh tokens die after 30 days unused (Twitch's
+        // public clients) and that does not rotate them here.
+        let idle = 30 * 86_400;
+        let clocks = crate::provider::RefreshClocks {
+            refresh_token_lifetime_secs: None,
+            refresh_token_idle_lifetime_secs: Some(idle),
+        };
+        let (w, key, base) = world_counting_with(
+            200,
+            r#"{"access_token":"a-2","token_type":"Bearer","expires_in":14400}"#,
+            clocks,
+        )
+        .await;
+        w.clock.advance(20 * 86_400);
+        assert_eq!(w.broker.token(&TokenParams::default()).await.unwrap().access_token, "a-2");
+        assert_eq!(calls(&base), 1);
+        let a = w.accounts.get("sandbox:streamer").unwrap();
+        assert_eq!(a.grant_expires_at, Some(10_000 + 20 * 86_400 + idle), "30 days from the use");
+        assert_nothing_lost(&w, &key).await;
     }
 
     #[tokio::test]
