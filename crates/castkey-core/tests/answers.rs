@@ -342,3 +342,28 @@ async fn a_refreshed_id_token_of_the_same_user_is_accepted_without_a_nonce() {
     assert_eq!(g.access_token, "access-2");
     assert_eq!(stored(&w, &format!("account/{id}/refresh_token")).as_deref(), Some("refresh-2"));
 }
+
+#[tokio::test]
+async fn an_app_reports_the_refused_token_over_the_wire() {
+    let (w, p, issuer) = world().await;
+    let id = sign_in(&w, &p, &issuer, rotated("access-1", "refresh-1")).await;
+    p.lock().unwrap().live = vec![("refresh-1".into(), rotated("access-2", "refresh-2"))];
+    let line = json!({"jsonrpc": "2.0", "id": 1, "method": "token",
+        "params": {"account": id, "rejected": "access-1"}})
+    .to_string();
+    let mut me = w.own_session();
+    let answer = castkey_core::dispatch(&w.core, &mut me, line.as_bytes()).await.expect("answered");
+    let answer = serde_json::to_value(answer).unwrap();
+    assert_eq!(answer["result"]["access_token"], "access-2", "{answer}");
+    assert_eq!(p.lock().unwrap().refreshed_with, vec!["refresh-1"]);
+    // The broker says it takes `rejected`; the value never shows in a Debug print.
+    let hello = json!({"jsonrpc": "2.0", "id": 2, "method": "hello", "params": {}}).to_string();
+    let hello = castkey_core::dispatch(&w.core, &mut me, hello.as_bytes()).await.expect("answered");
+    let hello = serde_json::to_value(hello).unwrap();
+    assert!(
+        hello["result"]["capabilities"].as_array().unwrap().iter().any(|c| c == "token.rejected"),
+        "{hello}"
+    );
+    let shown = format!("{:?}", rejected(&id, "access-1"));
+    assert!(!shown.contains("access-1"), "{shown}");
+}
