@@ -19,7 +19,7 @@ mod window;
 
 use castkey_core::IpcServer;
 use castkey_core::{Core, CoreEvent, CoreOptions, RedirectMode, SettingsFile};
-use castkey_ipc::ui::{event, SignInFailed};
+use castkey_ipc::ui::event;
 use std::sync::{Arc, Mutex};
 use tauri::{Emitter, Manager};
 
@@ -178,55 +178,33 @@ fn stop_on_sigterm(app: tauri::AppHandle) {
     });
 }
 
-/// Core events become window events (no secrets in any of them).
+/// Core events become window events (no secrets in any of them), each by
+/// [`CoreEvent::outward`], the one mapping the IPC server uses too.
 fn forward_core_events(app: tauri::AppHandle, core: &Core) {
     let mut events = core.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
-            let received = events.recv().await;
-            if let Ok(e) = &received {
-                notify::on_event(&app, e);
-                if !matches!(e, CoreEvent::ConsentRequested(_) | CoreEvent::ConsentSettled { .. }) {
-                    tray::refresh(&app);
-                }
-                if matches!(
-                    e,
-                    CoreEvent::ReauthRequired { .. }
-                        | CoreEvent::TokenRefreshed { .. }
-                        | CoreEvent::SignedIn { .. }
-                ) {
-                    notify::check_readiness(&app);
-                }
-            }
-            match received {
-                Ok(CoreEvent::AccountsChanged) => {
-                    let _ = app.emit(event::ACCOUNTS_CHANGED, ());
-                }
-                Ok(CoreEvent::ProvidersChanged) => {
-                    let _ = app.emit(event::PROVIDERS_CHANGED, ());
-                }
-                Ok(CoreEvent::SignedIn { account }) => {
-                    let _ = app.emit(event::SIGNED_IN, account);
-                }
-                Ok(CoreEvent::SignInFailed { reason, message }) => {
-                    let _ = app.emit(event::SIGN_IN_FAILED, SignInFailed { reason, message });
-                }
-                Ok(CoreEvent::ConsentRequested(request)) => {
-                    // A local program waits: the window comes forward with the prompt.
-                    window::show_main_window(&app);
-                    let _ = app.emit(event::CONSENT_REQUESTED, request);
-                }
-                Ok(CoreEvent::ConsentSettled { id }) => {
-                    let _ = app.emit(event::CONSENT_SETTLED, id);
-                }
-                Ok(CoreEvent::ClientsChanged) => {
-                    let _ = app.emit(event::CLIENTS_CHANGED, ());
-                }
-                Ok(CoreEvent::ActiveChanged { .. } | CoreEvent::SignedOut { .. }) => {
-                    let _ = app.emit(event::ACCOUNTS_CHANGED, ());
-                }
-                Ok(CoreEvent::ReauthRequired { .. } | CoreEvent::TokenRefreshed { .. }) => {
-                    let _ = app.emit(event::HEALTH_CHANGED, ());
+            match events.recv().await {
+                Ok(e) => {
+                    notify::on_event(&app, &e);
+                    if !matches!(e, CoreEvent::ConsentRequested(_) | CoreEvent::ConsentSettled { .. }) {
+                        tray::refresh(&app);
+                    }
+                    if matches!(
+                        e,
+                        CoreEvent::ReauthRequired { .. }
+                            | CoreEvent::AccessRevoked { .. }
+                            | CoreEvent::TokenRefreshed { .. }
+                            | CoreEvent::SignedIn { .. }
+                    ) {
+                        notify::check_readiness(&app);
+                    }
+                    if let CoreEvent::ConsentRequested(_) = e {
+                        // A local program waits: the window comes forward with the prompt.
+                        window::show_main_window(&app);
+                    }
+                    let window = e.outward().window;
+                    let _ = app.emit(window.name, window.payload);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let _ = app.emit(event::PROVIDERS_CHANGED, ());

@@ -43,6 +43,14 @@ pub fn on_event(app: &AppHandle, event: &CoreEvent) {
                 account.display_name
             ),
         ),
+        CoreEvent::AccessRevoked { account } => show(
+            app,
+            "Disconnected at the provider",
+            &format!(
+                "{}'s access was ended at the provider; apps were told to stop. Sign in again to use it.",
+                account.display_name
+            ),
+        ),
         CoreEvent::SignedIn { account } => show(
             app,
             "Signed in",

@@ -440,12 +440,15 @@ export class Store {
   }
 
   private signInFailed(failed: SignInFailed): void {
-    // The event does not say which provider: the one waiting, if any.
     const current = this.state.signIn;
+    // Another provider's sign-in (started elsewhere, e.g. by `castkey login`)
+    // is not the one this window waits for. (An empty provider: unknown.)
+    const elsewhere = !!failed.provider && !!current?.provider && failed.provider !== current?.provider;
+    if (elsewhere) return;
     this.clearExpiry();
     this.set({
       signIn: {
-        provider: current?.provider ?? "",
+        provider: current?.provider || failed.provider || "",
         mode: current?.mode ?? "browser",
         phase: "failed",
         ...(current?.started ? { started: current.started } : {}),

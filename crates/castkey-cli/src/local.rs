@@ -190,6 +190,10 @@ fn login_with_code_in_broker(
                 return Ok(ExitCode::SUCCESS);
             }
         } else if let Some(failed) = note.parse::<SignInFailed>()? {
+            // Another program's sign-in (an older broker names none: taken as ours).
+            if !failed.provider.is_empty() && failed.provider != code.provider {
+                continue;
+            }
             return Err(castkey_ipc::ClientError::Rpc(castkey_ipc::RpcError::new(
                 failed.reason,
                 failed.message,

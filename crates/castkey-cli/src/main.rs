@@ -325,7 +325,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(TokenArgs { scope, provider, account, min_valid, refresh, json }) => {
             let scope = (!scope.is_empty()).then_some(castkey_ipc::ScopeParam::List(scope));
             let force_refresh = refresh.then_some(true);
-            let params = TokenParams { scope, provider, account, min_valid_secs: min_valid, force_refresh };
+            let params = TokenParams {
+                scope,
+                provider,
+                account,
+                min_valid_secs: min_valid,
+                force_refresh,
+                rejected: None,
+            };
             let grant = Client::connect_default()?.call::<Token>(&params)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&grant)?)?;

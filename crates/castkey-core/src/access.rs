@@ -269,7 +269,7 @@ impl Core {
             Standing::Unknown => ("unknown", None, None),
         };
         let mut capabilities: Vec<String> = castkey_ipc::METHODS.iter().map(|m| m.to_string()).collect();
-        capabilities.extend(["token.force_refresh", "notifications"].map(String::from));
+        capabilities.extend(["token.force_refresh", "token.rejected", "notifications"].map(String::from));
         HelloResult {
             protocol: castkey_ipc::PROTOCOL_VERSION,
             server: format!("castkey {}", env!("CARGO_PKG_VERSION")),

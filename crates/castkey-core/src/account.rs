@@ -259,6 +259,17 @@ impl AccountStore {
         })
     }
 
+    /// Notes when `id`'s refresh token now stops working (the same token,
+    /// used: its idle clock started again).
+    pub fn set_grant_end(&self, id: &str, expires_at: u64) -> Result<(), CoreError> {
+        self.update(|f| {
+            if let Some(a) = f.accounts.iter_mut().find(|a| a.id == id) {
+                Arc::make_mut(a).grant_expires_at = Some(expires_at);
+            }
+            Ok(())
+        })
+    }
+
     /// Removes an account; another account of its provider becomes active.
     pub fn remove(&self, id: &str) -> Result<Account, CoreError> {
         self.update(|f| {

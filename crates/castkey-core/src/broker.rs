@@ -29,6 +29,9 @@ struct CachedToken {
     issued_at: u64,
     expires_at: u64,
     scopes: Vec<String>,
+    /// SHA-256 of the access token: what a refused token an app reports
+    /// (`rejected`) is compared with.
+    digest: [u8; 32],
     /// The `token` answer for this token, serialised on first use: a
     /// cached token is served as these bytes, not rebuilt per request.
     /// (What it holds — account names, headers — is fixed while the token
@@ -44,6 +47,7 @@ impl CachedToken {
             issued_at: now,
             expires_at: set.expires_at,
             scopes: set.scopes.clone(),
+            digest: crate::secret::token_digest(set.access_token.expose_secret()),
             rendered: std::sync::OnceLock::new(),
         }
     }
@@ -168,10 +172,19 @@ impl TokenBroker {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
         let min_valid = params.min_valid_secs();
-        let forced = params.force_refresh == Some(true);
+        // A token an API refused: if Castkey still holds it, a refresh is
+        // due however valid it looks; if it holds a newer one (another app
+        // reported the refusal first), that one is served below.
+        let refused = params.rejected.as_ref().map(|r| crate::secret::token_digest(r.expose()));
+        let refused_is_held =
+            refused.is_some_and(|d| self.unexpired(&account.id).is_some_and(|t| t.digest == d));
+        let forced = params.force_refresh == Some(true) || refused_is_held;
         // The token the caller may hold: a forced refresh wants a newer one.
         // (Looked up only when forced: the hot path reads the cache once.)
         let held = if forced { self.unexpired(&account.id) } else { None };
+        let stale = |t: &Arc<CachedToken>| {
+            held.as_ref().is_some_and(|h| Arc::ptr_eq(h, t)) || refused.is_some_and(|d| d == t.digest)
+        };
         if !forced {
             if let Some(t) = self.cached(&account.id, min_valid) {
                 return Ok((account, provider, t));
@@ -185,7 +198,7 @@ impl TokenBroker {
         let _guard = lock.lock().await;
         // Whoever held the lock may have refreshed (or failed) already.
         let served = match (forced, self.unexpired(&account.id)) {
-            (true, Some(now)) if !held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &now)) => Some(now),
+            (true, Some(now)) if !stale(&now) => Some(now),
             (true, _) => None,
             (false, _) => self.cached(&account.id, min_valid),
         };
@@ -201,7 +214,7 @@ impl TokenBroker {
         if account.status == AccountStatus::ReauthRequired {
             return Err(CoreError::ReauthRequired(account.id.clone()));
         }
-        match self.refresh(&account, &provider).await {
+        match self.refresh(&account, &provider, refused.as_ref()).await {
             Ok(fresh) => {
                 let t = Arc::new(fresh);
                 self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
@@ -352,11 +365,17 @@ impl TokenBroker {
         self.grants.forget(account_id);
     }
 
-    /// A new token from the provider. A dead grant becomes "sign in again"
+    /// A new token from the provider (`refused`: the digest of a token an
+    /// API refused, if that is why). A dead grant becomes "sign in again"
     /// here, and only here: the account is marked once, its cached token
     /// dropped, its secrets kept until the user acts.
-    async fn refresh(&self, account: &Account, provider: &ProviderConfig) -> Result<CachedToken, CoreError> {
-        match self.grants.refresh(account, provider).await {
+    async fn refresh(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+        refused: Option<&[u8; 32]>,
+    ) -> Result<CachedToken, CoreError> {
+        match self.grants.refresh(account, provider, refused).await {
             Ok(set) => {
                 let now = self.clock.now();
                 if set.refresh_token.is_some() {
@@ -364,6 +383,13 @@ impl TokenBroker {
                     let end = crate::services::refresh_token_end(provider, &set, now);
                     if let Err(e) = self.accounts.set_grant_stored(&account.id, now, end) {
                         tracing::warn!(account = %account.id, "could not note the new refresh token's time: {e}");
+                    }
+                } else if let Some(end) =
+                    crate::services::refresh_token_end_after_use(provider, account.grant_stored_at, now)
+                {
+                    // Used, not rotated: a provider's idle clock starts again.
+                    if let Err(e) = self.accounts.set_grant_end(&account.id, end) {
+                        tracing::warn!(account = %account.id, "could not note the refresh token's use: {e}");
                     }
                 }
                 *self
@@ -536,6 +562,7 @@ mod tests {
             refresh_token: None,
             id_token: None,
             refresh_expires_at: None,
+            lifetime_known: true,
         }
     }
 
@@ -665,6 +692,15 @@ mod tests {
     /// A world whose provider answers every request with `status` and
     /// `body`; also answers the provider's base URL (for [`calls`]).
     async fn world_counting(status: u16, body: &'static str) -> (World, SecretKey, String) {
+        world_counting_with(status, body, Default::default()).await
+    }
+
+    /// [`world_counting`] with the provider's refresh-token clocks.
+    async fn world_counting_with(
+        status: u16,
+        body: &'static str,
+        clocks: crate::provider::RefreshClocks,
+    ) -> (World, SecretKey, String) {
         let issuer = faulty_token_endpoint(status, body).await;
         let dir = tempfile::tempdir().unwrap();
         let secrets = Arc::new(MemoryStore::default());
@@ -672,7 +708,9 @@ mod tests {
         let clock = ManualClock::new(10_000);
         let url = url::Url::parse(&issuer).unwrap();
         let mut catalog = ProviderCatalog::default();
-        catalog.add(crate::services::local_sandbox(url.clone())).unwrap();
+        let mut sandbox = crate::services::local_sandbox(url.clone());
+        sandbox.refresh_clocks = clocks;
+        catalog.add(sandbox).unwrap();
         let oidc = Arc::new(OidcProviders::new(crate::oauth::http_client()));
         oidc.get("sandbox", &crate::provider::Endpoints::Discover { issuer: url.clone() }, "castkey")
             .set_discovered(crate::oauth::Discovered::for_tests(&issuer));
@@ -789,6 +827,29 @@ mod tests {
         let err = w.broker.token(&TokenParams::default()).await.unwrap_err();
         assert!(err.to_string().contains("ID token"), "{err}");
         assert_eq!(w.secrets.get(&key).await.unwrap().unwrap().expose_secret(), "refresh-2");
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_uses_the_refresh_token_restarts_its_idle_clock() {
+        // A provider whose refresh tokens die after 30 days unused (Twitch's
+        // public clients) and that does not rotate them here.
+        let idle = 30 * 86_400;
+        let clocks = crate::provider::RefreshClocks {
+            refresh_token_lifetime_secs: None,
+            refresh_token_idle_lifetime_secs: Some(idle),
+        };
+        let (w, key, base) = world_counting_with(
+            200,
+            r#"{"access_token":"a-2","token_type":"Bearer","expires_in":14400}"#,
+            clocks,
+        )
+        .await;
+        w.clock.advance(20 * 86_400);
+        assert_eq!(w.broker.token(&TokenParams::default()).await.unwrap().access_token, "a-2");
+        assert_eq!(calls(&base), 1);
+        let a = w.accounts.get("sandbox:streamer").unwrap();
+        assert_eq!(a.grant_expires_at, Some(10_000 + 20 * 86_400 + idle), "30 days from the use");
+        assert_nothing_lost(&w, &key).await;
     }
 
     #[tokio::test]

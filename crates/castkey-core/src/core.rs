@@ -393,6 +393,7 @@ impl Core {
             let late_failure = self.open_browser(&started).await?;
             let this = self.clone();
             let (ttl, state) = (self.time_left(&started), started.state.clone());
+            let provider = provider.to_string();
             tokio::spawn(async move {
                 let base = listener.redirect_uri();
                 let complete = |url: String| {
@@ -411,9 +412,11 @@ impl Core {
                 };
                 if let Some(e) = outcome {
                     this.sign_in.abandon(&state);
-                    let _ = this
-                        .events
-                        .send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
+                    let _ = this.events.send(CoreEvent::SignInFailed {
+                        provider,
+                        reason: e.reason(),
+                        message: e.to_string(),
+                    });
                 }
             });
             return Ok(started);
@@ -421,13 +424,16 @@ impl Core {
         let started = self.sign_in.start(provider, RedirectTarget::AppScheme).await?;
         if let Some(late_failure) = self.open_browser(&started).await? {
             let (this, state, ttl) = (self.clone(), started.state.clone(), self.time_left(&started));
+            let provider = provider.to_string();
             tokio::spawn(async move {
                 // Past the sign-in's lifetime a launcher's failure no longer matters.
                 if let Ok(e) = tokio::time::timeout(ttl, late_failure).await {
                     this.sign_in.abandon(&state);
-                    let _ = this
-                        .events
-                        .send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
+                    let _ = this.events.send(CoreEvent::SignInFailed {
+                        provider,
+                        reason: e.reason(),
+                        message: e.to_string(),
+                    });
                 }
             });
         }

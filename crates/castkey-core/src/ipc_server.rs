@@ -18,7 +18,7 @@ use crate::consent::ClientSession;
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
-use castkey_ipc::notification::{self as note, Notification};
+use castkey_ipc::notification as note;
 use castkey_ipc::protocol::{Response, RpcError};
 use castkey_ipc::{
     Accounts, Activity, AddProvider, AllowApp, Apps, DeviceCode, Hello, Login, LoginWithCode, Method,
@@ -295,7 +295,7 @@ where
     loop {
         match events.recv().await {
             Ok(e) => {
-                if let Some(bytes) = notification(&e) {
+                if let Some(bytes) = e.outward().notification {
                     if !send(bytes).await {
                         return;
                     }
@@ -306,49 +306,6 @@ where
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
-    }
-}
-
-/// The notification line for `event`, if subscribed connections hear it.
-fn notification(event: &CoreEvent) -> Option<Vec<u8>> {
-    fn line<N: Notification>(params: &N::Params) -> Option<Vec<u8>> {
-        #[derive(Serialize)]
-        struct Line<'a, P> {
-            jsonrpc: &'static str,
-            method: &'static str,
-            params: &'a P,
-        }
-        serde_json::to_vec(&Line { jsonrpc: "2.0", method: N::METHOD, params }).ok()
-    }
-    match event {
-        CoreEvent::ActiveChanged { provider, account } => {
-            line::<note::ActiveChanged>(&note::ActiveChangedParams {
-                provider: provider.clone(),
-                account: account.clone(),
-            })
-        }
-        CoreEvent::SignedIn { account } => {
-            line::<note::SignedIn>(&note::AccountEvent { account: account.as_ref() })
-        }
-        CoreEvent::SignedOut { account } => {
-            line::<note::SignedOut>(&note::AccountEvent { account: account.clone() })
-        }
-        CoreEvent::ReauthRequired { account } => {
-            line::<note::ReauthRequired>(&note::AccountEvent { account: account.clone() })
-        }
-        CoreEvent::SignInFailed { reason, message } => {
-            line::<note::SignInFailed>(&note::SignInFailedParams {
-                reason: *reason,
-                message: message.clone(),
-            })
-        }
-        CoreEvent::TokenRefreshed { account, expires_at } => {
-            line::<note::TokenRefreshed>(&note::TokenRefreshedParams {
-                account: account.clone(),
-                expires_at: *expires_at,
-            })
-        }
-        _ => None,
     }
 }
 

@@ -24,10 +24,30 @@ pub struct ProviderConfig {
     pub broadcast_scope: Option<String>,
     /// Lifetime assumed when a token response omits `expires_in`.
     pub default_token_lifetime_secs: u64,
+    /// The refresh-token clocks the provider documents (its token answers
+    /// do not say them): what "ready to go live" warns about ahead.
+    pub refresh_clocks: RefreshClocks,
     /// Extra HTTP headers every API call needs, handed to IPC clients.
     pub api_headers: BTreeMap<String, String>,
     /// The template a user added this provider from (`None`: built in).
     pub template: Option<String>,
+}
+
+/// How long a provider's refresh tokens keep working, as its documentation
+/// says (seconds; `None`: not documented, or until revoked). A token
+/// answer's own `refresh_token_expires_in` wins over
+/// `refresh_token_lifetime_secs`. Examples (check each against the
+/// provider's docs when setting it): Twitch public clients' refresh tokens
+/// die after 30 days unused (idle); a Google project in "Testing" issues
+/// refresh tokens that end 7 days after issue (lifetime), otherwise after
+/// 6 months unused (idle).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshClocks {
+    /// From when the refresh token was issued (a rotated one starts again).
+    pub refresh_token_lifetime_secs: Option<u64>,
+    /// From when the refresh token was last used: each refresh with it
+    /// starts this clock again.
+    pub refresh_token_idle_lifetime_secs: Option<u64>,
 }
 
 /// Where a provider's OAuth endpoints come from.

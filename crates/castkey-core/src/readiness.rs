@@ -45,6 +45,11 @@ impl Core {
     }
 }
 
+/// How long ahead the end of an account's sign-in (its refresh token's
+/// end, [`castkey_ipc::AccountHealth::grant_expires_at`]) makes it "not
+/// ready", whatever the horizon asked for: a day (seconds).
+pub const GRANT_END_NOTICE_SECS: u64 = 86_400;
+
 /// Tokens served for an account this recently mean a stream may be on
 /// (seconds).
 pub const STREAMING_WINDOW_SECS: u64 = 10 * 60;
@@ -110,6 +115,15 @@ fn judge(
         .map(|h| {
             let users: Vec<String> =
                 used_by.get(&h.account.id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            // A sign-in that ends (a refresh token's lifetime, or its idle
+            // lifetime running out) is said at least a day ahead, whatever
+            // the horizon: time to sign in again before a stream, not in it.
+            let needed_until = match h.state {
+                HealthState::SignedIn | HealthState::Refreshing => {
+                    horizon_end.max(now.saturating_add(GRANT_END_NOTICE_SECS))
+                }
+                HealthState::SignInAgain | HealthState::Offline => horizon_end,
+            };
             let (good_until, problem) = match h.state {
                 HealthState::SignInAgain => {
                     (Some(now), Some("the provider refused its sign-in: sign in again".to_string()))
@@ -123,11 +137,16 @@ fn judge(
                 }
                 HealthState::SignedIn | HealthState::Refreshing => (h.grant_expires_at, None),
             };
-            let ready = good_until.is_none_or(|t| t >= horizon_end);
+            let ready = good_until.is_none_or(|t| t >= needed_until);
             let problem = if ready {
                 None
             } else {
-                Some(problem.unwrap_or_else(|| "its sign-in ends before then: sign in again now".to_string()))
+                Some(problem.unwrap_or_else(|| match good_until {
+                    Some(t) if t >= horizon_end => {
+                        "its sign-in ends within a day: sign in again before you go live".to_string()
+                    }
+                    _ => "its sign-in ends before then: sign in again now".to_string(),
+                }))
             };
             AccountReadiness {
                 account: h.account,
@@ -224,8 +243,31 @@ mod tests {
         assert!(!r.ready);
         assert_eq!(r.accounts[0].good_until, Some(NOW + 3 * 3600));
         assert!(r.accounts[0].problem.as_deref().unwrap().contains("ends before then"));
-        // The same account is fine for a two-hour show.
-        assert!(judge(vec![soon], &BTreeMap::new(), 2, NOW).ready);
+        // Even for a two-hour show it is said now: an end within a day is
+        // said a day ahead, whatever the horizon.
+        let r = judge(vec![soon], &BTreeMap::new(), 2, NOW);
+        assert!(!r.ready);
+        assert!(r.accounts[0].problem.as_deref().unwrap().contains("within a day"), "{r:?}");
+    }
+
+    #[test]
+    fn a_refresh_token_end_is_said_a_day_ahead_and_not_before() {
+        let at = |end: u64| {
+            let mut h = health("twitch:bot", true, HealthState::SignedIn);
+            h.grant_expires_at = Some(end);
+            judge(vec![h], &BTreeMap::new(), 4, NOW)
+        };
+        // Twitch's 30 days unused, nearly run out: 20 hours left.
+        let r = at(NOW + 20 * 3600);
+        assert!(!r.ready);
+        assert_eq!(r.accounts[0].good_until, Some(NOW + 20 * 3600));
+        assert!(r.accounts[0].problem.as_deref().unwrap().contains("within a day"));
+        assert!(at(NOW + GRANT_END_NOTICE_SECS).ready);
+        assert!(at(NOW + 30 * 3600).ready);
+        // A long horizon still asks for the whole horizon.
+        let mut h = health("twitch:bot", true, HealthState::SignedIn);
+        h.grant_expires_at = Some(NOW + 30 * 3600);
+        assert!(!judge(vec![h], &BTreeMap::new(), 48, NOW).ready);
     }
 
     #[test]

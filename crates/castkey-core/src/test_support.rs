@@ -76,59 +76,98 @@ pub struct World {
     pub browser: Arc<RecordingBrowser>,
     pub events: EventCollector,
     pub dir: tempfile::TempDir,
+    /// How the catalog was made, to make it again at [`World::restart`].
+    remake: CatalogMaker,
+    consent: crate::consent::ConsentMode,
+}
+
+/// Makes the world's provider catalog (again, at a restart).
+struct CatalogMaker(Box<dyn Fn() -> ProviderCatalog + Send + Sync>);
+
+impl std::fmt::Debug for CatalogMaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogMaker")
+    }
 }
 
 impl World {
     /// A world offering the local sandbox provider at `issuer` (and
     /// api.video at its documented hosts, as always).
     pub async fn with_sandbox(issuer: &str) -> Self {
-        let mut catalog = ProviderCatalog::default();
-        let url = Url::parse(issuer).expect("issuer URL");
-        catalog.add(crate::services::local_sandbox(url)).expect("sandbox provider");
-        Self::with_catalog(catalog).await
+        Self::start(sandbox(issuer), crate::consent::ConsentMode::Prompt).await
     }
 
     /// A world offering api.video with both environments at `base` (a
     /// stand-in on loopback).
     pub async fn with_api_video(base: &str) -> Self {
-        let mut catalog = ProviderCatalog::default();
         let url = Url::parse(base).expect("base URL");
-        catalog.add(crate::services::api_video(url.clone(), url)).expect("api.video provider");
-        Self::with_catalog(catalog).await
+        let remake = CatalogMaker(Box::new(move || {
+            let mut catalog = ProviderCatalog::default();
+            catalog.add(crate::services::api_video(url.clone(), url.clone())).expect("api.video provider");
+            catalog
+        }));
+        Self::start(remake, crate::consent::ConsentMode::Prompt).await
     }
 
     /// The sandbox world of a headless broker: programs not in
     /// `clients.json` are refused, nobody is asked.
     pub async fn with_sandbox_listed_only(issuer: &str) -> Self {
-        let mut catalog = ProviderCatalog::default();
-        let url = Url::parse(issuer).expect("issuer URL");
-        catalog.add(crate::services::local_sandbox(url)).expect("sandbox provider");
-        Self::start(catalog, crate::consent::ConsentMode::ListedOnly).await
+        Self::start(sandbox(issuer), crate::consent::ConsentMode::ListedOnly).await
     }
 
-    async fn with_catalog(catalog: ProviderCatalog) -> Self {
-        Self::start(catalog, crate::consent::ConsentMode::Prompt).await
-    }
-
-    async fn start(catalog: ProviderCatalog, consent: crate::consent::ConsentMode) -> Self {
+    async fn start(remake: CatalogMaker, consent: crate::consent::ConsentMode) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let secrets = Arc::new(MemoryStore::default());
         let clock = ManualClock::new(1_700_000_000);
         let browser = Arc::new(RecordingBrowser::default());
+        Self::start_on(dir, secrets, clock, browser, remake, consent).await
+    }
+
+    async fn start_on(
+        dir: tempfile::TempDir,
+        secrets: Arc<MemoryStore>,
+        clock: Arc<ManualClock>,
+        browser: Arc<RecordingBrowser>,
+        remake: CatalogMaker,
+        consent: crate::consent::ConsentMode,
+    ) -> Self {
         let core = Core::start(CoreOptions {
             config_dir: dir.path().to_path_buf(),
             redirect_mode: RedirectMode::AppScheme,
             consent,
             secrets: secrets.clone(),
-            catalog,
+            catalog: (remake.0)(),
             browser: browser.clone(),
             clock: clock.clone(),
         })
         .await
         .expect("core starts");
         let events = EventCollector { rx: tokio::sync::Mutex::new(core.subscribe()) };
-        World { core, secrets, clock, browser, events, dir }
+        World { core, secrets, clock, browser, events, dir, remake, consent }
     }
+
+    /// The same world after Castkey quit and started again: a new [`Core`]
+    /// on the same config directory, secret store (as a keychain outlives
+    /// the process), clock and providers; nothing kept in memory survives.
+    /// Panics if something still holds the old core.
+    pub async fn restart(self) -> Self {
+        let World { core, secrets, clock, browser, events, dir, remake, consent } = self;
+        core.shutdown(Duration::from_secs(5)).await;
+        drop(events);
+        let core = Arc::try_unwrap(core).expect("nothing else holds the core at a restart");
+        drop(core);
+        Self::start_on(dir, secrets, clock, browser, remake, consent).await
+    }
+}
+
+/// The local sandbox provider at `issuer`.
+fn sandbox(issuer: &str) -> CatalogMaker {
+    let url = Url::parse(issuer).expect("issuer URL");
+    CatalogMaker(Box::new(move || {
+        let mut catalog = ProviderCatalog::default();
+        catalog.add(crate::services::local_sandbox(url.clone())).expect("sandbox provider");
+        catalog
+    }))
 }
 
 impl World {

@@ -82,6 +82,39 @@ pub struct TokenParams {
     /// error comes back instead of the refused token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_refresh: Option<bool>,
+    /// The access token an API just refused (HTTP 401, RFC 6750 §3.1
+    /// `invalid_token`). Castkey refreshes only if this is still the token
+    /// it holds for the account; if it already holds a newer one, that one
+    /// is answered without asking the provider. So any number of apps that
+    /// report the same refused token cause one refresh. A token that cannot
+    /// be refreshed (no refresh token) and is refused means the user must
+    /// sign in again (`reauth_required`). Compared by digest, never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<RejectedToken>,
+}
+
+/// An access token an app reports as refused by its API (`token`'s
+/// `rejected`). Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(transparent)]
+pub struct RejectedToken(pub String);
+
+impl std::fmt::Debug for RejectedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RejectedToken(<redacted>)")
+    }
+}
+
+impl RejectedToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        RejectedToken(token.into())
+    }
+
+    /// The token itself, to compare with (by digest) or send back.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl TokenParams {
@@ -305,7 +338,7 @@ pub struct HelloResult {
     /// E.g. `"castkey 0.1.0"`.
     pub server: String,
     /// Method names and features this broker offers: every method name, plus
-    /// `token.force_refresh`, `notifications`. A client checks here before
+    /// `token.force_refresh`, `token.rejected`, `notifications`. A client checks here before
     /// using something newer than protocol 1.
     pub capabilities: Vec<String>,
     /// What the user decided about this client so far.

@@ -99,9 +99,27 @@ impl Notification for SignInFailed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SignInFailedParams {
+    /// The provider the sign-in was for (empty from a broker older than
+    /// this field: then it is not known which sign-in failed).
+    #[serde(default)]
+    pub provider: String,
     /// Why, as an error `reason` (`login_failed`, `provider_unavailable`, …).
     pub reason: crate::Reason,
     pub message: String,
+}
+
+/// A token of an account is no longer valid at the provider (the user
+/// disconnected the app there, or the provider revoked the grant), found by
+/// Castkey's validation of the token: every app must end the sessions it
+/// runs with that account's tokens now (Twitch's developer agreement asks
+/// this of every app). The account needs the user to sign in again; a
+/// `reauth_required` or `signed_in` follows when that changes.
+#[derive(Debug)]
+pub enum Revoked {}
+
+impl Notification for Revoked {
+    const METHOD: &'static str = "revoked";
+    type Params = AccountEvent;
 }
 
 /// Every notification name, in the order `subscribe` answers them.
@@ -112,4 +130,5 @@ pub const NOTIFICATIONS: &[&str] = &[
     ReauthRequired::METHOD,
     TokenRefreshed::METHOD,
     SignInFailed::METHOD,
+    Revoked::METHOD,
 ];

@@ -165,6 +165,8 @@ pub struct DeviceSignIn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignInFailed {
+    /// The provider the failed sign-in was for.
+    pub provider: String,
     /// `login_failed` (denied or refused at the provider, expired),
     /// `provider_unavailable` (network), `keychain_unavailable` (locked), …
     pub reason: Reason,

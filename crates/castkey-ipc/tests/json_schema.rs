@@ -182,6 +182,7 @@ fn all() -> Schemas {
     s.notification::<notification::ReauthRequired>();
     s.notification::<notification::TokenRefreshed>();
     s.notification::<notification::SignInFailed>();
+    s.notification::<notification::Revoked>();
     s
 }
 

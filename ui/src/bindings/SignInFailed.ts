@@ -3,6 +3,10 @@ import type { Reason } from "./Reason";
 
 export type SignInFailed = { 
 /**
+ * The provider the failed sign-in was for.
+ */
+provider: string, 
+/**
  * `login_failed` (denied or refused at the provider, expired),
  * `provider_unavailable` (network), `keychain_unavailable` (locked), …
  */

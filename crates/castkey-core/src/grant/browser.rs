@@ -19,7 +19,7 @@ use crate::redirect::{self, Redirect, RedirectError, RedirectOutcome};
 use crate::secret::SecretKey;
 use base64::Engine as _;
 use castkey_ipc::AccountInfo;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -201,14 +201,14 @@ impl SignIn {
                 self.notify(&redirect.state, Err(e.clone()));
             }
         })?;
-        let state = flow.state.clone();
+        let (state, flow_provider) = (flow.state.clone(), flow.provider.clone());
         let result = self.finish(flow, redirect, expected_base).await;
         match &result {
             Ok(a) => tracing::info!(account = %a.id, "signed in"),
             Err(e) => tracing::warn!("sign-in failed: {e}"),
         }
         self.notify(&state, result.clone());
-        self.announce(&result);
+        self.announce(&flow_provider, &result);
         result
     }
 
@@ -349,8 +349,23 @@ impl SignIn {
             }
         };
         let id = Account::make_id(&provider.id, &identity.subject);
+        let standing = SecretKey::standing_access_token(&id);
+        let mut set = set;
         match &set.refresh_token {
-            Some(rt) => self.grants.secrets.put(&SecretKey::refresh_token(&id), rt).await?,
+            Some(rt) => {
+                self.grants.secrets.put(&SecretKey::refresh_token(&id), rt).await?;
+                // A standing token of an earlier sign-in is no longer the grant.
+                if let Err(e) = self.grants.secrets.delete(&standing).await {
+                    tracing::warn!(account = %id, "could not delete an old standing token: {e}");
+                }
+            }
+            None if Grants::is_standing(&set) && b.exchange.is_none() => {
+                // No refresh token and no stated lifetime (GitHub OAuth apps):
+                // the access token is the grant; kept like a refresh token.
+                self.grants.secrets.put(&standing, &set.access_token).await?;
+                set.expires_at = now.saturating_add(STANDING_LIFETIME_SECS);
+                tracing::info!(account = %id, "the access token does not expire and has no refresh token; kept until revoked");
+            }
             None => {
                 tracing::warn!(account = %id, "the provider sent no refresh token; the account works until the access token expires")
             }
@@ -427,7 +442,7 @@ impl SignIn {
             Ok(a) => tracing::info!(account = %a.id, "signed in with a code"),
             Err(e) => tracing::warn!("sign-in with a code failed: {e}"),
         }
-        self.announce(&result);
+        self.announce(&provider, &result);
         result
     }
 
@@ -437,15 +452,18 @@ impl SignIn {
         self.device_polls.lock().unwrap_or_else(|e| e.into_inner()).remove(provider).is_some()
     }
 
-    fn announce(&self, result: &SignInResult) {
+    fn announce(&self, provider: &str, result: &SignInResult) {
         match result {
             Ok(account) => {
                 let _ = self.events.send(CoreEvent::SignedIn { account: account.clone() });
                 let _ = self.events.send(CoreEvent::AccountsChanged);
             }
             Err(e) => {
-                let _ =
-                    self.events.send(CoreEvent::SignInFailed { reason: e.reason(), message: e.to_string() });
+                let _ = self.events.send(CoreEvent::SignInFailed {
+                    provider: provider.to_string(),
+                    reason: e.reason(),
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -517,10 +535,10 @@ impl Grants {
         account: &Account,
         provider: &ProviderConfig,
         b: &BrowserSignIn,
+        refused: Option<&[u8; 32]>,
     ) -> Result<TokenSet, CoreError> {
         let Some(refresh_token) = self.current_refresh_token(&account.id).await? else {
-            tracing::warn!(account = %account.id, "no refresh token in the keychain");
-            return Err(CoreError::ReauthRequired(account.id.clone()));
+            return self.standing_token(account, refused).await;
         };
         let now = self.clock.now();
         let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
@@ -538,13 +556,23 @@ impl Grants {
             )
             .await
             .map_err(|e| e.into_core(&provider.id, Some(&account.id)))?;
+        // A refreshed ID token that names another user (OIDC Core §12.2:
+        // its `sub` must be the original's): nothing of that user is kept
+        // under this account, not its refresh token nor its access token;
+        // the user signs in again. Read before the rotated token is stored
+        // (a local decode, no network), so that token is never written.
+        if let (Some(raw), true) = (&set.id_token, d.verifies_id_tokens) {
+            if unverified_subject(raw).is_some_and(|sub| sub != account.subject) {
+                return Err(self.another_user(account, &refresh_token).await);
+            }
+        }
         // The rotated refresh token is stored the moment it arrives, before
         // anything else can fail: the provider may have spent the old one.
         self.store_rotated(&account.id, Some(&refresh_token), &set).await?;
         if let (Some(raw), true) = (&set.id_token, d.verifies_id_tokens) {
             let id = oidc.verify_id_token(&d, raw, None).await?;
             if id.subject != account.subject {
-                return Err(CoreError::ProviderRejected("the refreshed ID token names another user".into()));
+                return Err(self.another_user(account, &refresh_token).await);
             }
         }
         let set = match &b.exchange {
@@ -579,6 +607,53 @@ impl Grants {
         Ok(set)
     }
 
+    /// The refreshed tokens name another user than `account`'s: puts the
+    /// account's own (spent) refresh token back in place of any rotated one
+    /// and answers "sign in again".
+    async fn another_user(&self, account: &Account, own: &SecretString) -> CoreError {
+        tracing::warn!(account = %account.id, "the refreshed ID token names another user; sign-in needed");
+        self.unsaved_refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&account.id);
+        if let Err(e) = self.secrets.put(&SecretKey::refresh_token(&account.id), own).await {
+            tracing::warn!(account = %account.id, "could not put the account's refresh token back: {e}");
+        }
+        CoreError::ReauthRequired(account.id.clone())
+    }
+
+    /// An account without a refresh token: its standing access token (one
+    /// that does not expire, kept at sign-in) from the keychain, unless an
+    /// API refused that very token (`refused`, its digest): then, or if
+    /// there is none, the user must sign in again.
+    async fn standing_token(
+        &self,
+        account: &Account,
+        refused: Option<&[u8; 32]>,
+    ) -> Result<TokenSet, CoreError> {
+        let Some(token) = self.secrets.get(&SecretKey::standing_access_token(&account.id)).await? else {
+            tracing::warn!(account = %account.id, "no refresh token in the keychain");
+            return Err(CoreError::ReauthRequired(account.id.clone()));
+        };
+        if refused.is_some_and(|d| *d == crate::secret::token_digest(token.expose_secret())) {
+            tracing::warn!(account = %account.id, "the provider refused the account's standing access token");
+            return Err(CoreError::ReauthRequired(account.id.clone()));
+        }
+        Ok(TokenSet {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_at: self.clock.now().saturating_add(STANDING_LIFETIME_SECS),
+            scopes: account.scopes.clone(),
+            refresh_token: None,
+            id_token: None,
+            refresh_expires_at: None,
+            lifetime_known: false,
+        })
+    }
+
+    /// A token answer with neither a refresh token nor a stated lifetime:
+    /// the access token is the whole grant and lasts until revoked.
+    pub(crate) fn is_standing(set: &TokenSet) -> bool {
+        set.refresh_token.is_none() && !set.lifetime_known
+    }
+
     /// RFC 7009 for a browser account's refresh token.
     pub(super) async fn revoke_browser(
         &self,
@@ -591,6 +666,23 @@ impl Grants {
         let secret = self.client_secret(provider, b).await?;
         oidc.revoke_refresh_token(&d, token, secret.as_ref()).await
     }
+}
+
+/// How long a standing access token (no refresh token, no stated
+/// lifetime) is said to last, in seconds: a day. It lasts until revoked;
+/// apps that ask again after this get the same token, from memory. A
+/// refusal they report (`rejected`) ends it sooner.
+pub(crate) const STANDING_LIFETIME_SECS: u64 = 86_400;
+
+/// The `sub` claim of a JWT's payload, read without verifying anything:
+/// only used to refuse (a refreshed ID token naming another user), never
+/// to trust.
+fn unverified_subject(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
 }
 
 #[cfg(test)]
@@ -814,7 +906,11 @@ mod tests {
         assert_eq!(err.to_string(), "sign-in failed: the sign-in was refused");
         assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert!(w.accounts.list().is_empty());
-        assert!(matches!(events.recv().await.unwrap(), CoreEvent::SignInFailed { .. }));
+        let failed = events.recv().await.unwrap();
+        assert!(
+            matches!(&failed, CoreEvent::SignInFailed { provider, .. } if provider == "sandbox"),
+            "{failed:?}"
+        );
     }
 
     #[tokio::test]

@@ -71,11 +71,11 @@ pub async fn exchange(
         .ok_or_else(|| TokenError::Rejected("the token exchange sent no access token".into()))?;
     let lifetime = crate::oauth::lenient_seconds(wire.expires_in.as_ref(), "expiresIn")
         .map_err(|why| TokenError::Rejected(format!("the token exchange answered a bad lifetime: {why}")))?;
+    let exp = jwt_exp(&access_token).filter(|exp| *exp > defaults.now);
+    let lifetime_known = lifetime.is_some() || exp.is_some();
     let expires_at = match lifetime {
         Some(l) => defaults.now.saturating_add(l),
-        None => jwt_exp(&access_token)
-            .filter(|exp| *exp > defaults.now)
-            .unwrap_or(defaults.now.saturating_add(defaults.lifetime_secs)),
+        None => exp.unwrap_or(defaults.now.saturating_add(defaults.lifetime_secs)),
     };
     Ok(TokenSet {
         access_token: SecretString::from(access_token),
@@ -85,6 +85,7 @@ pub async fn exchange(
         refresh_token: None,
         id_token: None,
         refresh_expires_at: None,
+        lifetime_known,
     })
 }
 

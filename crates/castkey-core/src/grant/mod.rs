@@ -65,13 +65,17 @@ impl Grants {
     }
 
     /// A new access token for `account`, by the kind of its grant.
+    /// `refused`: the SHA-256 digest of an access token an API refused
+    /// (the reason for this refresh, if it is one); a standing token
+    /// (no refresh token, no expiry) that was refused is a dead grant.
     pub(crate) async fn refresh(
         &self,
         account: &Account,
         provider: &ProviderConfig,
+        refused: Option<&[u8; 32]>,
     ) -> Result<TokenSet, CoreError> {
         match &provider.sign_in {
-            SignInKind::Browser(b) => self.refresh_browser(account, provider, b).await,
+            SignInKind::Browser(b) => self.refresh_browser(account, provider, b, refused).await,
             SignInKind::ClientCredentials(c) => self.fetch_for_service_account(account, provider, c).await,
             SignInKind::ApiKey(a) => self.refresh_api_key_account(account, provider, a).await,
         }

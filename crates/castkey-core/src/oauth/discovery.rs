@@ -9,44 +9,43 @@ use super::token_endpoint::{classify_refusal, read_answer, Answer, TokenError};
 use super::OidcProvider;
 use crate::error::CoreError;
 use crate::provider::{check_endpoint, Endpoints};
-use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
-    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
-    CoreResponseType, CoreSubjectIdentifierType,
-};
-use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
-use serde::{Deserialize, Serialize};
+use openidconnect::core::CoreJsonWebKeySet;
+use serde::Deserialize;
 use std::sync::Arc;
 use url::Url;
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct ExtraMetadata {
+/// The members of a discovery document Castkey uses (OIDC Discovery §3,
+/// RFC 8414 §2, RFC 9207 §3, RFC 8628 §4, RFC 7009), each with the type
+/// the specs give it: a malformed one refuses the provider. Every other
+/// member is ignored, whatever it holds: real documents carry members of
+/// other specs, vendor extensions, and now and then one of the wrong type
+/// (`"claims_supported": 5`, `"request_uri_parameter_supported": "yes"`),
+/// none of which Castkey reads. (The `openidconnect` crate's own type
+/// refuses such documents, and requires members Castkey does not use, such
+/// as `subject_types_supported`.)
+#[derive(Debug, Deserialize)]
+struct Document {
+    issuer: String,
+    authorization_endpoint: String,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+    jwks_uri: String,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
     /// RFC 9207: the provider puts `iss` on authorization responses.
     #[serde(default)]
-    pub authorization_response_iss_parameter_supported: Option<bool>,
+    authorization_response_iss_parameter_supported: Option<bool>,
     /// RFC 7009 token revocation.
     #[serde(default)]
-    pub revocation_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
     /// RFC 8628 device authorization.
     #[serde(default)]
-    pub device_authorization_endpoint: Option<String>,
+    device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    revocation_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
-impl AdditionalProviderMetadata for ExtraMetadata {}
-
-type Metadata = ProviderMetadata<
-    ExtraMetadata,
-    CoreAuthDisplay,
-    CoreClientAuthMethod,
-    CoreClaimName,
-    CoreClaimType,
-    CoreGrantType,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
-    CoreResponseMode,
-    CoreResponseType,
-    CoreSubjectIdentifierType,
->;
 
 /// What discovery told us, checked.
 #[derive(Debug, Clone)]
@@ -128,14 +127,6 @@ fn other_form(issuer: &str) -> String {
     }
 }
 
-/// The methods a discovery document lists under `name` (strings only).
-fn listed(doc: &serde_json::Value, name: &str) -> Vec<String> {
-    doc.get(name)
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|m| m.as_str().map(String::from)).collect())
-        .unwrap_or_default()
-}
-
 impl OidcProvider {
     /// Tests start sign-ins without a provider on the network.
     #[cfg(test)]
@@ -201,11 +192,10 @@ impl OidcProvider {
                 .map_err(|e| CoreError::ProviderRejected(format!("issuer URL: {e}")))?;
         let what = format!("discovery at {asked}");
         let answer = self.get_document(&config_url, &what).await?;
-        let meta: Metadata = serde_json::from_slice(&answer.body).map_err(|e| {
+        let meta: Document = serde_json::from_slice(&answer.body).map_err(|e| {
             CoreError::ProviderRejected(format!("the discovery document of {asked} could not be read: {e}"))
         })?;
-        let doc: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-        let named = meta.issuer().as_str();
+        let named = meta.issuer.as_str();
         if named != issuer && named != other_form(&issuer) {
             // OIDC Discovery §4.3: the document must name the issuer asked for.
             return Err(CoreError::ProviderRejected(format!(
@@ -216,33 +206,23 @@ impl OidcProvider {
         if named != issuer {
             tracing::info!("issuer {issuer} is named {named} by its discovery document; using that");
         }
-        let authorization_endpoint = meta.authorization_endpoint().url().clone();
-        let token_endpoint = meta
-            .token_endpoint()
-            .map(|t| t.url().clone())
-            .ok_or_else(|| CoreError::ProviderRejected("the provider has no token endpoint".into()))?;
-        check_endpoint(&authorization_endpoint, "authorization endpoint")?;
-        check_endpoint(&token_endpoint, "token endpoint")?;
-        let jwks_uri = meta.jwks_uri().url().clone();
-        // Before the fetch: a JWKS the endpoint rules refuse is never fetched.
-        check_endpoint(&jwks_uri, "JWKS URI")?;
-        let extra = meta.additional_metadata();
-        let optional = |s: &Option<String>, what: &str| -> Result<Option<Url>, CoreError> {
-            let Some(s) = s else { return Ok(None) };
+        let endpoint = |s: &str, what: &str| -> Result<Url, CoreError> {
             let u = Url::parse(s).map_err(|e| CoreError::ProviderRejected(format!("{what}: {e}")))?;
             check_endpoint(&u, what)?;
-            Ok(Some(u))
+            Ok(u)
         };
-        let revocation_endpoint = optional(&extra.revocation_endpoint, "revocation endpoint")?;
+        let optional = |s: &Option<String>, what: &str| -> Result<Option<Url>, CoreError> {
+            s.as_deref().map(|s| endpoint(s, what)).transpose()
+        };
+        let authorization_endpoint = endpoint(&meta.authorization_endpoint, "authorization endpoint")?;
+        let token_endpoint = optional(&meta.token_endpoint, "token endpoint")?
+            .ok_or_else(|| CoreError::ProviderRejected("the provider has no token endpoint".into()))?;
+        // Before the fetch: a JWKS the endpoint rules refuse is never fetched.
+        let jwks_uri = endpoint(&meta.jwks_uri, "JWKS URI")?;
+        let revocation_endpoint = optional(&meta.revocation_endpoint, "revocation endpoint")?;
         let device_authorization_endpoint =
-            optional(&extra.device_authorization_endpoint, "device authorization endpoint")?;
-        let userinfo_endpoint = match meta.userinfo_endpoint() {
-            Some(u) => {
-                check_endpoint(u.url(), "userinfo endpoint")?;
-                Some(u.url().clone())
-            }
-            None => None,
-        };
+            optional(&meta.device_authorization_endpoint, "device authorization endpoint")?;
+        let userinfo_endpoint = optional(&meta.userinfo_endpoint, "userinfo endpoint")?;
         let keys = self.get_document(&jwks_uri, &format!("the JWKS at {jwks_uri}")).await?;
         let jwks: CoreJsonWebKeySet = serde_json::from_slice(&keys.body).map_err(|e| {
             CoreError::ProviderRejected(format!("the JWKS of {asked} could not be read: {e}"))
@@ -254,10 +234,12 @@ impl OidcProvider {
             token_endpoint,
             revocation_endpoint,
             device_authorization_endpoint,
-            iss_parameter_supported: extra.authorization_response_iss_parameter_supported == Some(true),
+            iss_parameter_supported: meta.authorization_response_iss_parameter_supported == Some(true),
             verifies_id_tokens: true,
-            token_endpoint_auth_methods: listed(&doc, "token_endpoint_auth_methods_supported"),
-            revocation_endpoint_auth_methods: listed(&doc, "revocation_endpoint_auth_methods_supported"),
+            token_endpoint_auth_methods: meta.token_endpoint_auth_methods_supported.unwrap_or_default(),
+            revocation_endpoint_auth_methods: meta
+                .revocation_endpoint_auth_methods_supported
+                .unwrap_or_default(),
             jwks,
         });
         *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
@@ -364,6 +346,99 @@ mod tests {
             );
             assert_eq!(seen.lock().unwrap().len(), 1, "only the document was fetched");
         }
+    }
+
+    /// A provider whose document is the usual one with `patch` merged in
+    /// (`{base}` replaced in string values; `null` removes a member).
+    async fn provider_with(patch: serde_json::Value) -> String {
+        let (base, _) = serve(move |r| {
+            let base = format!("http://{}", r.header("host").unwrap_or_default());
+            if r.path.ends_with("/.well-known/openid-configuration") {
+                let mut doc = serde_json::json!({
+                    "issuer": base,
+                    "authorization_endpoint": format!("{base}/auth"),
+                    "token_endpoint": format!("{base}/token"),
+                    "jwks_uri": format!("{base}/jwks"),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                });
+                for (k, v) in patch.as_object().unwrap() {
+                    match v {
+                        serde_json::Value::Null => {
+                            doc.as_object_mut().unwrap().remove(k);
+                        }
+                        serde_json::Value::String(t) => doc[k] = t.replace("{base}", &base).into(),
+                        other => doc[k] = other.clone(),
+                    }
+                }
+                Reply::json(200, &doc.to_string())
+            } else if r.path.ends_with("/jwks") {
+                // A key of a type Castkey cannot use sits beside nothing else.
+                Reply::json(200, r#"{"keys":[{"kty":"unknown-kty","kid":"x"}]}"#)
+            } else {
+                Reply::json(404, "")
+            }
+        })
+        .await;
+        base
+    }
+
+    #[tokio::test]
+    async fn members_castkey_does_not_use_may_hold_anything() {
+        // Each kind seen in the wild: a wrong type, an unknown object, a
+        // member of another spec, one the spec requires but Castkey never
+        // reads left out, an unknown key type in the JWKS.
+        let kinds = [
+            serde_json::json!({"claims_supported": 5}),
+            serde_json::json!({"request_uri_parameter_supported": "yes"}),
+            serde_json::json!({"mtls_endpoint_aliases": {"token_endpoint": 7, "nested": {"a": [1, {}]}}}),
+            serde_json::json!({"x-vendor": [null, true, {"deep": "value"}], "frontchannel_logout_supported": "true"}),
+            serde_json::json!({"scopes_supported": "openid profile", "response_types_supported": 1}),
+            serde_json::json!({"subject_types_supported": null, "id_token_signing_alg_values_supported": null}),
+            serde_json::json!({"code_challenge_methods_supported": {"S256": true}, "grant_types_supported": "all"}),
+            serde_json::json!({"userinfo_endpoint": null, "revocation_endpoint": null}),
+        ];
+        for patch in kinds {
+            let base = provider_with(patch.clone()).await;
+            let d = oidc(&base).discover(false).await.unwrap_or_else(|e| panic!("{patch}: {e}"));
+            assert_eq!(d.token_endpoint.path(), "/token", "{patch}");
+            assert!(d.verifies_id_tokens);
+        }
+    }
+
+    #[tokio::test]
+    async fn members_castkey_uses_are_still_checked() {
+        for (patch, says) in [
+            (
+                serde_json::json!({"authorization_response_iss_parameter_supported": "yes"}),
+                "could not be read",
+            ),
+            (serde_json::json!({"token_endpoint": 5}), "could not be read"),
+            (serde_json::json!({"token_endpoint": null}), "no token endpoint"),
+            (serde_json::json!({"token_endpoint": "not a url"}), "token endpoint"),
+            (serde_json::json!({"token_endpoint": "http://tokens.example/token"}), "token endpoint"),
+            (serde_json::json!({"jwks_uri": null}), "could not be read"),
+            (serde_json::json!({"revocation_endpoint": "http://revoke.example/r"}), "revocation endpoint"),
+            (serde_json::json!({"device_authorization_endpoint": ["{base}/device"]}), "could not be read"),
+            (serde_json::json!({"userinfo_endpoint": "ftp://127.0.0.1/u"}), "userinfo endpoint"),
+            (
+                serde_json::json!({"token_endpoint_auth_methods_supported": "client_secret_basic"}),
+                "could not be read",
+            ),
+            (serde_json::json!({"issuer": "http://127.0.0.1:1"}), "another issuer"),
+        ] {
+            let base = provider_with(patch.clone()).await;
+            let err = oidc(&base).discover(false).await.unwrap_err();
+            assert!(
+                matches!(err, CoreError::ProviderRejected(ref m) if m.contains(says)),
+                "{patch}: expected `{says}` in {err:?}"
+            );
+        }
+        // The flag that is read is honoured.
+        let base =
+            provider_with(serde_json::json!({"authorization_response_iss_parameter_supported": true})).await;
+        assert!(oidc(&base).discover(false).await.unwrap().iss_parameter_supported);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 use super::discovery::Discovered;
 use super::OidcProvider;
 use crate::error::CoreError;
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
 use openidconnect::{ClientId, IssuerUrl, Nonce};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -52,6 +52,16 @@ impl OidcProvider {
         }
     }
 
+    /// Verifies `raw` against the keys `d` holds. Beyond the crate's
+    /// checks, as OIDC Core allows for tokens real providers send:
+    ///
+    /// * clock skew: [`CLOCK_LEEWAY_SECS`] on `exp`, `iat` and `nbf`;
+    /// * no `kid` while the JWKS holds several keys (§10.1 asks for one
+    ///   then, not every provider sends it): each key is tried alone, and
+    ///   only a key of the token's `alg` and key type can verify it;
+    /// * several audiences: accepted when `azp` names Castkey's client
+    ///   (§3.1.3.7 items 3–5), refused without it; an `azp` naming another
+    ///   client is refused whatever the audience.
     fn verify_with(&self, d: &Discovered, raw: &str, nonce: Option<&str>) -> Result<Identity, Unverified> {
         if !d.verifies_id_tokens {
             return Err(Unverified::claims(
@@ -60,13 +70,53 @@ impl OidcProvider {
         }
         let token = CoreIdToken::from_str(raw)
             .map_err(|e| Unverified::claims(format!("the ID token is malformed: {e}")))?;
+        let header = unverified_part(raw, 0).unwrap_or_default();
+        let keys = d.jwks.keys();
+        if header.get("kid").is_none() && keys.len() > 1 {
+            let mut refused = None;
+            for key in keys {
+                let alone = CoreJsonWebKeySet::new(vec![key.clone()]);
+                match self.claims_with(&token, raw, d, alone, nonce) {
+                    Ok(identity) => return Ok(identity),
+                    // Not this key: the next one.
+                    Err(e) if e.signature => refused = Some(e),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Err(refused.unwrap_or_else(|| Unverified::claims("no key verifies the ID token".into())));
+        }
+        self.claims_with(&token, raw, d, d.jwks.clone(), nonce)
+    }
+
+    /// The checks of one verification with `keys`.
+    fn claims_with(
+        &self,
+        token: &CoreIdToken,
+        raw: &str,
+        d: &Discovered,
+        keys: CoreJsonWebKeySet,
+        nonce: Option<&str>,
+    ) -> Result<Identity, Unverified> {
         let issuer =
             IssuerUrl::new(d.issuer.clone()).map_err(|e| Unverified::claims(format!("issuer: {e}")))?;
-        let verifier = CoreIdTokenVerifier::new_public_client(
-            ClientId::new(self.client_id.clone()),
-            issuer,
-            d.jwks.clone(),
-        );
+        let payload = unverified_part(raw, 1).unwrap_or_default();
+        // Read unverified only to decide whether other audiences may be
+        // trusted; the verified `azp` is checked again below.
+        let azp_is_us = payload.get("azp").and_then(|v| v.as_str()) == Some(self.client_id.as_str());
+        let now = chrono::Utc::now();
+        let leeway = chrono::Duration::seconds(CLOCK_LEEWAY_SECS);
+        let verifier =
+            CoreIdTokenVerifier::new_public_client(ClientId::new(self.client_id.clone()), issuer, keys)
+                .set_other_audience_verifier_fn(move |_| azp_is_us)
+                // `exp` may have passed by the leeway on this machine's clock.
+                .set_time_fn(move || now - leeway)
+                .set_issue_time_verifier_fn(move |iat| {
+                    if iat > now + leeway {
+                        Err(format!("the ID token was issued in the future ({iat}, now {now})"))
+                    } else {
+                        Ok(())
+                    }
+                });
         let expected = nonce.map(|n| Nonce::new(n.to_string()));
         let claims = token
             .claims(&verifier, |got: Option<&Nonce>| match (&expected, got) {
@@ -79,6 +129,22 @@ impl OidcProvider {
                 signature: matches!(e, openidconnect::ClaimsVerificationError::SignatureVerification(_)),
                 error: CoreError::ProviderRejected(format!("the ID token failed verification: {e}")),
             })?;
+        // Signed, so the payload read above is the provider's.
+        let refuse = |why: String| Unverified::claims(format!("the ID token failed verification: {why}"));
+        match claims.authorized_party() {
+            Some(azp) if azp.as_str() != self.client_id => {
+                return Err(refuse(format!("it was issued to another client (azp `{}`)", azp.as_str())))
+            }
+            None if claims.audiences().len() > 1 => {
+                return Err(refuse("several audiences and no azp naming this client".into()))
+            }
+            _ => {}
+        }
+        if let Some(nbf) = payload.get("nbf").and_then(serde_json::Value::as_i64) {
+            if nbf > (now + leeway).timestamp() {
+                return Err(refuse(format!("it is not valid before {nbf} (now {})", now.timestamp())));
+            }
+        }
         Ok(Identity {
             subject: claims.subject().to_string(),
             name: claims.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
@@ -86,6 +152,20 @@ impl OidcProvider {
             email: claims.email().map(|e| e.to_string()),
         })
     }
+}
+
+/// Clock skew allowed between the provider and this machine on an ID
+/// token's `exp`, `iat` and `nbf`, in seconds. OIDC Core §3.1.3.7 (items
+/// 9–10) leaves the acceptable range to the client; RFC 7519 §4.1.4–4.1.5
+/// allow "some small leeway, usually no more than a few minutes".
+pub const CLOCK_LEEWAY_SECS: i64 = 120;
+
+/// Part `i` of a compact JWS (0: header, 1: payload) as JSON, unverified.
+fn unverified_part(raw: &str, i: usize) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let part = raw.split('.').nth(i)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Why an ID token was refused; `signature` errors may be cured by fresh keys.
@@ -250,7 +330,7 @@ mod tests {
             assert!(err.signature, "{}", err.error);
             refused(&token(Spec { issuer: "http://127.0.0.1:10", ..spec() }), Some("n-1"), "issuer");
             refused(&token(Spec { audience: "someone-else", ..spec() }), Some("n-1"), "audience");
-            refused(&token(Spec { expires_in: -120, ..spec() }), Some("n-1"), "expired");
+            refused(&token(Spec { expires_in: -300, ..spec() }), Some("n-1"), "expired");
             refused(&token(spec()), Some("n-2"), "nonce");
             refused(&token(Spec { nonce: None, ..spec() }), Some("n-1"), "nonce");
             refused("not.a.jwt", Some("n-1"), "malformed");
@@ -260,6 +340,125 @@ mod tests {
         fn a_refreshed_token_may_omit_the_nonce() {
             provider().verify_with(&discovered(), &token(Spec { nonce: None, ..spec() }), None).unwrap();
             provider().verify_with(&discovered(), &token(spec()), None).unwrap();
+        }
+
+        fn other_key(kid: &str) -> CoreRsaPrivateSigningKey {
+            CoreRsaPrivateSigningKey::from_pem(
+                include_str!("../../testdata/other-key.pem"),
+                Some(JsonWebKeyId::new(kid.into())),
+            )
+            .unwrap()
+        }
+
+        fn b64(bytes: &[u8]) -> String {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        }
+
+        /// A compact RS256 JWS of `header` and `claims` signed by `signer`,
+        /// written by hand: real providers' tokens differ from what the
+        /// crate's builder makes.
+        fn jws(
+            header: serde_json::Value,
+            claims: serde_json::Value,
+            signer: &CoreRsaPrivateSigningKey,
+        ) -> String {
+            let input =
+                format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+            let sig = signer.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes()).unwrap();
+            format!("{input}.{}", b64(&sig))
+        }
+
+        fn now() -> i64 {
+            chrono::Utc::now().timestamp()
+        }
+
+        /// The usual claims, `patch` merged in (`null` removes one).
+        fn claims(patch: serde_json::Value) -> serde_json::Value {
+            let mut c = serde_json::json!({
+                "iss": ISSUER, "sub": "streamer", "aud": "castkey",
+                "iat": now() - 10, "exp": now() + 300,
+            });
+            for (k, v) in patch.as_object().unwrap() {
+                if v.is_null() {
+                    c.as_object_mut().unwrap().remove(k);
+                } else {
+                    c[k] = v.clone();
+                }
+            }
+            c
+        }
+
+        fn kid1() -> serde_json::Value {
+            serde_json::json!({"alg": "RS256", "kid": "k1"})
+        }
+
+        fn check(raw: &str, d: &Discovered) -> Result<Identity, String> {
+            provider().verify_with(d, raw, None).map_err(|e| e.error.to_string())
+        }
+
+        #[test]
+        fn clock_skew_within_the_leeway_is_accepted_and_beyond_it_refused() {
+            let d = discovered();
+            let k = provider_key();
+            let skew = CLOCK_LEEWAY_SECS;
+            // The provider's clock behind ours: the token expired a minute ago here.
+            check(&jws(kid1(), claims(serde_json::json!({"exp": now() - 60, "iat": now() - 400})), &k), &d)
+                .unwrap();
+            // Ahead of ours: issued, and valid only from, a minute from now.
+            check(&jws(kid1(), claims(serde_json::json!({"iat": now() + 60, "nbf": now() + 60})), &k), &d)
+                .unwrap();
+            for (patch, says) in [
+                (serde_json::json!({"exp": now() - skew - 60}), "expired"),
+                (serde_json::json!({"iat": now() + skew + 300}), "issued in the future"),
+                (serde_json::json!({"nbf": now() + skew + 300}), "not valid before"),
+            ] {
+                let err = check(&jws(kid1(), claims(patch.clone()), &k), &d).unwrap_err();
+                assert!(err.contains(says), "{patch}: expected `{says}` in {err}");
+            }
+        }
+
+        #[test]
+        fn without_a_kid_each_key_of_the_jwks_is_tried() {
+            let k = provider_key();
+            let no_kid = serde_json::json!({"alg": "RS256"});
+            let raw = jws(no_kid.clone(), claims(serde_json::json!({})), &k);
+            for keys in [
+                vec![other_key("k0").as_verification_key(), k.as_verification_key()],
+                vec![k.as_verification_key(), other_key("k0").as_verification_key()],
+            ] {
+                let d = Discovered { jwks: CoreJsonWebKeySet::new(keys), ..Discovered::for_tests(ISSUER) };
+                assert_eq!(check(&raw, &d).unwrap().subject, "streamer");
+                // A token no key signed is still refused, as a signature error.
+                let mut parts: Vec<String> = raw.split('.').map(String::from).collect();
+                parts[1] = b64(claims(serde_json::json!({"sub": "mallory"})).to_string().as_bytes());
+                let forged = parts.join(".");
+                let err = provider().verify_with(&d, &forged, None).unwrap_err();
+                assert!(err.signature, "{}", err.error);
+                // A wrong claim with the right key is that claim's error, not the key's.
+                let wrong = jws(no_kid.clone(), claims(serde_json::json!({"aud": "someone-else"})), &k);
+                let err = provider().verify_with(&d, &wrong, None).unwrap_err();
+                assert!(!err.signature && err.error.to_string().contains("audience"), "{}", err.error);
+            }
+        }
+
+        #[test]
+        fn several_audiences_need_azp_naming_castkey() {
+            let d = discovered();
+            let k = provider_key();
+            let two = serde_json::json!(["castkey", "https://api.example"]);
+            check(&jws(kid1(), claims(serde_json::json!({"aud": two, "azp": "castkey"})), &k), &d).unwrap();
+            check(&jws(kid1(), claims(serde_json::json!({"aud": ["castkey"], "azp": "castkey"})), &k), &d)
+                .unwrap();
+            for (patch, says) in [
+                (serde_json::json!({"aud": two}), "audience"),
+                (serde_json::json!({"aud": two, "azp": "https://api.example"}), "audience"),
+                (serde_json::json!({"azp": "another-app"}), "another client"),
+                (serde_json::json!({"aud": ["https://api.example"], "azp": "castkey"}), "audience"),
+            ] {
+                let err = check(&jws(kid1(), claims(patch.clone()), &k), &d).unwrap_err();
+                assert!(err.contains(says), "{patch}: expected `{says}` in {err}");
+            }
         }
 
         #[tokio::test]

@@ -45,6 +45,12 @@ pub struct TokenSet {
     /// platform, GitHub Apps) or `refresh_expires_in` (Keycloak, where 0
     /// means an offline token without an end). Not in RFC 6749.
     pub refresh_expires_at: Option<u64>,
+    /// Whether the answer stated the access token's lifetime (`expires_in`,
+    /// or `expires`). When not, `expires_at` is the provider's usual
+    /// lifetime, a guess; without a refresh token either, the token is
+    /// taken to last until revoked (RFC 6749 §5.1 makes `expires_in`
+    /// optional; GitHub OAuth apps send neither).
+    pub lifetime_known: bool,
 }
 
 impl fmt::Debug for TokenSet {
@@ -794,6 +800,7 @@ pub fn parse_token_response(body: &[u8], defaults: ResponseDefaults<'_>) -> Resu
         refresh_token: refresh_token.map(|r| SecretString::from(r.to_string())),
         id_token: id_token.map(String::from),
         refresh_expires_at: refresh_lifetime.map(|l| defaults.now.saturating_add(l.min(MAX_LIFETIME_SECS))),
+        lifetime_known: lifetime.is_some(),
     })
 }
 

@@ -76,14 +76,37 @@ impl SecretKey {
         }
     }
 
+    /// An access token that neither expires nor comes with a refresh token
+    /// (GitHub OAuth apps, long-lived platform tokens): the grant itself,
+    /// kept so that it is still served after a restart.
+    pub fn standing_access_token(account_id: &str) -> Self {
+        SecretKey {
+            name: format!("account/{account_id}/access_token"),
+            label: format!("Castkey access token for {account_id}"),
+        }
+    }
+
     /// Every secret an account may own (deleted together at sign-out).
-    pub fn of_account(account_id: &str) -> [Self; 3] {
-        [Self::refresh_token(account_id), Self::client_secret(account_id), Self::api_key(account_id)]
+    pub fn of_account(account_id: &str) -> [Self; 4] {
+        [
+            Self::refresh_token(account_id),
+            Self::client_secret(account_id),
+            Self::api_key(account_id),
+            Self::standing_access_token(account_id),
+        ]
     }
 
     pub fn pending_flow(state_digest: &str) -> Self {
         SecretKey { name: format!("pending/{state_digest}"), label: "Castkey sign-in in progress".into() }
     }
+}
+
+/// The SHA-256 digest of a token, to compare two tokens without comparing
+/// (or logging) their values: a refused token an app reports against the
+/// one Castkey holds. Equal digests mean equal tokens.
+pub(crate) fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// Why the keychain could not do what was asked. Every variant maps to the
@@ -559,6 +582,13 @@ impl MemoryStore {
             self.items.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// The secret stored under `name` (as [`MemoryStore::names`] lists it),
+    /// for tests that check what was kept.
+    pub fn value(&self, name: &str) -> Option<String> {
+        use secrecy::ExposeSecret;
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).get(name).map(|s| s.expose_secret().to_string())
     }
 
     fn check(&self) -> Result<(), SecretStoreError> {

@@ -31,6 +31,7 @@ pub fn api_video(production: Url, sandbox: Url) -> ProviderConfig {
         scopes: Vec::new(),
         broadcast_scope: None,
         default_token_lifetime_secs: 3600,
+        refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: None,
     }

@@ -36,6 +36,7 @@ pub fn local_sandbox(issuer: Url) -> ProviderConfig {
         scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
         broadcast_scope: Some(castkey_ipc::BROADCASTER_SCOPE.into()),
         default_token_lifetime_secs: 3600,
+        refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: None,
     }

@@ -48,6 +48,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
         scopes: ["broadcaster", "openid", "email"].map(String::from).to_vec(),
         broadcast_scope: Some(castkey_ipc::BROADCASTER_SCOPE.into()),
         default_token_lifetime_secs: DAY_SECS,
+        refresh_clocks: Default::default(),
         ..base(
             c,
             "IBM Video Streaming".into(),
@@ -84,6 +85,7 @@ fn build_service(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
         scopes: vec![castkey_ipc::BROADCASTER_SCOPE.into()],
         broadcast_scope: Some(castkey_ipc::BROADCASTER_SCOPE.into()),
         default_token_lifetime_secs: DAY_SECS,
+        refresh_clocks: Default::default(),
         ..base(
             c,
             "IBM Video Streaming (service account)".into(),

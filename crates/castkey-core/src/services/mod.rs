@@ -97,16 +97,42 @@ pub fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
 /// How long the service's refresh tokens last, where its documentation
 /// says and its token responses do not (seconds; `None`: unknown or no end).
 pub fn documented_refresh_token_lifetime(config: &ProviderConfig) -> Option<u64> {
-    (config.template.as_deref() == Some(lifeomic::LIFEOMIC_OAUTH))
-        .then_some(lifeomic::REFRESH_TOKEN_LIFETIME_SECS)
+    config.refresh_clocks.refresh_token_lifetime_secs.or_else(|| {
+        (config.template.as_deref() == Some(lifeomic::LIFEOMIC_OAUTH))
+            .then_some(lifeomic::REFRESH_TOKEN_LIFETIME_SECS)
+    })
 }
 
-/// When the refresh token in `set`, stored at `now`, stops working: what
-/// the answer said, else the service's documented lifetime.
+/// The earlier of two ends, either unknown.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// When the refresh token in `set`, stored at `now`, stops working (Unix
+/// seconds): what the answer said, else the service's documented lifetime;
+/// and, for a provider whose refresh tokens die unused, no later than
+/// `now` plus that idle lifetime. `None`: no refresh token, or no known end.
 pub fn refresh_token_end(config: &ProviderConfig, set: &crate::oauth::TokenSet, now: u64) -> Option<u64> {
     set.refresh_token.as_ref()?;
-    set.refresh_expires_at
-        .or_else(|| documented_refresh_token_lifetime(config).map(|l| now.saturating_add(l)))
+    let lifetime = set
+        .refresh_expires_at
+        .or_else(|| documented_refresh_token_lifetime(config).map(|l| now.saturating_add(l)));
+    let idle = config.refresh_clocks.refresh_token_idle_lifetime_secs.map(|l| now.saturating_add(l));
+    earliest(lifetime, idle)
+}
+
+/// A refresh at `now` used the refresh token stored at `stored_at` and did
+/// not rotate it: for a provider whose refresh tokens die unused, the idle
+/// clock starts again, capped by the documented lifetime from `stored_at`.
+/// `None` when the provider has no idle lifetime (the end is unchanged).
+pub fn refresh_token_end_after_use(config: &ProviderConfig, stored_at: Option<u64>, now: u64) -> Option<u64> {
+    let idle = config.refresh_clocks.refresh_token_idle_lifetime_secs?;
+    let lifetime =
+        documented_refresh_token_lifetime(config).zip(stored_at).map(|(l, at)| at.saturating_add(l));
+    earliest(lifetime, Some(now.saturating_add(idle)))
 }
 
 /// What every added provider starts from: its id and template, no scopes,
@@ -119,6 +145,7 @@ fn base(c: &ConfiguredProvider, display_name: String, sign_in: impl Into<SignInK
         scopes: Vec::new(),
         broadcast_scope: None,
         default_token_lifetime_secs: 3600,
+        refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: Some(c.template.clone()),
     }
@@ -139,6 +166,66 @@ mod tests {
             template: template.into(),
             values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
+    }
+
+    fn with_clocks(lifetime: Option<u64>, idle: Option<u64>) -> ProviderConfig {
+        let mut p = local_sandbox(Url::parse("http://127.0.0.1:9").unwrap());
+        p.refresh_clocks = crate::provider::RefreshClocks {
+            refresh_token_lifetime_secs: lifetime,
+            refresh_token_idle_lifetime_secs: idle,
+        };
+        p
+    }
+
+    fn answer(refresh: bool, says: Option<u64>) -> crate::oauth::TokenSet {
+        crate::oauth::TokenSet {
+            access_token: "a".to_string().into(),
+            token_type: "Bearer".into(),
+            expires_at: 0,
+            scopes: vec![],
+            refresh_token: refresh.then(|| "r".to_string().into()),
+            id_token: None,
+            refresh_expires_at: says,
+            lifetime_known: true,
+        }
+    }
+
+    #[test]
+    fn a_providers_refresh_token_clocks_give_the_grant_its_end() {
+        const DAY: u64 = 86_400;
+        let now = 1_000_000;
+        // Nothing documented, nothing said: no known end.
+        assert_eq!(refresh_token_end(&with_clocks(None, None), &answer(true, None), now), None);
+        // No refresh token: nothing ends.
+        assert_eq!(refresh_token_end(&with_clocks(Some(DAY), Some(DAY)), &answer(false, None), now), None);
+        // Google project in "Testing": 7 days from issue.
+        let testing = with_clocks(Some(7 * DAY), None);
+        assert_eq!(refresh_token_end(&testing, &answer(true, None), now), Some(now + 7 * DAY));
+        // What the answer says wins over the documented lifetime.
+        assert_eq!(refresh_token_end(&testing, &answer(true, Some(now + DAY)), now), Some(now + DAY));
+        // Twitch public client: 30 days unused.
+        let twitch = with_clocks(None, Some(30 * DAY));
+        assert_eq!(refresh_token_end(&twitch, &answer(true, None), now), Some(now + 30 * DAY));
+        // Both: the earlier end.
+        let both = with_clocks(Some(7 * DAY), Some(30 * DAY));
+        assert_eq!(refresh_token_end(&both, &answer(true, None), now), Some(now + 7 * DAY));
+        let both = with_clocks(Some(180 * DAY), Some(30 * DAY));
+        assert_eq!(refresh_token_end(&both, &answer(true, None), now), Some(now + 30 * DAY));
+    }
+
+    #[test]
+    fn using_a_refresh_token_restarts_only_the_idle_clock() {
+        const DAY: u64 = 86_400;
+        let stored = 1_000_000;
+        let later = stored + 20 * DAY;
+        // No idle lifetime: a use changes nothing.
+        assert_eq!(refresh_token_end_after_use(&with_clocks(Some(7 * DAY), None), Some(stored), later), None);
+        // 30 days unused, used 20 days in: 30 days from the use.
+        let twitch = with_clocks(None, Some(30 * DAY));
+        assert_eq!(refresh_token_end_after_use(&twitch, Some(stored), later), Some(later + 30 * DAY));
+        // But never past the lifetime counted from issue.
+        let capped = with_clocks(Some(40 * DAY), Some(30 * DAY));
+        assert_eq!(refresh_token_end_after_use(&capped, Some(stored), later), Some(stored + 40 * DAY));
     }
 
     #[test]

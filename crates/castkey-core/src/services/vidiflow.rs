@@ -25,6 +25,7 @@ pub fn vidiflow(auth_service_endpoint: Url) -> ProviderConfig {
         scopes: vec!["api1".into()],
         broadcast_scope: Some("api1".into()),
         default_token_lifetime_secs: 3600,
+        refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: None,
     }
