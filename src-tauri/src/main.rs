@@ -192,6 +192,7 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
                 if matches!(
                     e,
                     CoreEvent::ReauthRequired { .. }
+                        | CoreEvent::AccessRevoked { .. }
                         | CoreEvent::TokenRefreshed { .. }
                         | CoreEvent::SignedIn { .. }
                 ) {
@@ -225,7 +226,11 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
                 Ok(CoreEvent::ActiveChanged { .. } | CoreEvent::SignedOut { .. }) => {
                     let _ = app.emit(event::ACCOUNTS_CHANGED, ());
                 }
-                Ok(CoreEvent::ReauthRequired { .. } | CoreEvent::TokenRefreshed { .. }) => {
+                Ok(
+                    CoreEvent::ReauthRequired { .. }
+                    | CoreEvent::AccessRevoked { .. }
+                    | CoreEvent::TokenRefreshed { .. },
+                ) => {
                     let _ = app.emit(event::HEALTH_CHANGED, ());
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {

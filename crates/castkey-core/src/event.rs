@@ -31,6 +31,13 @@ pub enum CoreEvent {
     ReauthRequired {
         account: AccountRef,
     },
+    /// The platform says the account's token is no longer valid although
+    /// it has not expired (the user disconnected the app, the grant was
+    /// revoked): every app using it must end its sessions. The account is
+    /// marked "sign in again" (`ReauthRequired` comes too).
+    AccessRevoked {
+        account: AccountRef,
+    },
     /// A new access token came from the provider.
     TokenRefreshed {
         account: AccountRef,

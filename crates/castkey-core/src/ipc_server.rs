@@ -336,6 +336,9 @@ fn notification(event: &CoreEvent) -> Option<Vec<u8>> {
         CoreEvent::ReauthRequired { account } => {
             line::<note::ReauthRequired>(&note::AccountEvent { account: account.clone() })
         }
+        CoreEvent::AccessRevoked { account } => {
+            line::<note::Revoked>(&note::AccountEvent { account: account.clone() })
+        }
         CoreEvent::SignInFailed { reason, message } => {
             line::<note::SignInFailed>(&note::SignInFailedParams {
                 reason: *reason,

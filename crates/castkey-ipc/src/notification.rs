@@ -63,6 +63,17 @@ impl Notification for ReauthRequired {
     type Params = AccountEvent;
 }
 
+/// The platform no longer accepts an account's token although it has not
+/// expired (the user disconnected the app, the grant was revoked): end
+/// every session that uses it. `reauth_required` follows.
+#[derive(Debug)]
+pub enum Revoked {}
+
+impl Notification for Revoked {
+    const METHOD: &'static str = "revoked";
+    type Params = AccountEvent;
+}
+
 /// A new access token was obtained for an account (ask `token` for it).
 #[derive(Debug)]
 pub enum TokenRefreshed {}
@@ -110,6 +121,7 @@ pub const NOTIFICATIONS: &[&str] = &[
     SignedIn::METHOD,
     SignedOut::METHOD,
     ReauthRequired::METHOD,
+    Revoked::METHOD,
     TokenRefreshed::METHOD,
     SignInFailed::METHOD,
 ];

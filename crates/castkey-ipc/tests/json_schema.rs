@@ -180,6 +180,7 @@ fn all() -> Schemas {
     s.notification::<notification::SignedIn>();
     s.notification::<notification::SignedOut>();
     s.notification::<notification::ReauthRequired>();
+    s.notification::<notification::Revoked>();
     s.notification::<notification::TokenRefreshed>();
     s.notification::<notification::SignInFailed>();
     s

@@ -351,6 +351,17 @@ pub(crate) fn classify_refusal(what: &str, answer: &Answer) -> TokenError {
     if code == 401 {
         return TokenError::InvalidGrant(refused);
     }
+    // Twitch answers a device poll with `{"status":400,"message":
+    // "authorization_pending"}`: the state is the message, no `error`.
+    let device_message = || {
+        let v: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        v.get("message").and_then(Value::as_str).map(str::trim).map(str::to_string)
+    };
+    if body.code.is_none() {
+        if let Some(m) = device_message().filter(|m| DEVICE_FLOW_CODES.contains(&m.as_str())) {
+            return TokenError::DeviceFlow(m);
+        }
+    }
     match body.code.as_deref() {
         Some(c) if DEVICE_FLOW_CODES.contains(&c) => TokenError::DeviceFlow(c.to_string()),
         Some("temporarily_unavailable" | "server_error") => try_later(refused),
@@ -531,6 +542,7 @@ impl OidcProvider {
         scopes: &[String],
         offline_access: bool,
         client_secret: Option<&SecretString>,
+        scope_param: &str,
     ) -> Result<DeviceAuthorization, CoreError> {
         let Some(endpoint) = &d.device_authorization_endpoint else {
             return Err(CoreError::InvalidRequest("this provider does not offer sign-in with a code".into()));
@@ -543,7 +555,9 @@ impl OidcProvider {
             scope.push("offline_access");
         }
         let scope = scope.join(" ");
-        let mut form = vec![("client_id", self.client_id.as_str()), ("scope", scope.as_str())];
+        // `scope_param`: RFC 8628 says `scope`; Twitch's device endpoint
+        // takes `scopes` (dev.twitch.tv/docs/authentication/getting-tokens-oauth).
+        let mut form = vec![("client_id", self.client_id.as_str()), (scope_param, scope.as_str())];
         if offline_access {
             form.push(("prompt", "consent"));
         }
@@ -1464,7 +1478,7 @@ mod tests {
             let (base, _) = serve(move |_| reply.clone()).await;
             let (p, mut d) = provider(&base);
             d.device_authorization_endpoint = Some(Url::parse(&format!("{base}/device")).unwrap());
-            p.device_authorization(&d, &scopes(), false, None).await
+            p.device_authorization(&d, &scopes(), false, None, "scope").await
         };
         let ok = device(Reply::json(
             200,

@@ -5,13 +5,22 @@
 
 mod apivideo;
 mod custom;
+mod google;
 mod ibm;
+mod kick;
 mod lifeomic;
+mod twitch;
 mod vidiflow;
 
 pub use apivideo::{api_video, APIVIDEO_PRODUCTION_URL, APIVIDEO_SANDBOX_URL};
 pub use custom::local_sandbox;
 pub use vidiflow::vidiflow;
+
+/// Castkey's presets for the streaming platforms a build offers built in
+/// (Twitch, when the build carries a public client id).
+pub fn builtin_platforms() -> Result<Vec<ProviderConfig>, CoreError> {
+    Ok(twitch::builtin()?.into_iter().collect())
+}
 
 use crate::error::CoreError;
 use crate::provider::{ProviderConfig, SignInKind};
@@ -39,6 +48,9 @@ pub(crate) const SERVICES: &[Service] = &[
     apivideo::OTHER_HOSTS,
     lifeomic::OAUTH_CLIENT,
     lifeomic::SSO,
+    twitch::SERVICE,
+    google::SERVICE,
+    kick::SERVICE,
     custom::OIDC_SERVICE,
     custom::OAUTH2_SERVICE,
 ];
@@ -97,8 +109,34 @@ pub fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
 /// How long the service's refresh tokens last, where its documentation
 /// says and its token responses do not (seconds; `None`: unknown or no end).
 pub fn documented_refresh_token_lifetime(config: &ProviderConfig) -> Option<u64> {
+    if let Some(p) = config.sign_in.as_browser().and_then(|b| b.platform.as_ref()) {
+        // Twitch public clients: 30 days unused (each refresh rotates the
+        // token, so the end moves); Google projects in Testing: 7 days.
+        return p.refresh_token_lifetime_secs;
+    }
     (config.template.as_deref() == Some(lifeomic::LIFEOMIC_OAUTH))
         .then_some(lifeomic::REFRESH_TOKEN_LIFETIME_SECS)
+}
+
+/// `path` under `host` (whose own path is kept as a prefix).
+fn join(host: &url::Url, path: &str) -> Result<url::Url, CoreError> {
+    let mut base = host.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path).map_err(|e| CoreError::InvalidRequest(format!("{host}: {e}")))
+}
+
+/// The host a preset's form starts with: `$var` when set (a test points
+/// the preset at a stand-in), else `default`.
+fn default_host(var: &str, default: &str) -> String {
+    std::env::var(var).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| default.to_string())
+}
+
+/// [`default_host`] parsed.
+fn host_from_env(var: &str, default: &str) -> Result<url::Url, CoreError> {
+    let v = default_host(var, default);
+    url::Url::parse(&v).map_err(|e| CoreError::InvalidRequest(format!("{var} `{v}`: {e}")))
 }
 
 /// When the refresh token in `set`, stored at `now`, stops working: what
