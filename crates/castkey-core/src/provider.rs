@@ -129,7 +129,7 @@ pub struct BrowserSignIn {
     pub loopback: LoopbackRedirect,
     /// A streaming platform's own rules beyond OAuth 2 (Twitch, Google,
     /// Kick); `None` for every other provider.
-    pub platform: Option<Platform>,
+    pub platform: Option<Box<Platform>>,
 }
 
 /// The streaming platforms Castkey has presets for (`crate::services`).

@@ -111,14 +111,14 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 exchange: None,
                 redirect: RedirectStyle::Loopback,
                 loopback: LoopbackRedirect::default(),
-                platform: Some(Platform {
+                platform: Some(Box::new(Platform {
                     kind: PlatformKind::Google,
                     identity: at(USERINFO_URL)?,
                     device_authorization: Some(at(DEVICE_URL)?),
                     device_scope_param: "scope",
                     validate: None,
                     refresh_token_lifetime_secs: testing.then_some(TESTING_REFRESH_TOKEN_SECS),
-                }),
+                })),
             },
         )
     })

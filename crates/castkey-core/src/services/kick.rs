@@ -88,14 +88,14 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 exchange: None,
                 redirect: RedirectStyle::Loopback,
                 loopback: LoopbackRedirect { port: Some(LOOPBACK_PORT), path: "/callback".into() },
-                platform: Some(Platform {
+                platform: Some(Box::new(Platform {
                     kind: PlatformKind::Kick,
                     identity: super::join(&api, "public/v1/users")?,
                     device_authorization: None,
                     device_scope_param: "scope",
                     validate: None,
                     refresh_token_lifetime_secs: None,
-                }),
+                })),
             },
         )
     })

@@ -77,14 +77,14 @@ pub fn twitch(
             exchange: None,
             redirect: RedirectStyle::Loopback,
             loopback: LoopbackRedirect { port: Some(LOOPBACK_PORT), path: "/callback".into() },
-            platform: Some(Platform {
+            platform: Some(Box::new(Platform {
                 kind: PlatformKind::Twitch,
                 identity: at("oauth2/validate")?,
                 device_authorization: Some(at("oauth2/device")?),
                 device_scope_param: "scopes",
                 validate: Some(at("oauth2/validate")?),
                 refresh_token_lifetime_secs: (!confidential).then_some(PUBLIC_REFRESH_TOKEN_SECS),
-            }),
+            })),
         }
         .into(),
         scopes,
