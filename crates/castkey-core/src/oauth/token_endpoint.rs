@@ -1096,6 +1096,33 @@ mod tests {
     }
 
     #[test]
+    fn twitch_device_poll_states_come_as_messages_and_other_messages_stay_refusals() {
+        let answer = |body: &str| Answer {
+            status: reqwest::StatusCode::BAD_REQUEST,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        };
+        for state in ["authorization_pending", "slow_down", "access_denied", "expired_token"] {
+            let body = format!(r#"{{"status":400,"message":"{state}"}}"#);
+            let e = classify_refusal("the token endpoint", &answer(&body));
+            assert!(matches!(e, TokenError::DeviceFlow(ref c) if c == state), "{body}: {e:?}");
+        }
+        for dead in [
+            r#"{"status":400,"message":"Invalid refresh token"}"#,
+            r#"{"status":400,"message":"invalid device code"}"#,
+        ] {
+            let e = classify_refusal("the token endpoint", &answer(dead));
+            assert!(matches!(e, TokenError::InvalidGrant(_)), "{dead}: {e:?}");
+        }
+        // An OAuth `error` wins over a message.
+        let e = classify_refusal(
+            "the token endpoint",
+            &answer(r#"{"error":"invalid_grant","message":"authorization_pending"}"#),
+        );
+        assert!(matches!(e, TokenError::InvalidGrant(_)), "{e:?}");
+    }
+
+    #[test]
     fn device_authorizations_in_every_harmless_form() {
         let d = parse_device_authorization(
             br#"{"device_code":"dc","user_code":"ABCD","verification_uri":"https://x/device","expires_in":"1800","interval":"10"}"#,
