@@ -155,7 +155,7 @@ impl CoreOptions {
 }
 
 pub struct Core {
-    catalog: Arc<ProviderCatalog>,
+    pub(crate) catalog: Arc<ProviderCatalog>,
     pub(crate) accounts: Arc<AccountStore>,
     pub(crate) broker: Arc<TokenBroker>,
     pub(crate) clients: Arc<ApprovedClients>,

@@ -41,9 +41,26 @@ impl Core {
                 used_by.entry(account.clone()).or_default().insert(name);
             }
         }
-        judge(health, &used_by, horizon_hours, now)
+        // Platforms whose sign-ins end on a documented clock (Twitch's 30
+        // days unused, Google's 7 days in Testing) are warned about a day
+        // ahead, whatever the horizon.
+        let day_ahead: BTreeSet<String> = health
+            .iter()
+            .filter(|h| {
+                self.catalog.get(&h.account.provider).is_ok_and(|p| {
+                    p.sign_in.as_browser().and_then(|b| b.platform.as_ref()).is_some()
+                        && crate::services::documented_refresh_token_lifetime(&p)
+                            .is_some_and(|l| l >= DAY_SECS)
+                })
+            })
+            .map(|h| h.account.id.clone())
+            .collect();
+        judge(health, &used_by, horizon_hours, now, &day_ahead)
     }
 }
+
+/// How far ahead a platform's documented sign-in end is warned about.
+pub const DAY_SECS: u64 = 86_400;
 
 /// Tokens served for an account this recently mean a stream may be on
 /// (seconds).
@@ -101,9 +118,10 @@ fn judge(
     used_by: &BTreeMap<String, BTreeSet<String>>,
     horizon_hours: u32,
     now: u64,
+    day_ahead: &BTreeSet<String>,
 ) -> Readiness {
     let in_use = health.iter().any(|h| used_by.contains_key(&h.account.id));
-    let horizon_end = now.saturating_add(u64::from(horizon_hours) * 3600);
+    let horizon = u64::from(horizon_hours) * 3600;
     let accounts: Vec<AccountReadiness> = health
         .into_iter()
         .filter(|h| if in_use { used_by.contains_key(&h.account.id) } else { h.account.active })
@@ -123,9 +141,12 @@ fn judge(
                 }
                 HealthState::SignedIn | HealthState::Refreshing => (h.grant_expires_at, None),
             };
-            let ready = good_until.is_none_or(|t| t >= horizon_end);
+            let lead = if day_ahead.contains(&h.account.id) { horizon.max(DAY_SECS) } else { horizon };
+            let ready = good_until.is_none_or(|t| t >= now.saturating_add(lead));
             let problem = if ready {
                 None
+            } else if lead > horizon && good_until.is_some_and(|t| t >= now.saturating_add(horizon)) {
+                Some("the platform ends its sign-in within a day: sign in again before then".to_string())
             } else {
                 Some(problem.unwrap_or_else(|| "its sign-in ends before then: sign in again now".to_string()))
             };
@@ -188,6 +209,7 @@ mod tests {
             &BTreeMap::new(),
             4,
             NOW,
+            &BTreeSet::new(),
         );
         assert!(r.ready);
         let ids: Vec<_> = r.accounts.iter().map(|a| a.account.id.as_str()).collect();
@@ -206,6 +228,7 @@ mod tests {
             &users(&[("ibm:b", "obs"), ("ibm:b", "chatbot")]),
             4,
             NOW,
+            &BTreeSet::new(),
         );
         assert!(!r.ready);
         assert_eq!(r.accounts.len(), 1);
@@ -220,29 +243,38 @@ mod tests {
     fn a_refresh_token_ending_inside_the_horizon_is_not_ready() {
         let mut soon = health("lifeomic-oauth:a", true, HealthState::SignedIn);
         soon.grant_expires_at = Some(NOW + 3 * 3600);
-        let r = judge(vec![soon.clone()], &BTreeMap::new(), 4, NOW);
+        let r = judge(vec![soon.clone()], &BTreeMap::new(), 4, NOW, &BTreeSet::new());
         assert!(!r.ready);
         assert_eq!(r.accounts[0].good_until, Some(NOW + 3 * 3600));
         assert!(r.accounts[0].problem.as_deref().unwrap().contains("ends before then"));
         // The same account is fine for a two-hour show.
-        assert!(judge(vec![soon], &BTreeMap::new(), 2, NOW).ready);
+        assert!(judge(vec![soon], &BTreeMap::new(), 2, NOW, &BTreeSet::new()).ready);
     }
 
     #[test]
     fn an_offline_provider_counts_only_while_the_cached_token_lasts() {
         let mut down = health("vidiflow:svc", true, HealthState::Offline);
         down.problem = Some("connection refused".into());
-        let r = judge(vec![down.clone()], &BTreeMap::new(), 1, NOW);
+        let r = judge(vec![down.clone()], &BTreeMap::new(), 1, NOW, &BTreeSet::new());
         assert!(!r.ready, "a cached token for 30 minutes is not an hour");
         assert_eq!(r.accounts[0].good_until, Some(NOW + 1800));
         assert!(r.accounts[0].problem.as_deref().unwrap().contains("connection refused"));
         down.access_expires_at = None;
-        assert_eq!(judge(vec![down], &BTreeMap::new(), 1, NOW).accounts[0].good_until, Some(NOW));
+        assert_eq!(
+            judge(vec![down], &BTreeMap::new(), 1, NOW, &BTreeSet::new()).accounts[0].good_until,
+            Some(NOW)
+        );
     }
 
     #[test]
     fn refreshing_is_as_good_as_signed_in() {
-        let r = judge(vec![health("sandbox:a", true, HealthState::Refreshing)], &BTreeMap::new(), 48, NOW);
+        let r = judge(
+            vec![health("sandbox:a", true, HealthState::Refreshing)],
+            &BTreeMap::new(),
+            48,
+            NOW,
+            &BTreeSet::new(),
+        );
         assert!(r.ready);
         assert_eq!(r.accounts[0].state, HealthState::Refreshing);
     }
@@ -251,7 +283,7 @@ mod tests {
     fn a_warning_is_given_once_per_end_and_held_back_during_a_stream() {
         let mut soon = health("lifeomic-oauth:a", true, HealthState::SignedIn);
         soon.grant_expires_at = Some(NOW + 3600);
-        let r = judge(vec![soon.clone()], &BTreeMap::new(), 4, NOW);
+        let r = judge(vec![soon.clone()], &BTreeMap::new(), 4, NOW, &BTreeSet::new());
         let warnings = GoLiveWarnings::default();
         // Tokens are being served for it: not now.
         assert!(warnings.due_with(&r, |_| true).is_empty());
@@ -262,21 +294,47 @@ mod tests {
         assert!(warnings.due_with(&r, |_| false).is_empty(), "said once");
         // Signed in again, ending later but still inside the horizon: a new warning.
         soon.grant_expires_at = Some(NOW + 7200);
-        let r = judge(vec![soon], &BTreeMap::new(), 4, NOW);
+        let r = judge(vec![soon], &BTreeMap::new(), 4, NOW, &BTreeSet::new());
         assert_eq!(warnings.due_with(&r, |_| false).len(), 1);
     }
 
     #[test]
     fn an_account_that_stopped_working_is_said_even_during_a_stream() {
-        let r = judge(vec![health("ibm:a", true, HealthState::SignInAgain)], &BTreeMap::new(), 4, NOW);
+        let r = judge(
+            vec![health("ibm:a", true, HealthState::SignInAgain)],
+            &BTreeMap::new(),
+            4,
+            NOW,
+            &BTreeSet::new(),
+        );
         let due = GoLiveWarnings::default().due_with(&r, |_| true);
         assert_eq!(due.len(), 1, "the stream is failing anyway: the user must know");
     }
 
     #[test]
     fn nothing_signed_in_is_ready_with_nothing_to_check() {
-        let r = judge(Vec::new(), &BTreeMap::new(), 4, NOW);
+        let r = judge(Vec::new(), &BTreeMap::new(), 4, NOW, &BTreeSet::new());
         assert!(r.ready);
         assert!(r.accounts.is_empty());
+    }
+
+    #[test]
+    fn a_platform_s_documented_end_is_warned_about_a_day_ahead() {
+        let mut google = health("youtube:1", true, HealthState::SignedIn);
+        google.grant_expires_at = Some(NOW + 20 * 3600);
+        let mut other = health("ibm:a", false, HealthState::SignedIn);
+        other.grant_expires_at = Some(NOW + 20 * 3600);
+        let used = users(&[("youtube:1", "obs"), ("ibm:a", "obs")]);
+        let day_ahead: BTreeSet<String> = ["youtube:1".to_string()].into();
+        let r = judge(vec![google.clone(), other.clone()], &used, 4, NOW, &day_ahead);
+        assert!(!r.ready);
+        let by_id = |id: &str| r.accounts.iter().find(|a| a.account.id == id).unwrap().clone();
+        assert!(!by_id("youtube:1").ready);
+        assert!(by_id("youtube:1").problem.unwrap().contains("within a day"));
+        assert!(by_id("ibm:a").ready, "only platform clocks get the day ahead");
+        // More than a day left: ready; a horizon longer than a day still rules.
+        google.grant_expires_at = Some(NOW + 25 * 3600);
+        assert!(judge(vec![google.clone()], &used, 4, NOW, &day_ahead).ready);
+        assert!(!judge(vec![google], &used, 48, NOW, &day_ahead).ready);
     }
 }
