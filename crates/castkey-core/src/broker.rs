@@ -526,7 +526,16 @@ impl AccountKeeper for TokenBroker {
     /// from memory.
     fn keep(&self, mut account: Account, set: &TokenSet) -> SignInResult {
         if let Ok(provider) = self.catalog.get(&account.provider) {
-            account.grant_expires_at = crate::services::refresh_token_end(&provider, set, self.clock.now());
+            let now = self.clock.now();
+            account.grant_expires_at = crate::services::refresh_token_end(&provider, set, now);
+            let platform = provider.sign_in.as_browser().and_then(|b| b.platform.as_ref());
+            if platform.is_some_and(|p| p.validate.as_ref() == Some(&p.identity)) {
+                // Naming who signed in was this hour's validation (Twitch).
+                self.validation_due
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(account.id.clone(), now.saturating_add(VALIDATION_INTERVAL_SECS));
+            }
         }
         let id = account.id.clone();
         let before = self.accounts.active_of(&account.provider);
