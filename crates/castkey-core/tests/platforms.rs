@@ -415,3 +415,52 @@ async fn kick_signs_in_with_pkce_and_its_secret_and_rotates_refresh_tokens() {
     w.core.sign_out(&account.id).await.expect("signed out");
     assert_eq!(s.count("/oauth/revoke").await, 1);
 }
+
+/// The next line a socket client reads, or `None` after 5 s.
+#[cfg(unix)]
+async fn next(c: &mut tokio::io::BufReader<tokio::net::UnixStream>) -> Option<Value> {
+    use tokio::io::AsyncBufReadExt;
+    let mut buf = String::new();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), c.read_line(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => Some(serde_json::from_str(&buf).unwrap()),
+        _ => None,
+    }
+}
+
+/// Apps subscribed on the real socket each hear `revoked` when the user
+/// disconnected Castkey on twitch.tv, and then `reauth_required`.
+#[cfg(unix)]
+#[tokio::test]
+async fn every_app_subscribed_on_the_socket_hears_revoked() {
+    use tokio::io::AsyncWriteExt;
+    let s = Standin::start("twitch");
+    let w = twitch_world(&s).await;
+    let account = twitch_code_sign_in(&w, &s, "streamer").await;
+    w.core.token(&mut w.own_session(), &params(&account.id)).await.expect("token");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    tokio::spawn(castkey_core::IpcServer::bind(&path).unwrap().serve(w.core.clone()));
+    let mut apps = Vec::new();
+    for _ in 0..3 {
+        let mut c = tokio::io::BufReader::new(tokio::net::UnixStream::connect(&path).await.unwrap());
+        c.get_mut().write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\n").await.unwrap();
+        let answer = next(&mut c).await.unwrap();
+        assert!(answer["result"].as_array().unwrap().contains(&Value::from("revoked")), "{answer}");
+        apps.push(c);
+    }
+    s.post("/_test/disconnect?login=streamer").await;
+    w.clock.advance(3600);
+    w.core.validate_due().await;
+    for c in &mut apps {
+        let mut heard = Vec::new();
+        while let Some(n) = next(c).await {
+            heard.push(n["method"].as_str().unwrap_or("").to_string());
+            if n["method"] == "revoked" {
+                assert_eq!(n["params"]["account"]["id"], Value::from(account.id.clone()), "{n}");
+                break;
+            }
+        }
+        assert!(heard.contains(&"reauth_required".to_string()), "{heard:?}");
+        assert_eq!(heard.last().map(String::as_str), Some("revoked"), "{heard:?}");
+    }
+}

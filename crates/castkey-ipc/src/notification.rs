@@ -65,7 +65,7 @@ impl Notification for ReauthRequired {
 
 /// The platform no longer accepts an account's token although it has not
 /// expired (the user disconnected the app, the grant was revoked): end
-/// every session that uses it. `reauth_required` follows.
+/// every session that uses it. Comes right after `reauth_required`.
 #[derive(Debug)]
 pub enum Revoked {}
 
