@@ -16,8 +16,15 @@
 //        {"error":"invalid_grant","error_description":"Bad Request"}
 //   GET  /v1/userinfo   Bearer -> {sub, name, email}
 //   POST /revoke        token -> 200; unknown -> 400 {"error":"invalid_token"}
+//   POST /device/code   client_id, scope (only openid, email, profile and the
+//        YouTube Data API scopes youtube / youtube.readonly are allowed on
+//        limited-input devices; others -> 400 invalid_scope) -> {device_code,
+//        user_code, verification_url (Google's name), expires_in, interval};
+//        polled at /token with grant_type=urn:ietf:params:oauth:grant-type:device_code
+//        (client_secret required): 428 {"error":"authorization_pending"} until approved
 //
 // Test-only helpers under /_test/: browser?login=L, choose?login=L,
+// approve?user_code=C&login=L,
 // expire_refresh?login=L (the 7 days of "Testing" passed), GET count, GET last.
 // Env: CLIENT_ID (default castkey-desktop), CLIENT_SECRET (default
 // desktop-secret), PORT. Users: streamer (sub 111), bot (222).
@@ -36,6 +43,8 @@ const consented = new Set();
 const codes = new Map();
 const access = new Map();  // token -> {login, scope, expires}
 const refresh = new Map(); // token -> {login, scope, alive}
+const devices = new Map(); // device_code -> {user_code, scope, login|null}
+const DEVICE_SCOPES = ['openid', 'email', 'profile', 'https://www.googleapis.com/auth/youtube', 'https://www.googleapis.com/auth/youtube.readonly'];
 
 const err = (res, status, error, error_description) => send(res, status, { error, error_description });
 
@@ -65,9 +74,30 @@ serve((req, res, url, raw) => {
     res.writeHead(302, { location: to.toString() });
     return res.end();
   }
+  if (p === '/device/code' && req.method === 'POST') {
+    last.device = Object.fromEntries(form);
+    if (form.get('client_id') !== CLIENT_ID) return err(res, 401, 'invalid_client', 'The OAuth client was not found.');
+    const scope = form.get('scope') || '';
+    if (scope.split(' ').some((x) => !DEVICE_SCOPES.includes(x))) return err(res, 400, 'invalid_scope', 'Invalid device flow scope');
+    const device_code = rand();
+    const user_code = crypto.randomBytes(4).toString('hex').toUpperCase();
+    devices.set(device_code, { user_code, scope, login: null });
+    return send(res, 200, { device_code, user_code, verification_url: 'https://www.google.com/device', expires_in: 1800, interval: 1 });
+  }
   if (p === '/token' && req.method === 'POST') {
     if (form.get('client_id') !== CLIENT_ID || form.get('client_secret') !== CLIENT_SECRET) return err(res, 401, 'invalid_client', 'Unauthorized');
     const type = form.get('grant_type');
+    if (type === 'urn:ietf:params:oauth:grant-type:device_code') {
+      const d = devices.get(form.get('device_code'));
+      if (!d) return err(res, 400, 'invalid_grant', 'Bad Request');
+      if (!d.login) return err(res, 428, 'authorization_pending', 'Precondition Required');
+      devices.delete(form.get('device_code'));
+      const at = rand();
+      const rt = rand();
+      access.set(at, { login: d.login, scope: d.scope, expires: Date.now() + 3599e3 });
+      refresh.set(rt, { login: d.login, scope: d.scope, alive: true });
+      return send(res, 200, { access_token: at, expires_in: 3599, refresh_token: rt, scope: d.scope, token_type: 'Bearer' });
+    }
     if (type === 'authorization_code') {
       const c = codes.get(form.get('code'));
       codes.delete(form.get('code'));
@@ -108,6 +138,10 @@ serve((req, res, url, raw) => {
   }
   if (p === '/_test/browser') { browser = q.get('login'); return send(res, 200, {}); }
   if (p === '/_test/choose') { chosen = q.get('login'); return send(res, 200, {}); }
+  if (p === '/_test/approve') {
+    for (const d of devices.values()) if (d.user_code === q.get('user_code')) d.login = q.get('login') || browser;
+    return send(res, 200, {});
+  }
   if (p === '/_test/expire_refresh') {
     for (const r of refresh.values()) if (r.login === q.get('login')) r.alive = false;
     return send(res, 200, {});

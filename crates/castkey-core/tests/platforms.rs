@@ -84,11 +84,21 @@ fn params(account: &str) -> TokenParams {
 /// Signs in to Twitch with a code as `login`, the stand-in approving it
 /// the way the user would on twitch.tv/activate.
 async fn twitch_code_sign_in(w: &World, s: &Standin, login: &str) -> castkey_ipc::AccountInfo {
+    code_sign_in(w, s, "twitch", login).await
+}
+
+/// Signs in to `provider` with a code as `login`.
+async fn code_sign_in(
+    w: &World,
+    s: &Standin,
+    provider: &'static str,
+    login: &str,
+) -> castkey_ipc::AccountInfo {
     let code: Arc<Mutex<Option<String>>> = Default::default();
     let core = w.core.clone();
     let seen = code.clone();
     let signing_in = tokio::spawn(async move {
-        core.login_with_code("twitch", |started| *seen.lock().unwrap() = Some(started.user_code.clone()))
+        core.login_with_code(provider, |started| *seen.lock().unwrap() = Some(started.user_code.clone()))
             .await
     });
     let user_code = loop {
@@ -378,6 +388,40 @@ async fn youtube_signs_in_through_loopback_with_pkce_and_adds_another_account() 
     // Sign-out revokes at /revoke.
     w.core.sign_out("youtube:222").await.expect("signed out");
     assert_eq!(s.count("/revoke").await, 1);
+}
+
+#[tokio::test]
+async fn youtube_signs_in_with_a_code_for_youtube_scopes_only() {
+    let s = Standin::start("google");
+    let w = World::with_sandbox("http://127.0.0.1:9").await;
+    add(
+        &w,
+        "youtube",
+        &[("client_id", "castkey-desktop"), ("client_secret", "desktop-secret"), ("url", &s.base)],
+    )
+    .await;
+    let account = code_sign_in(&w, &s, "youtube", "bot").await;
+    assert_eq!((account.id.as_str(), account.display_name.as_str()), ("youtube:222", "Bot"));
+    let last = s.json("/_test/last").await;
+    assert!(last["device"]["scope"].as_str().unwrap().contains("auth/youtube"), "{last}");
+    assert_eq!(last["device"]["client_secret"], "desktop-secret", "the desktop secret is sent in the body");
+    // Scopes Google does not allow on limited-input devices are refused clearly.
+    s.http.post(format!("{}/_test/browser?login=streamer", s.base)).send().await.unwrap();
+    let w2 = World::with_sandbox("http://127.0.0.1:9").await;
+    let scopes = "openid https://www.googleapis.com/auth/youtube.force-ssl";
+    add(
+        &w2,
+        "youtube",
+        &[
+            ("client_id", "castkey-desktop"),
+            ("client_secret", "desktop-secret"),
+            ("scopes", scopes),
+            ("url", &s.base),
+        ],
+    )
+    .await;
+    let err = w2.core.login_with_code("youtube", |_| {}).await.unwrap_err();
+    assert!(err.to_string().contains("Invalid device flow scope"), "{err}");
 }
 
 #[tokio::test]
