@@ -27,6 +27,8 @@
 //   POST /_test/choose?login=L      who the account chooser picks (force_verify)
 //   POST /_test/approve?user_code=C&login=L   the user enters the code
 //   POST /_test/disconnect?login=L  the user disconnects the app on twitch.tv
+//   POST /_test/expire_access?login=L  only L's access tokens stop working
+//                                   (the grant and its refresh tokens live on)
 //   POST /_test/ratelimit?count=N&retry_after=S   the next N /validate calls answer 429
 //   GET  /_test/count               requests per endpoint
 //   GET  /_test/last                the last /device form and /authorize query
@@ -177,6 +179,10 @@ serve((req, res, url, raw) => {
   }
   if (p === '/_test/disconnect') {
     for (const g of grants.values()) if (g.login === q.get('login')) g.alive = false;
+    return send(res, 200, {});
+  }
+  if (p === '/_test/expire_access') {
+    for (const a of access.values()) if (grants.get(a.grant).login === q.get('login')) a.expires = 0;
     return send(res, 200, {});
   }
   if (p === '/_test/ratelimit') {

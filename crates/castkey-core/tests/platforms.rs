@@ -308,6 +308,27 @@ async fn a_disconnected_twitch_app_is_told_to_every_subscriber_at_once() {
 }
 
 #[tokio::test]
+async fn a_token_refused_while_the_grant_lives_is_replaced_not_revoked() {
+    let s = Standin::start("twitch");
+    let w = twitch_world(&s).await;
+    let account = twitch_code_sign_in(&w, &s, "streamer").await;
+    let mut app = w.own_session();
+    let old = w.core.token(&mut app, &params(&account.id)).await.unwrap().access_token;
+    let mut events = w.core.subscribe();
+    s.post("/_test/expire_access?login=streamer").await;
+    w.clock.advance(3600);
+    w.core.validate_due().await;
+    // One refresh; the account keeps working; nobody is told to end sessions.
+    assert_eq!(s.count("refresh").await, 1);
+    let new = w.core.token(&mut app, &params(&account.id)).await.unwrap().access_token;
+    assert_ne!(old, new);
+    while let Ok(e) = events.try_recv() {
+        assert!(!matches!(e, CoreEvent::AccessRevoked { .. } | CoreEvent::ReauthRequired { .. }), "{e:?}");
+    }
+    assert!(w.core.accounts().iter().all(|a| a.status == AccountStatus::SignedIn));
+}
+
+#[tokio::test]
 async fn a_rate_limited_validation_waits_for_retry_after() {
     let s = Standin::start("twitch");
     let w = twitch_world(&s).await;
