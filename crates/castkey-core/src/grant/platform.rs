@@ -17,7 +17,7 @@
 //!   `GET api.kick.com/public/v1/users` → `{data: [{user_id, name, email}]}`.
 
 use crate::error::CoreError;
-use crate::oauth::{read_answer, Answer, Identity};
+use crate::oauth::{read_answer, Answer, Identity, TokenError};
 use crate::provider::{Platform, PlatformKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -63,7 +63,13 @@ async fn get(
         .send()
         .await
         .map_err(|e| format!("{url} could not be reached ({})", e.without_url()))?;
-    read_answer(response, "the platform").await.map_err(|e| format!("{e:?}"))
+    read_answer(response, "the platform").await.map_err(|e| match e {
+        TokenError::Unavailable(t) => t.message,
+        TokenError::Rejected(m)
+        | TokenError::Refused(m)
+        | TokenError::InvalidGrant(m)
+        | TokenError::DeviceFlow(m) => m,
+    })
 }
 
 /// Who the access token `token` belongs to.
