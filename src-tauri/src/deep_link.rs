@@ -88,7 +88,8 @@ fn handle_url(app: tauri::AppHandle, url: String) {
                 if matches!(e, castkey_core::CoreError::Redirect(_)) {
                     let _ = app.emit(
                         event::SIGN_IN_FAILED,
-                        SignInFailed { reason: e.reason(), message: e.to_string() },
+                        // No pending sign-in names a provider for a forged or stale link.
+                        SignInFailed { provider: String::new(), reason: e.reason(), message: e.to_string() },
                     );
                 }
                 tracing::warn!("deep link refused: {e}");

@@ -26,6 +26,39 @@ impl TestEnv {
         out
     }
 
+    /// `castkey <args>` typed by the user at an interactive shell on a
+    /// terminal of its own (`tests/clients/at_terminal.py`): what Castkey
+    /// takes as the user's own action (approving or revoking a program,
+    /// signing out, switching the active account, `status`), unlike
+    /// [`TestEnv::castkey`], which runs it from this test binary, a program.
+    pub fn castkey_at_terminal(&self, args: &[&str]) -> Output {
+        use std::os::unix::process::ExitStatusExt;
+        let dir =
+            tempfile::Builder::new().prefix("terminal-").tempdir_in(self.home.path()).expect("temp dir");
+        let mut cmd = self.command("python3");
+        cmd.arg(crate::repo().join("tests/clients/at_terminal.py"))
+            .arg(dir.path())
+            .arg(binary("castkey"))
+            .args(args);
+        let run = self.run_with_stdin(cmd, b"");
+        assert!(run.status.success(), "at_terminal.py failed: {}{}", text(&run.stdout), text(&run.stderr));
+        let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap_or_default();
+        let code: i32 = text(&read("status")).trim().parse().expect("the command's exit code");
+        let out = Output {
+            status: std::process::ExitStatus::from_raw(code << 8),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+        };
+        println!(
+            "$ castkey {}   (at a terminal) -> {}\n{}{}",
+            args.join(" "),
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+
     /// A `castkey <args>` command in this environment, for
     /// [`TestEnv::start_serve_with`] or [`TestEnv::run_with_stdin`].
     pub fn castkey_command(&self, args: &[&str]) -> Command {

@@ -12,7 +12,7 @@ use crate::catalog::ProviderCatalog;
 use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
-use crate::grant::{AccountKeeper, Grants, SignInResult};
+use crate::grant::{AccountKeeper, Grants, SignInResult, Validation};
 use crate::oauth::TokenSet;
 use crate::provider::ProviderConfig;
 use castkey_ipc::{AccountStatus, TokenGrant, TokenParams};
@@ -91,7 +91,14 @@ pub struct TokenBroker {
     backoff: Mutex<HashMap<String, Backoff>>,
     /// When each account last got a token from its provider (Unix seconds).
     last_refresh: Mutex<HashMap<String, u64>>,
+    /// The validation duty: when each account apps use is next due for
+    /// the platform's validation endpoint (Unix seconds).
+    validation_due: Mutex<HashMap<String, u64>>,
 }
+
+/// Twitch: "Your app must validate the OAuth token when it starts and on an
+/// hourly basis thereafter" (dev.twitch.tv/docs/authentication/validate-tokens).
+pub const VALIDATION_INTERVAL_SECS: u64 = 3600;
 
 impl fmt::Debug for TokenBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -118,6 +125,7 @@ impl TokenBroker {
             refreshing: Default::default(),
             backoff: Default::default(),
             last_refresh: Default::default(),
+            validation_due: Default::default(),
         }
     }
 
@@ -149,6 +157,7 @@ impl TokenBroker {
         allowed: impl FnOnce(&Account, &[String]) -> Result<(), CoreError>,
     ) -> Result<ServedJson, CoreError> {
         let (account, provider, t) = self.serve_if(params, allowed).await?;
+        let t = self.validate_if_due(&account, &provider, t).await?;
         let json = t
             .rendered
             .get_or_init(|| serde_json::to_vec(&grant(&account, &provider, &t)).unwrap_or_default().into())
@@ -358,8 +367,112 @@ impl TokenBroker {
         }
     }
 
+    /// The validation duty for every account apps have used whose next
+    /// validation is due (a timer calls this; tests call it after moving
+    /// the clock). Accounts with no unexpired token are left for the next
+    /// request, which refreshes and validates.
+    pub async fn validate_due(&self) {
+        let now = self.clock.now();
+        let due: Vec<String> = self
+            .validation_due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let (Some(account), Some(t)) = (self.accounts.get(&id), self.unexpired(&id)) else { continue };
+            let Ok(provider) = self.catalog.get(&account.provider) else { continue };
+            if let Err(e) = self.validate_if_due(&account, &provider, t).await {
+                tracing::info!(account = %id, "validation: {e}");
+            }
+        }
+    }
+
+    /// The platform's validation duty for a token about to be handed out
+    /// (or held): once per account when first used, then at most once per
+    /// [`VALIDATION_INTERVAL_SECS`] however many apps ask; a 429's or 5xx's
+    /// `Retry-After` is honoured. A token the platform no longer accepts
+    /// (the user disconnected the app) is dropped and the grant refreshed;
+    /// if the grant is dead too, the account is marked "sign in again" and
+    /// every subscribed app is told ([`CoreEvent::AccessRevoked`]). Answers
+    /// the token to serve.
+    async fn validate_if_due(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+        t: Arc<CachedToken>,
+    ) -> Result<Arc<CachedToken>, CoreError> {
+        let duty =
+            provider.sign_in.as_browser().and_then(|b| b.platform.as_ref()).and_then(|p| p.validate.as_ref());
+        if duty.is_none() {
+            return Ok(t);
+        }
+        let now = self.clock.now();
+        {
+            // Claimed before the call: apps asking meanwhile are served.
+            let mut due = self.validation_due.lock().unwrap_or_else(|e| e.into_inner());
+            if due.get(&account.id).is_some_and(|at| *at > now) {
+                return Ok(t);
+            }
+            due.insert(account.id.clone(), now.saturating_add(VALIDATION_INTERVAL_SECS));
+        }
+        match self.grants.validate(provider, &t.access_token).await {
+            None | Some(Validation::Valid) => Ok(t),
+            Some(Validation::TryLater { retry_after, why }) => {
+                let wait = retry_after.unwrap_or(BACKOFF_MAX_SECS).clamp(1, VALIDATION_INTERVAL_SECS);
+                tracing::info!(account = %account.id, wait, "validation not answered: {why}");
+                self.validation_due
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(account.id.clone(), now.saturating_add(wait));
+                Ok(t)
+            }
+            Some(Validation::Invalid) => self.token_invalidated(account, provider, &t).await,
+        }
+    }
+
+    /// The platform refused `stale` although it has not expired: drop it,
+    /// and try the grant once.
+    async fn token_invalidated(
+        &self,
+        account: &Account,
+        provider: &ProviderConfig,
+        stale: &Arc<CachedToken>,
+    ) -> Result<Arc<CachedToken>, CoreError> {
+        tracing::warn!(account = %account.id, "the platform no longer accepts the access token");
+        let lock = self.refresh_lock(&account.id);
+        let _guard = lock.lock().await;
+        {
+            let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+            if cache.get(&account.id).is_some_and(|c| Arc::ptr_eq(c, stale)) {
+                cache.remove(&account.id);
+            } else if let Some(newer) = cache.get(&account.id) {
+                // Another request refreshed meanwhile.
+                return Ok(newer.clone());
+            }
+        }
+        // The platform refused this token: a standing token (no refresh
+        // token) is then dead too.
+        match self.refresh(account, provider, Some(&stale.digest)).await {
+            Ok(fresh) => {
+                let t = Arc::new(fresh);
+                self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(account.id.clone(), t.clone());
+                Ok(t)
+            }
+            Err(e @ CoreError::ReauthRequired(_)) => {
+                // `refresh` marked the account; every app ends its sessions.
+                let _ = self.events.send(CoreEvent::AccessRevoked { account: account_ref(account) });
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Drops everything held in memory for an account (sign-out).
     pub fn forget(&self, account_id: &str) {
+        self.validation_due.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
         self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(account_id);
         self.backoff.lock().unwrap_or_else(|e| e.into_inner()).remove(account_id);
         self.grants.forget(account_id);
@@ -441,7 +554,16 @@ impl AccountKeeper for TokenBroker {
     /// from memory.
     fn keep(&self, mut account: Account, set: &TokenSet) -> SignInResult {
         if let Ok(provider) = self.catalog.get(&account.provider) {
-            account.grant_expires_at = crate::services::refresh_token_end(&provider, set, self.clock.now());
+            let now = self.clock.now();
+            account.grant_expires_at = crate::services::refresh_token_end(&provider, set, now);
+            let platform = provider.sign_in.as_browser().and_then(|b| b.platform.as_ref());
+            if platform.is_some_and(|p| p.validate.as_ref() == Some(&p.identity)) {
+                // Naming who signed in was this hour's validation (Twitch).
+                self.validation_due
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(account.id.clone(), now.saturating_add(VALIDATION_INTERVAL_SECS));
+            }
         }
         let id = account.id.clone();
         let before = self.accounts.active_of(&account.provider);
@@ -452,6 +574,14 @@ impl AccountKeeper for TokenBroker {
             let _ = self.events.send(CoreEvent::ActiveChanged { provider, account: Some(reference) });
         }
         self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))
+    }
+
+    fn holds_account_of(&self, provider: &str) -> bool {
+        self.accounts.list().iter().any(|a| a.provider == provider)
+    }
+
+    fn holds_working(&self, account_id: &str) -> bool {
+        self.accounts.get(account_id).is_some_and(|a| a.status != AccountStatus::ReauthRequired)
     }
 }
 

@@ -42,6 +42,10 @@ impl ProviderCatalog {
             url_from_env("CASTKEY_APIVIDEO_PRODUCTION_URL", crate::services::APIVIDEO_PRODUCTION_URL)?,
             url_from_env("CASTKEY_APIVIDEO_SANDBOX_URL", crate::services::APIVIDEO_SANDBOX_URL)?,
         ))?;
+        // Twitch, when this build carries Castkey's own public client id.
+        for p in crate::services::builtin_platforms()? {
+            catalog.add(p)?;
+        }
         // VidiFlow is normally added from the window (its endpoint is per
         // customer); the variable is a shortcut for scripts.
         if let Some(endpoint) = std::env::var("CASTKEY_VIDIFLOW_ENDPOINT").ok().filter(|s| !s.is_empty()) {
@@ -213,6 +217,7 @@ mod tests {
             exchange: None,
             redirect: RedirectStyle::AppScheme,
             loopback: Default::default(),
+            platform: None,
         }
         .into();
         p.id = "no spaces".into();

@@ -34,6 +34,11 @@ impl ManualClock {
     pub fn advance(&self, secs: u64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
+
+    /// The time it shows (Unix seconds), for tests outside the crate.
+    pub fn now_secs(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 #[cfg(any(test, feature = "test-support"))]

@@ -155,7 +155,7 @@ impl CoreOptions {
 }
 
 pub struct Core {
-    catalog: Arc<ProviderCatalog>,
+    pub(crate) catalog: Arc<ProviderCatalog>,
     pub(crate) accounts: Arc<AccountStore>,
     pub(crate) broker: Arc<TokenBroker>,
     pub(crate) clients: Arc<ApprovedClients>,
@@ -211,6 +211,18 @@ impl Core {
         ));
         let sign_in =
             SignIn::new(catalog.clone(), grants.clone(), pending.clone(), broker.clone(), events.clone());
+        // The validation duty (Twitch): checked every minute, due hourly
+        // per account on the core's clock.
+        let duty = Arc::downgrade(&broker);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(broker) = duty.upgrade() else { return };
+                broker.validate_due().await;
+            }
+        });
         let clients = Arc::new(ApprovedClients::load(opts.config_dir.join("clients.json"))?);
         let prompts = Arc::new(ConsentPrompts::new(events.clone(), opts.clock.clone()));
         let activity = ActivityLog::start(opts.config_dir.join("activity.jsonl"));
@@ -690,6 +702,12 @@ impl Core {
     }
 
     /// Pending sign-ins in this process (for status displays).
+    /// Runs the validation duty now for every account whose validation is
+    /// due (a timer does it every minute).
+    pub async fn validate_due(&self) {
+        self.broker.validate_due().await;
+    }
+
     pub async fn pending_sign_ins(&self) -> usize {
         self.pending.len().await
     }
@@ -806,6 +824,7 @@ mod tests {
             exchange: None,
             redirect,
             loopback,
+            platform: None,
         }
         .into();
         let mut catalog = ProviderCatalog::default();

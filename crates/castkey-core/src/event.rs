@@ -42,9 +42,10 @@ pub enum CoreEvent {
     ReauthRequired {
         account: AccountRef,
     },
-    /// A token of the account is no longer valid at the provider (found by
-    /// validating it, e.g. Twitch's `/oauth2/validate` answering 401 after
-    /// the user disconnected the app): apps must end their sessions.
+    /// The platform says the account's token is no longer valid although
+    /// it has not expired (the user disconnected the app, the grant was
+    /// revoked): every app using it must end its sessions. The account is
+    /// marked "sign in again" (`ReauthRequired` comes too).
     AccessRevoked {
         account: AccountRef,
     },

@@ -544,3 +544,23 @@ impl Drop for IpcServer {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+#[cfg(test)]
+mod notification_tests {
+    use super::*;
+
+    #[test]
+    fn a_revoked_access_reaches_subscribers_as_revoked() {
+        let account = castkey_ipc::AccountRef {
+            id: "twitch:1001".into(),
+            provider: "twitch".into(),
+            display_name: "streamer".into(),
+        };
+        let line = CoreEvent::AccessRevoked { account }.outward().notification.expect("a notification");
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["method"], "revoked");
+        assert_eq!(v["params"]["account"]["id"], "twitch:1001");
+        assert!(v.get("id").is_none(), "a notification has no id");
+        assert!(castkey_ipc::notification::NOTIFICATIONS.contains(&"revoked"));
+    }
+}

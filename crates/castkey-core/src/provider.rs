@@ -147,6 +147,42 @@ pub struct BrowserSignIn {
     /// Where the loopback listener waits, when `redirect` is
     /// [`RedirectStyle::Loopback`].
     pub loopback: LoopbackRedirect,
+    /// A streaming platform's own rules beyond OAuth 2 (Twitch, Google,
+    /// Kick); `None` for every other provider.
+    pub platform: Option<Box<Platform>>,
+}
+
+/// The streaming platforms Castkey has presets for (`crate::services`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformKind {
+    Twitch,
+    Google,
+    Kick,
+}
+
+/// What a streaming platform adds to plain OAuth 2 with fixed endpoints:
+/// where to learn who signed in, sign-in with a code, the validation duty,
+/// and how long its refresh tokens last. Acted on in `crate::grant`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub kind: PlatformKind,
+    /// Who signed in, from the access token: Twitch `/oauth2/validate`,
+    /// Google's userinfo, Kick's `/public/v1/users`. With fixed endpoints
+    /// nothing else names the user, and a second account must be told apart
+    /// from the first.
+    pub identity: Url,
+    /// RFC 8628 device authorization endpoint (fixed endpoints have no
+    /// discovery document to name one).
+    pub device_authorization: Option<Url>,
+    /// The device endpoint's scope parameter: `scopes` at Twitch, `scope`
+    /// (RFC 8628 §3.1) elsewhere.
+    pub device_scope_param: &'static str,
+    /// The endpoint the platform requires every app to call at start and
+    /// hourly (Twitch `/oauth2/validate`); the broker does it for all apps.
+    pub validate: Option<Url>,
+    /// How long a refresh token lasts, where the platform documents it and
+    /// token answers do not say.
+    pub refresh_token_lifetime_secs: Option<u64>,
 }
 
 /// The loopback redirect `http://127.0.0.1:<port><path>`. RFC 8252 §7.3

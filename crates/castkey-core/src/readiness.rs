@@ -321,4 +321,23 @@ mod tests {
         assert!(r.ready);
         assert!(r.accounts.is_empty());
     }
+
+    #[test]
+    fn a_platform_s_documented_end_is_warned_about_a_day_ahead() {
+        let mut google = health("youtube:1", true, HealthState::SignedIn);
+        google.grant_expires_at = Some(NOW + 20 * 3600);
+        let mut other = health("ibm:a", false, HealthState::SignedIn);
+        other.grant_expires_at = Some(NOW + 20 * 3600);
+        let used = users(&[("youtube:1", "obs"), ("ibm:a", "obs")]);
+        let r = judge(vec![google.clone(), other.clone()], &used, 4, NOW);
+        assert!(!r.ready);
+        let by_id = |id: &str| r.accounts.iter().find(|a| a.account.id == id).unwrap().clone();
+        assert!(!by_id("youtube:1").ready);
+        assert!(by_id("youtube:1").problem.unwrap().contains("within a day"));
+        assert!(!by_id("ibm:a").ready, "any sign-in that ends within a day is said a day ahead");
+        // More than a day left: ready; a horizon longer than a day still rules.
+        google.grant_expires_at = Some(NOW + 25 * 3600);
+        assert!(judge(vec![google.clone()], &used, 4, NOW).ready);
+        assert!(!judge(vec![google], &used, 48, NOW).ready);
+    }
 }

@@ -112,8 +112,8 @@ pub struct SignInFailedParams {
 /// disconnected the app there, or the provider revoked the grant), found by
 /// Castkey's validation of the token: every app must end the sessions it
 /// runs with that account's tokens now (Twitch's developer agreement asks
-/// this of every app). The account needs the user to sign in again; a
-/// `reauth_required` or `signed_in` follows when that changes.
+/// this of every app). The account needs the user to sign in again
+/// (`reauth_required` comes right before it).
 #[derive(Debug)]
 pub enum Revoked {}
 

@@ -180,9 +180,9 @@ fn all() -> Schemas {
     s.notification::<notification::SignedIn>();
     s.notification::<notification::SignedOut>();
     s.notification::<notification::ReauthRequired>();
+    s.notification::<notification::Revoked>();
     s.notification::<notification::TokenRefreshed>();
     s.notification::<notification::SignInFailed>();
-    s.notification::<notification::Revoked>();
     s
 }
 

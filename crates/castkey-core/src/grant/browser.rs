@@ -14,7 +14,7 @@ use crate::error::CoreError;
 use crate::event::CoreEvent;
 use crate::oauth::{Discovered, OidcProvider, ResponseDefaults, TokenError, TokenSet};
 use crate::pending::{PendingFlow, PendingRedirects, DEFAULT_TTL_SECS};
-use crate::provider::{BrowserSignIn, ProviderConfig};
+use crate::provider::{BrowserSignIn, PlatformKind, ProviderConfig};
 use crate::redirect::{self, Redirect, RedirectError, RedirectOutcome};
 use crate::secret::SecretKey;
 use base64::Engine as _;
@@ -136,6 +136,15 @@ impl SignIn {
 
     pub async fn start(&self, provider_id: &str, target: RedirectTarget) -> Result<Started, CoreError> {
         let BrowserClient { provider, b, oidc, d } = self.browser_client(provider_id).await?;
+        if let Some(p) = &b.platform {
+            if p.kind == PlatformKind::Twitch && !b.confidential {
+                // Twitch's authorization code grant needs the client secret.
+                return Err(CoreError::InvalidRequest(format!(
+                    "{} signs in with a code when its app has no client secret (castkey login --code {})",
+                    provider.display_name, provider.id
+                )));
+            }
+        }
         let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
         let state = random_token(32);
         let nonce = random_token(32);
@@ -162,7 +171,10 @@ impl SignIn {
         self.pending.insert(flow).await?;
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(state.clone(), tx);
-        let url = oidc.authorization_url(
+        // PKCE S256 on every browser sign-in, also where the platform
+        // documents none (Twitch): a server that does not know
+        // `code_challenge` ignores it.
+        let mut url = oidc.authorization_url(
             &d,
             &redirect_uri,
             &provider.scopes,
@@ -171,6 +183,10 @@ impl SignIn {
             challenge.as_str(),
             b.offline_access,
         );
+        if let Some(p) = &b.platform {
+            let another = self.keeper.holds_account_of(&provider.id);
+            url.query_pairs_mut().extend_pairs(super::platform::authorization_params(p, another));
+        }
         tracing::info!(provider = %provider.id, redirect = %redirect_uri, "sign-in started");
         Ok(Started { state, authorization_url: url, redirect_uri, expires_at, done: rx })
     }
@@ -186,8 +202,7 @@ impl SignIn {
             )));
         };
         let b = b.clone();
-        let oidc = self.grants.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
+        let (oidc, d) = self.grants.discovered(&provider, &b).await?;
         Ok(BrowserClient { provider, b, oidc, d })
     }
 
@@ -302,7 +317,17 @@ impl SignIn {
         now: u64,
     ) -> SignInResult {
         let BrowserClient { provider, b, oidc, d } = client;
-        let identity = if d.verifies_id_tokens {
+        let identity = if let Some(p) = &b.platform {
+            // A platform names who signed in (fixed endpoints, no ID token
+            // Castkey can verify).
+            super::platform::identify(
+                self.grants.oidc.http_for(&p.identity),
+                p,
+                &provider.id,
+                &set.access_token,
+            )
+            .await?
+        } else if d.verifies_id_tokens {
             let raw_id = set
                 .id_token
                 .as_deref()
@@ -349,6 +374,21 @@ impl SignIn {
             }
         };
         let id = Account::make_id(&provider.id, &identity.subject);
+        if let Some(p) = &b.platform {
+            // Adding an account must add one: the platform's chooser
+            // (`force_verify`, `select_account`) may still come back with
+            // the account the browser was signed in as.
+            if self.keeper.holds_working(&id) {
+                return Err(CoreError::LoginFailed(format!(
+                    "{} is already signed in to Castkey; to add another {} account, choose it in {}'s \
+                     account chooser (or sign out of {} in the browser first)",
+                    identity.display_name(),
+                    super::platform::name(p.kind),
+                    super::platform::name(p.kind),
+                    super::platform::name(p.kind),
+                )));
+            }
+        }
         let standing = SecretKey::standing_access_token(&id);
         let mut set = set;
         match &set.refresh_token {
@@ -396,8 +436,10 @@ impl SignIn {
         }
         self.grants.secrets.check_available().await?;
         let client_secret = self.grants.client_secret(&provider, &b).await?;
-        let auth =
-            oidc.device_authorization(&d, &provider.scopes, b.offline_access, client_secret.as_ref()).await?;
+        let scope_param = b.platform.as_ref().map_or("scope", |p| p.device_scope_param);
+        let auth = oidc
+            .device_authorization(&d, &provider.scopes, b.offline_access, client_secret.as_ref(), scope_param)
+            .await?;
         let now = self.grants.clock.now();
         tracing::info!(provider = %provider.id, "sign-in with a code started");
         Ok(DeviceStarted {
@@ -541,8 +583,7 @@ impl Grants {
             return self.standing_token(account, refused).await;
         };
         let now = self.clock.now();
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
+        let (oidc, d) = self.discovered(provider, b).await?;
         let client_secret = self.client_secret(provider, b).await?;
         // A token exchange comes after: the identity provider's scopes are
         // not the service token's.
@@ -661,8 +702,7 @@ impl Grants {
         b: &BrowserSignIn,
         token: &SecretString,
     ) -> Result<bool, CoreError> {
-        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
-        let d = oidc.discover(false).await?;
+        let (oidc, d) = self.discovered(provider, b).await?;
         let secret = self.client_secret(provider, b).await?;
         oidc.revoke_refresh_token(&d, token, secret.as_ref()).await
     }

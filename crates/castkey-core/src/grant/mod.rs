@@ -15,15 +15,18 @@
 mod api_key;
 mod browser;
 mod exchange;
+mod platform;
 mod service_account;
+
+pub(crate) use platform::Validation;
 
 pub use browser::{DeviceStarted, RedirectTarget, SignIn, SignInResult, Started};
 
 use crate::account::Account;
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::oauth::{OidcProviders, TokenSet};
-use crate::provider::{ProviderConfig, RedirectStyle, SignInKind};
+use crate::oauth::{Discovered, OidcProvider, OidcProviders, TokenSet};
+use crate::provider::{BrowserSignIn, ProviderConfig, RedirectStyle, SignInKind};
 use crate::secret::{SecretKey, SecretStore};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -36,6 +39,14 @@ use std::sync::{Arc, Mutex};
 pub(crate) trait AccountKeeper: Send + Sync {
     /// `account`'s secrets are already in the keychain when this is called.
     fn keep(&self, account: Account, set: &TokenSet) -> SignInResult;
+
+    /// Whether an account of `provider` is held already (a sign-in then
+    /// adds another one, and the platform must offer its account chooser).
+    fn holds_account_of(&self, provider: &str) -> bool;
+
+    /// Whether `account_id` is held and working (not waiting for the user
+    /// to sign in again): signing it in again would add nothing.
+    fn holds_working(&self, account_id: &str) -> bool;
 }
 
 /// What every grant needs: the provider clients (HTTP, discovery), the
@@ -107,15 +118,57 @@ impl Grants {
         self.oidc.get(&provider.id, endpoints, client_id).discover(force).await.map(|_| ())
     }
 
-    /// Whether discovery (if it ran already) offers sign-in with a code.
+    /// Whether discovery (if it ran already) or the platform's preset
+    /// offers sign-in with a code.
     pub(crate) fn device_flow_offered(&self, provider: &ProviderConfig) -> bool {
         match &provider.sign_in {
-            SignInKind::Browser(b) => self
-                .oidc
-                .cached(&provider.id, &b.client_id)
-                .is_some_and(|d| d.device_authorization_endpoint.is_some()),
+            SignInKind::Browser(b) => {
+                b.platform.as_ref().is_some_and(|p| p.device_authorization.is_some())
+                    || self
+                        .oidc
+                        .cached(&provider.id, &b.client_id)
+                        .is_some_and(|d| d.device_authorization_endpoint.is_some())
+            }
             SignInKind::ClientCredentials(_) | SignInKind::ApiKey(_) => false,
         }
+    }
+
+    /// The OAuth client of a browser provider and what discovery found,
+    /// with what a platform's preset adds to fixed endpoints: its device
+    /// endpoint, and client authentication in the form body (Twitch, Google
+    /// and Kick document `client_id` and `client_secret` as form
+    /// parameters).
+    pub(crate) async fn discovered(
+        &self,
+        provider: &ProviderConfig,
+        b: &BrowserSignIn,
+    ) -> Result<(Arc<OidcProvider>, Arc<Discovered>), CoreError> {
+        let oidc = self.oidc.get(&provider.id, &b.endpoints, &b.client_id);
+        let d = oidc.discover(false).await?;
+        let Some(p) = &b.platform else { return Ok((oidc, d)) };
+        let mut amended = (*d).clone();
+        if amended.device_authorization_endpoint.is_none() {
+            amended.device_authorization_endpoint = p.device_authorization.clone();
+        }
+        if amended.token_endpoint_auth_methods.is_empty() {
+            amended.token_endpoint_auth_methods = vec!["client_secret_post".into()];
+        }
+        if amended.revocation_endpoint_auth_methods.is_empty() {
+            amended.revocation_endpoint_auth_methods = vec!["client_secret_post".into()];
+        }
+        Ok((oidc, Arc::new(amended)))
+    }
+
+    /// Asks the platform whether `token` still works, where the platform
+    /// requires apps to (Twitch `/oauth2/validate`). `None`: no such duty.
+    pub(crate) async fn validate(
+        &self,
+        provider: &ProviderConfig,
+        token: &SecretString,
+    ) -> Option<Validation> {
+        let p = provider.sign_in.as_browser()?.platform.as_ref()?;
+        let url = p.validate.as_ref()?;
+        Some(platform::validate(self.oidc.http_for(url), url, p.kind, token).await)
     }
 
     /// How the browser comes back from `provider` (only browser sign-ins go there).

@@ -16,7 +16,7 @@ pub use discovery::Discovered;
 pub use id_token::Identity;
 #[cfg(test)]
 pub(crate) use token_endpoint::MAX_BODY_BYTES;
-pub(crate) use token_endpoint::{classify_refusal, lenient_seconds, post_json};
+pub(crate) use token_endpoint::{classify_refusal, lenient_seconds, post_json, read_answer, Answer};
 pub use token_endpoint::{parse_token_response, ResponseDefaults, TokenError, TokenSet};
 
 use crate::error::CoreError;

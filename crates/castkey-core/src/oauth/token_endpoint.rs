@@ -357,6 +357,17 @@ pub(crate) fn classify_refusal(what: &str, answer: &Answer) -> TokenError {
     if code == 401 {
         return TokenError::InvalidGrant(refused);
     }
+    // Twitch answers a device poll with `{"status":400,"message":
+    // "authorization_pending"}`: the state is the message, no `error`.
+    let device_message = || {
+        let v: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        v.get("message").and_then(Value::as_str).map(str::trim).map(str::to_string)
+    };
+    if body.code.is_none() {
+        if let Some(m) = device_message().filter(|m| DEVICE_FLOW_CODES.contains(&m.as_str())) {
+            return TokenError::DeviceFlow(m);
+        }
+    }
     match body.code.as_deref() {
         Some(c) if DEVICE_FLOW_CODES.contains(&c) => TokenError::DeviceFlow(c.to_string()),
         Some("temporarily_unavailable" | "server_error") => try_later(refused),
@@ -537,6 +548,7 @@ impl OidcProvider {
         scopes: &[String],
         offline_access: bool,
         client_secret: Option<&SecretString>,
+        scope_param: &str,
     ) -> Result<DeviceAuthorization, CoreError> {
         let Some(endpoint) = &d.device_authorization_endpoint else {
             return Err(CoreError::InvalidRequest("this provider does not offer sign-in with a code".into()));
@@ -549,7 +561,9 @@ impl OidcProvider {
             scope.push("offline_access");
         }
         let scope = scope.join(" ");
-        let mut form = vec![("client_id", self.client_id.as_str()), ("scope", scope.as_str())];
+        // `scope_param`: RFC 8628 says `scope`; Twitch's device endpoint
+        // takes `scopes` (dev.twitch.tv/docs/authentication/getting-tokens-oauth).
+        let mut form = vec![("client_id", self.client_id.as_str()), (scope_param, scope.as_str())];
         if offline_access {
             form.push(("prompt", "consent"));
         }
@@ -1089,6 +1103,33 @@ mod tests {
     }
 
     #[test]
+    fn twitch_device_poll_states_come_as_messages_and_other_messages_stay_refusals() {
+        let answer = |body: &str| Answer {
+            status: reqwest::StatusCode::BAD_REQUEST,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        };
+        for state in ["authorization_pending", "slow_down", "access_denied", "expired_token"] {
+            let body = format!(r#"{{"status":400,"message":"{state}"}}"#);
+            let e = classify_refusal("the token endpoint", &answer(&body));
+            assert!(matches!(e, TokenError::DeviceFlow(ref c) if c == state), "{body}: {e:?}");
+        }
+        for dead in [
+            r#"{"status":400,"message":"Invalid refresh token"}"#,
+            r#"{"status":400,"message":"invalid device code"}"#,
+        ] {
+            let e = classify_refusal("the token endpoint", &answer(dead));
+            assert!(matches!(e, TokenError::InvalidGrant(_)), "{dead}: {e:?}");
+        }
+        // An OAuth `error` wins over a message.
+        let e = classify_refusal(
+            "the token endpoint",
+            &answer(r#"{"error":"invalid_grant","message":"authorization_pending"}"#),
+        );
+        assert!(matches!(e, TokenError::InvalidGrant(_)), "{e:?}");
+    }
+
+    #[test]
     fn device_authorizations_in_every_harmless_form() {
         let d = parse_device_authorization(
             br#"{"device_code":"dc","user_code":"ABCD","verification_uri":"https://x/device","expires_in":"1800","interval":"10"}"#,
@@ -1471,7 +1512,7 @@ mod tests {
             let (base, _) = serve(move |_| reply.clone()).await;
             let (p, mut d) = provider(&base);
             d.device_authorization_endpoint = Some(Url::parse(&format!("{base}/device")).unwrap());
-            p.device_authorization(&d, &scopes(), false, None).await
+            p.device_authorization(&d, &scopes(), false, None, "scope").await
         };
         let ok = device(Reply::json(
             200,

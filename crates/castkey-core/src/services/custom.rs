@@ -31,6 +31,7 @@ pub fn local_sandbox(issuer: Url) -> ProviderConfig {
             exchange: None,
             redirect: RedirectStyle::AppScheme,
             loopback: Default::default(),
+            platform: None,
         }
         .into(),
         scopes: ["openid", "email", "profile", "broadcaster"].map(String::from).to_vec(),
@@ -124,6 +125,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 exchange: None,
                 redirect: c.redirect(),
                 loopback: c.loopback()?,
+                platform: None,
             },
         )
     })

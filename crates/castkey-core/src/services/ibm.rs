@@ -64,6 +64,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 exchange: None,
                 redirect: RedirectStyle::AppScheme,
                 loopback: Default::default(),
+                platform: None,
             },
         )
     })

@@ -76,6 +76,7 @@ fn build_oauth(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 exchange: None,
                 redirect: RedirectStyle::AppScheme,
                 loopback: Default::default(),
+                platform: None,
             },
         )
     })
@@ -119,6 +120,7 @@ fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
                 }),
                 redirect: RedirectStyle::AppScheme,
                 loopback: Default::default(),
+                platform: None,
             },
         )
     })

@@ -5,13 +5,22 @@
 
 mod apivideo;
 mod custom;
+mod google;
 mod ibm;
+mod kick;
 mod lifeomic;
+mod twitch;
 mod vidiflow;
 
 pub use apivideo::{api_video, APIVIDEO_PRODUCTION_URL, APIVIDEO_SANDBOX_URL};
 pub use custom::local_sandbox;
 pub use vidiflow::vidiflow;
+
+/// Castkey's presets for the streaming platforms a build offers built in
+/// (Twitch, when the build carries a public client id).
+pub fn builtin_platforms() -> Result<Vec<ProviderConfig>, CoreError> {
+    Ok(twitch::builtin()?.into_iter().collect())
+}
 
 use crate::error::CoreError;
 use crate::provider::{ProviderConfig, SignInKind};
@@ -39,6 +48,9 @@ pub(crate) const SERVICES: &[Service] = &[
     apivideo::OTHER_HOSTS,
     lifeomic::OAUTH_CLIENT,
     lifeomic::SSO,
+    twitch::SERVICE,
+    google::SERVICE,
+    kick::SERVICE,
     custom::OIDC_SERVICE,
     custom::OAUTH2_SERVICE,
 ];
@@ -97,10 +109,41 @@ pub fn build(c: &ConfiguredProvider) -> Result<ProviderConfig, CoreError> {
 /// How long the service's refresh tokens last, where its documentation
 /// says and its token responses do not (seconds; `None`: unknown or no end).
 pub fn documented_refresh_token_lifetime(config: &ProviderConfig) -> Option<u64> {
+    if let Some(lifetime) = config
+        .sign_in
+        .as_browser()
+        .and_then(|b| b.platform.as_ref())
+        .and_then(|p| p.refresh_token_lifetime_secs)
+    {
+        // Twitch public clients: 30 days unused (each refresh rotates the
+        // token, so the end moves); Google projects in Testing: 7 days.
+        return Some(lifetime);
+    }
     config.refresh_clocks.refresh_token_lifetime_secs.or_else(|| {
         (config.template.as_deref() == Some(lifeomic::LIFEOMIC_OAUTH))
             .then_some(lifeomic::REFRESH_TOKEN_LIFETIME_SECS)
     })
+}
+
+/// `path` under `host` (whose own path is kept as a prefix).
+fn join(host: &url::Url, path: &str) -> Result<url::Url, CoreError> {
+    let mut base = host.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path).map_err(|e| CoreError::InvalidRequest(format!("{host}: {e}")))
+}
+
+/// The host a preset's form starts with: `$var` when set (a test points
+/// the preset at a stand-in), else `default`.
+fn default_host(var: &str, default: &str) -> String {
+    std::env::var(var).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| default.to_string())
+}
+
+/// [`default_host`] parsed.
+fn host_from_env(var: &str, default: &str) -> Result<url::Url, CoreError> {
+    let v = default_host(var, default);
+    url::Url::parse(&v).map_err(|e| CoreError::InvalidRequest(format!("{var} `{v}`: {e}")))
 }
 
 /// The earlier of two ends, either unknown.
@@ -362,5 +405,111 @@ mod tests {
         assert!(with("authorization: Bearer x").unwrap_err().to_string().contains("Authorization"));
         // What is saved rebuilds the same headers.
         assert_eq!(&build(&p.configured).unwrap().api_headers, h);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod platform_tests {
+    use super::*;
+    use crate::provider::{Endpoints, PlatformKind, RedirectStyle};
+
+    fn prepared(template: &str, values: &[(&str, &str)]) -> Result<Prepared, CoreError> {
+        let values = values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        prepare(&AddProvider { template: template.into(), values })
+    }
+
+    fn endpoints(p: &Prepared) -> (String, String, String) {
+        match &p.config.sign_in.as_browser().unwrap().endpoints {
+            Endpoints::Fixed { authorization, token, revocation } => (
+                authorization.as_ref().unwrap().to_string(),
+                token.to_string(),
+                revocation.as_ref().unwrap().to_string(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn twitch_public_and_confidential_apps() {
+        let public = prepared(twitch::TWITCH, &[("client_id", "abc")]).unwrap();
+        let b = public.config.sign_in.as_browser().unwrap();
+        let p = b.platform.as_ref().unwrap();
+        assert_eq!(p.kind, PlatformKind::Twitch);
+        assert!(!b.confidential);
+        assert_eq!(p.refresh_token_lifetime_secs, Some(30 * 86_400), "public: 30 days unused");
+        assert_eq!(p.device_scope_param, "scopes");
+        assert_eq!(p.validate.as_ref().unwrap().as_str(), "https://id.twitch.tv/oauth2/validate");
+        assert_eq!(
+            endpoints(&public),
+            (
+                "https://id.twitch.tv/oauth2/authorize".into(),
+                "https://id.twitch.tv/oauth2/token".into(),
+                "https://id.twitch.tv/oauth2/revoke".into()
+            )
+        );
+        assert_eq!(public.config.api_headers.get("Client-Id").map(String::as_str), Some("abc"));
+        assert_eq!((b.redirect, b.loopback.uri(17563)), (RedirectStyle::Loopback, twitch::redirect_uri()));
+        let confidential = prepared(twitch::TWITCH, &[("client_id", "abc"), ("client_secret", "s")]).unwrap();
+        let b = confidential.config.sign_in.as_browser().unwrap();
+        assert!(b.confidential);
+        assert_eq!(b.platform.as_ref().unwrap().refresh_token_lifetime_secs, None);
+        assert!(confidential.client_secret.is_some());
+        // The form names the exact redirect URI to register.
+        let t = (twitch::SERVICE.template)();
+        assert!(t.description.contains("http://127.0.0.1:17563/callback"), "{}", t.description);
+        // Built in only when this build carries a client id.
+        assert_eq!(
+            twitch::builtin().unwrap().is_some(),
+            twitch::BUILD_CLIENT_ID.is_some_and(|s| !s.is_empty())
+        );
+    }
+
+    #[test]
+    fn youtube_uses_google_s_hosts_loopback_and_the_testing_clock() {
+        let real = prepared(google::YOUTUBE, &[("client_id", "c"), ("client_secret", "s")]).unwrap();
+        assert_eq!(
+            endpoints(&real),
+            (google::AUTHORIZATION_URL.into(), google::TOKEN_URL.into(), google::REVOCATION_URL.into())
+        );
+        let b = real.config.sign_in.as_browser().unwrap();
+        assert_eq!(b.redirect, RedirectStyle::Loopback);
+        assert_eq!(b.loopback.port, None, "Google takes any loopback port");
+        assert_eq!(b.platform.as_ref().unwrap().refresh_token_lifetime_secs, None);
+        assert_eq!(documented_refresh_token_lifetime(&real.config), None);
+        let testing = prepared(
+            google::YOUTUBE,
+            &[("client_id", "c"), ("client_secret", "s"), ("testing", "yes"), ("url", "http://127.0.0.1:5")],
+        )
+        .unwrap();
+        assert_eq!(documented_refresh_token_lifetime(&testing.config), Some(7 * 86_400));
+        let (a, t, r) = endpoints(&testing);
+        assert_eq!(
+            (a.as_str(), t.as_str(), r.as_str()),
+            ("http://127.0.0.1:5/o/oauth2/v2/auth", "http://127.0.0.1:5/token", "http://127.0.0.1:5/revoke")
+        );
+        let e =
+            prepared(google::YOUTUBE, &[("client_id", "c"), ("client_secret", "s"), ("testing", "maybe")])
+                .unwrap_err();
+        assert!(e.to_string().contains("choose one of no, yes"), "{e}");
+    }
+
+    #[test]
+    fn kick_needs_its_secret_and_splits_id_and_api_hosts() {
+        let e = prepared(kick::KICK, &[("client_id", "c")]).unwrap_err();
+        assert!(e.to_string().contains("Client secret"), "{e}");
+        let k = prepared(kick::KICK, &[("client_id", "c"), ("client_secret", "s")]).unwrap();
+        assert_eq!(
+            endpoints(&k),
+            (
+                "https://id.kick.com/oauth/authorize".into(),
+                "https://id.kick.com/oauth/token".into(),
+                "https://id.kick.com/oauth/revoke".into()
+            )
+        );
+        let b = k.config.sign_in.as_browser().unwrap();
+        assert!(b.confidential);
+        assert_eq!(b.platform.as_ref().unwrap().identity.as_str(), "https://api.kick.com/public/v1/users");
+        assert_eq!(b.loopback.uri(17564), kick::redirect_uri());
     }
 }
