@@ -13,7 +13,7 @@ use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
 use castkey_ipc::ui::{AnswerConsentArgs, ConsentDecision, ConsentRequest};
-use castkey_ipc::Method;
+use castkey_ipc::{Access, Method};
 use castkey_ipc::{
     AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval,
     ClientIdentity, ClientStanding, HelloParams, HelloResult, ScopeParam, TokenGrant, TokenParams,
@@ -25,8 +25,14 @@ const TALLY_SECS: u64 = 60;
 impl Core {
     /// What `session` may do as things stand, without asking anyone.
     pub(crate) fn standing(&self, session: &mut ClientSession) -> Standing {
-        if session.own_tool {
-            return Standing::OwnTool;
+        if let Some(t) = session.terminal() {
+            let allowed = match self.consent {
+                // Nobody to ask: the person at the terminal runs this broker.
+                ConsentMode::ListedOnly => true,
+                ConsentMode::Prompt => session.terminal_allowed || self.prompts.terminal_allowed(t),
+            };
+            session.terminal_allowed = allowed;
+            return if allowed { Standing::User } else { Standing::Unknown };
         }
         if let Some(at) = session.once {
             if at == self.clients.revocations() {
@@ -35,13 +41,14 @@ impl Core {
             session.once = None;
         }
         let generation = self.clients.generation();
-        if let Some((g, approval)) = &session.cached {
+        if let Some((g, approval, _)) = &session.cached {
             if *g == generation {
                 return approval.clone().map_or(Standing::Unknown, Standing::Approved);
             }
         }
         let approval = self.clients.get(&session.identity);
-        session.cached = Some((generation, approval.clone()));
+        let choice = self.clients.choice(&session.identity);
+        session.cached = Some((generation, approval.clone(), choice));
         approval.map_or(Standing::Unknown, Standing::Approved)
     }
 
@@ -60,6 +67,11 @@ impl Core {
             ConsentMode::ListedOnly => Err(self.not_listed(session)),
             ConsentMode::Prompt => match self.prompts.ask(session, asked(), CONSENT_WAIT).await? {
                 Decision::AllowOnce => {
+                    if let Some(t) = session.terminal() {
+                        self.prompts.allow_terminal(t);
+                        session.terminal_allowed = true;
+                        return Ok(Standing::User);
+                    }
                     session.once = Some(self.clients.revocations());
                     Ok(Standing::Once)
                 }
@@ -74,34 +86,182 @@ impl Core {
 
     fn not_listed(&self, session: &ClientSession) -> CoreError {
         let id = &session.identity;
-        let script = id.script.as_deref().map(|s| format!(" --script {s}")).unwrap_or_default();
+        let via = match session.own_tool {
+            true => " It ran Castkey's `castkey` command, which acts for the program that runs it.",
+            false => "",
+        };
+        let how = match session.identity_note() {
+            (true, _) => {
+                let script = id.script.as_deref().map(|s| format!(" --script {s}")).unwrap_or_default();
+                format!("Allow it with `castkey apps allow {}{script}`, typed at a terminal", id.executable)
+            }
+            (false, note) => note.unwrap_or_default(),
+        };
         CoreError::ClientNotAllowed(format!(
             "{} ({id}) is not a client this Castkey broker serves: a headless broker has no window to ask \
-             you in, so it serves only the programs listed in {}. Allow it with `castkey apps allow {}{script}`",
+             you in, so it serves only the programs listed in {}.{via} {how}",
             session.display_name(),
             self.clients.path().display(),
-            id.executable,
         ))
     }
 
-    /// Admits `session` for a method other than `token` (the prompt shows
-    /// the method, no account).
-    pub(crate) async fn admit_for(&self, session: &mut ClientSession, method: &str) -> Result<(), CoreError> {
-        self.admit(session, || Asked { method: method.to_string(), account: None, scopes: Vec::new() })
-            .await
-            .map(drop)
+    /// The access rule ([`Access`], from the method table) for `method`,
+    /// checked before its handler runs: consent for a program (asking the
+    /// user, once per program, in the app), the person's own presence for a
+    /// user action. `token` is the request's parameters when `method` is
+    /// `token` (the prompt shows its account and scopes; a refusal is logged).
+    pub(crate) async fn gate(
+        &self,
+        session: &mut ClientSession,
+        method: &str,
+        access: Access,
+        token: Option<&TokenParams>,
+    ) -> Result<Standing, CoreError> {
+        let asked = || match token {
+            Some(params) => {
+                let resolved = self.broker.resolve(params).ok();
+                Asked {
+                    method: method.to_string(),
+                    account: resolved.as_ref().map(|(a, _)| account_ref(a)),
+                    scopes: resolved.map(|(_, s)| s).unwrap_or_else(|| params.scopes_or(None)),
+                }
+            }
+            None => Asked { method: method.to_string(), account: None, scopes: Vec::new() },
+        };
+        let result = match access {
+            Access::Open => Ok(Standing::Unknown),
+            Access::ApprovedProgram => self.admit(session, asked).await,
+            Access::UserAction => match session.terminal() {
+                Some(_) => self.admit(session, asked).await,
+                None => Err(self.not_the_user(session, method)),
+            },
+        };
+        if let (Some(params), Err(e)) = (token, &result) {
+            self.log_token(session, params, Err(e));
+        }
+        result
     }
 
-    /// Refuses `method` unless `session` is one of Castkey's own programs.
-    pub(crate) fn own_tools_only(&self, session: &ClientSession, method: &str) -> Result<(), CoreError> {
-        match session.own_tool {
-            true => Ok(()),
-            false => Err(CoreError::ClientNotAllowed(format!(
-                "`{method}` is only for Castkey's own tools (the `castkey` command and the app installed \
-                 beside this broker); {} is not one",
+    fn not_the_user(&self, session: &ClientSession, method: &str) -> CoreError {
+        let who = match session.own_tool {
+            true => format!(
+                "`castkey` was run by {} ({}), not typed at a terminal",
+                session.display_name(),
                 session.identity
-            ))),
+            ),
+            false => format!("{} ({}) is a program", session.display_name(), session.identity),
+        };
+        CoreError::ClientNotAllowed(format!(
+            "`{method}` is yours to do: it changes what other programs get, or shows what they did. Do it \
+             in Castkey's window, or type the `castkey` command at a terminal; {who}"
+        ))
+    }
+
+    /// The account `session`'s program gets by default: the one the user
+    /// bound it to, else the one it chose itself (`switch`).
+    fn own_account(
+        &self,
+        session: &ClientSession,
+        standing: &Standing,
+    ) -> (Option<String>, Option<Arc<str>>) {
+        match standing {
+            Standing::Approved(a) => {
+                let chosen = session.cached.as_ref().and_then(|(_, _, c)| c.clone());
+                (a.account.clone(), chosen)
+            }
+            Standing::Once => (None, self.clients.choice(&session.identity)),
+            Standing::User | Standing::Unknown => (None, None),
         }
+    }
+
+    /// `accounts` as `session` may see them: a program the user bound to
+    /// one account sees that one only.
+    pub(crate) fn accounts_for(&self, session: &ClientSession, standing: &Standing) -> Vec<AccountInfo> {
+        let all = self.accounts.list();
+        match self.own_account(session, standing).0 {
+            Some(bound) => all.into_iter().filter(|a| a.id == bound).collect(),
+            None => all,
+        }
+    }
+
+    /// Whether a subscribed connection of `identity` hears `event`: a
+    /// program bound to an account hears that account's events only.
+    pub(crate) fn hears(&self, identity: &ClientIdentity, event: &CoreEvent) -> bool {
+        let Some(bound) = self.clients.get(identity).and_then(|a| a.account.clone()) else {
+            return true;
+        };
+        match event {
+            CoreEvent::SignedIn { account } => account.id == bound,
+            CoreEvent::SignedOut { account }
+            | CoreEvent::ReauthRequired { account }
+            | CoreEvent::TokenRefreshed { account, .. } => account.id == bound,
+            // It does not follow the active account; others' sign-ins are not its business.
+            CoreEvent::ActiveChanged { .. } | CoreEvent::SignInFailed { .. } => false,
+            _ => true,
+        }
+    }
+
+    /// `switch` as `session` asks it: the person (window, terminal) changes
+    /// the provider's active account for every program that follows it; a
+    /// program changes only the account it gets itself, and one the user
+    /// bound to an account may not leave it.
+    pub(crate) fn switch_for(
+        &self,
+        session: &ClientSession,
+        standing: &Standing,
+        account_id: &str,
+    ) -> Result<AccountInfo, CoreError> {
+        if matches!(standing, Standing::User) {
+            return self.switch(account_id);
+        }
+        let info =
+            self.accounts.info(account_id).ok_or_else(|| CoreError::UnknownAccount(account_id.into()))?;
+        if let (Some(bound), _) = self.own_account(session, standing) {
+            if bound != account_id {
+                return Err(CoreError::ClientNotAllowed(format!(
+                    "{} is bound to account `{bound}` by the user: it may not switch to another (change this \
+                     in Castkey's Connected apps)",
+                    session.display_name()
+                )));
+            }
+            return Ok(info);
+        }
+        self.clients.choose(&session.identity, account_id);
+        tracing::info!(client = %session.identity, account = %account_id, "a program chose its account");
+        Ok(info)
+    }
+
+    /// A sign-in a program asked for: the account is added (and becomes
+    /// the account that program gets), but the active and default accounts
+    /// stay as the user left them. Called with the sign-in's outcome.
+    pub(crate) fn settle_program_sign_in(
+        &self,
+        identity: &ClientIdentity,
+        before: &(Option<String>, Option<String>),
+        outcome: &Result<AccountInfo, CoreError>,
+    ) {
+        let Ok(info) = outcome else { return };
+        let (active, default) = before;
+        if let Err(e) = self.accounts.restore_active(&info.provider, active.as_deref(), default.as_deref()) {
+            tracing::warn!("could not keep the active account after a program's sign-in: {e}");
+            return;
+        }
+        self.clients.choose(identity, &info.id);
+        if active.as_deref() != Some(info.id.as_str()) {
+            let account = active.as_deref().and_then(|id| self.accounts.get(id));
+            let _ = self.events.send(CoreEvent::ActiveChanged {
+                provider: info.provider.clone(),
+                account: account.as_ref().map(account_ref),
+            });
+            let _ = self.events.send(CoreEvent::AccountsChanged);
+        }
+        tracing::info!(client = %identity, account = %info.id, "a program signed in: the active account is unchanged");
+    }
+
+    /// Which account is active for `provider`, and the default provider:
+    /// what a program's sign-in must leave as it was.
+    pub(crate) fn active_before(&self, provider: &str) -> (Option<String>, Option<String>) {
+        (self.accounts.active_of(provider), self.accounts.default_provider())
     }
 
     /// A token for `session`'s program, as `params` asks and as the user
@@ -113,19 +273,23 @@ impl Core {
         session: &mut ClientSession,
         params: &TokenParams,
     ) -> Result<TokenGrant, CoreError> {
-        let served = self.token_json(session, params).await?;
+        let standing =
+            self.gate(session, castkey_ipc::Token::METHOD, Access::ApprovedProgram, Some(params)).await?;
+        let served = self.token_json(session, params, standing).await?;
         serde_json::from_slice(&served.json).map_err(|e| CoreError::Internal(e.to_string()))
     }
 
-    /// [`Core::token`] as the IPC answer's bytes: what the socket serves
-    /// (a cached token's answer is serialised once, not per request).
+    /// [`Core::token`] as the IPC answer's bytes, for a session the gate
+    /// admitted as `standing`: what the socket serves (a cached token's
+    /// answer is serialised once, not per request).
     pub(crate) async fn token_json(
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
+        standing: Standing,
     ) -> Result<ServedJson, CoreError> {
-        let result = self.token_unlogged(session, params).await;
-        self.log_token(session, params, &result);
+        let result = self.token_unlogged(session, params, standing).await;
+        self.log_token(session, params, result.as_ref());
         result
     }
 
@@ -133,17 +297,22 @@ impl Core {
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
+        standing: Standing,
     ) -> Result<ServedJson, CoreError> {
-        let standing = self
-            .admit(session, || {
-                let resolved = self.broker.resolve(params).ok();
-                Asked {
-                    method: castkey_ipc::Token::METHOD.into(),
-                    account: resolved.as_ref().map(|(a, _)| account_ref(a)),
-                    scopes: resolved.map(|(_, s)| s).unwrap_or_else(|| params.scopes_or(None)),
-                }
-            })
-            .await?;
+        let (bound, chosen) = self.own_account(session, &standing);
+        // The account the program chose for itself, unless it names one.
+        let mine;
+        let params = match chosen {
+            Some(id)
+                if bound.is_none()
+                    && params.account.is_none()
+                    && params.provider.as_deref().is_none_or(|p| id.starts_with(&format!("{p}:"))) =>
+            {
+                mine = TokenParams { account: Some(id.to_string()), ..params.clone() };
+                &mine
+            }
+            _ => params,
+        };
         let Standing::Approved(approval) = standing else {
             return self.broker.token_json_if(params, |_, _| Ok(())).await;
         };
@@ -191,7 +360,7 @@ impl Core {
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
-        result: &Result<ServedJson, CoreError>,
+        result: Result<&ServedJson, &CoreError>,
     ) {
         let now = self.clock.now();
         let (account, outcome) = match result {
@@ -237,7 +406,7 @@ impl Core {
             at,
             client: session.identity.clone(),
             client_name: session.name.clone(),
-            pid: session.caller.pid,
+            pid: session.subject().pid,
             method: castkey_ipc::Token::METHOD.to_string(),
             account: account.map(str::to_string),
             scopes: scopes.to_vec(),
@@ -262,7 +431,7 @@ impl Core {
         session.set_name(params.name.as_deref());
         let standing = self.standing(session);
         let (approval, bound_account, allowed_scopes) = match &standing {
-            Standing::OwnTool => ("approved", None, None),
+            Standing::User => ("approved", None, None),
             Standing::Once => ("approved_once", None, None),
             Standing::Approved(a) => ("approved", a.account.clone(), a.scopes.clone()),
             Standing::Unknown if self.prompts.recently_denied(&session.identity) => ("denied", None, None),
@@ -275,7 +444,7 @@ impl Core {
             server: format!("castkey {}", env!("CARGO_PKG_VERSION")),
             capabilities,
             client: ClientStanding { approval: approval.into(), bound_account, allowed_scopes },
-            secret_store: matches!(standing, Standing::OwnTool).then(|| self.secret_store()),
+            secret_store: matches!(standing, Standing::User).then(|| self.secret_store()),
         }
     }
 
@@ -372,6 +541,8 @@ impl Core {
         })?;
         let decision = match args.decision {
             ConsentDecision::AllowOnce => Decision::AllowOnce,
+            // Not offered for an identity any program can take: once only.
+            ConsentDecision::Always if !request.always_offered => Decision::AllowOnce,
             ConsentDecision::Deny => Decision::Deny,
             ConsentDecision::Always => {
                 let approval = self.allow_app(&AllowAppParams {

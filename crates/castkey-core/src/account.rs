@@ -241,6 +241,37 @@ impl AccountStore {
         })
     }
 
+    /// The provider whose active account `token` returns when asked for none.
+    pub fn default_provider(&self) -> Option<String> {
+        self.snapshot().default_provider.clone()
+    }
+
+    /// Puts back `provider`'s active account and the default provider as
+    /// they were (before a sign-in a program started: its account is added,
+    /// not made everyone's). An account that is gone since is not put back.
+    pub fn restore_active(
+        &self,
+        provider: &str,
+        active: Option<&str>,
+        default_provider: Option<&str>,
+    ) -> Result<(), CoreError> {
+        self.update(|f| {
+            match active.filter(|id| f.accounts.iter().any(|a| a.id == *id)) {
+                Some(id) => {
+                    f.active.insert(provider.to_string(), id.to_string());
+                }
+                None => {
+                    f.active.remove(provider);
+                }
+            }
+            f.default_provider = default_provider
+                .filter(|p| f.active.contains_key(*p))
+                .map(str::to_string)
+                .or_else(|| f.active.keys().next().cloned());
+            Ok(())
+        })
+    }
+
     /// The active account of `provider`, if any.
     pub fn active_of(&self, provider: &str) -> Option<String> {
         self.snapshot().active.get(provider).cloned()

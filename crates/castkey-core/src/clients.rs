@@ -35,6 +35,9 @@ pub struct ApprovedClients {
     generation: AtomicU64,
     /// Bumped by every revocation; "allow once" decisions end with it.
     revocations: AtomicU64,
+    /// The account each program chose for itself with `switch` (not bound
+    /// by the user): what it gets by default, until the broker stops.
+    choices: RwLock<HashMap<ClientIdentity, Arc<str>>>,
 }
 
 impl ApprovedClients {
@@ -55,6 +58,7 @@ impl ApprovedClients {
             write: Default::default(),
             generation: AtomicU64::new(1),
             revocations: AtomicU64::new(0),
+            choices: Default::default(),
         })
     }
 
@@ -77,6 +81,20 @@ impl ApprovedClients {
 
     pub fn revocations(&self) -> u64 {
         self.revocations.load(Ordering::Acquire)
+    }
+
+    /// The account `identity` chose for itself, if it did.
+    pub fn choice(&self, identity: &ClientIdentity) -> Option<Arc<str>> {
+        self.choices.read().unwrap_or_else(|e| e.into_inner()).get(identity).cloned()
+    }
+
+    /// `identity` chose `account` for itself (its `switch`): its later
+    /// requests without an account get that one. Open connections see it
+    /// at their next request (the generation moves).
+    pub fn choose(&self, identity: &ClientIdentity, account: &str) {
+        let mut all = self.choices.write().unwrap_or_else(|e| e.into_inner());
+        all.insert(identity.clone(), Arc::from(account));
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Every approval, by name.

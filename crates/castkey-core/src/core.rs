@@ -300,6 +300,15 @@ impl Core {
         self: &Arc<Self>,
         provider: &str,
     ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
+        self.begin_device_sign_in_then(provider, |_, _| {}).await
+    }
+
+    /// [`Core::begin_device_sign_in`], calling `then` with the outcome.
+    pub(crate) async fn begin_device_sign_in_then(
+        self: &Arc<Self>,
+        provider: &str,
+        then: impl FnOnce(&Core, &SignInResult) + Send + 'static,
+    ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
         let started = self.sign_in.start_device(provider).await?;
         let shown = castkey_ipc::ui::DeviceSignIn {
             provider: started.provider.clone(),
@@ -313,7 +322,8 @@ impl Core {
         };
         let this = self.clone();
         tokio::spawn(async move {
-            let _ = this.sign_in.complete_device(started).await;
+            let outcome = this.sign_in.complete_device(started).await;
+            then(&this, &outcome);
         });
         Ok(shown)
     }

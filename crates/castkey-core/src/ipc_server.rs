@@ -14,7 +14,7 @@
 //! hot path's cost is the broker's, not the envelope's.
 
 use crate::caller::Caller;
-use crate::consent::ClientSession;
+use crate::consent::{ClientSession, Standing};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
@@ -149,43 +149,64 @@ fn failure(id: &str, error: &RpcError) -> Vec<u8> {
     out
 }
 
-/// Runs `method`; the serialised result.
+/// Runs `method`; the serialised result. Who may call it comes from the
+/// method table ([`castkey_ipc::access_of`]) and is checked here, before
+/// any handler runs: a handler cannot forget it.
 async fn run(
     core: &Arc<Core>,
     session: &mut ClientSession,
     method: &str,
     params: Option<&RawValue>,
 ) -> Result<Vec<u8>, RpcError> {
-    let own_tools_only =
-        |session: &ClientSession| core.own_tools_only(session, method).map_err(|e| e.to_rpc());
+    let access = castkey_ipc::access_of(method).ok_or_else(|| RpcError::method_not_found(method))?;
+    // `token`'s prompt shows the account and scopes it asks for.
+    let token = match method {
+        Token::METHOD => Some(params_of::<Token>(params)?),
+        _ => None,
+    };
+    let standing = core.gate(session, method, access, token.as_ref()).await.map_err(|e| e.to_rpc())?;
     match method {
         Hello::METHOD => {
             let p = params_of::<Hello>(params)?;
             to_bytes(&core.hello(session, &p))
         }
         Token::METHOD => {
-            let p = params_of::<Token>(params)?;
-            core.token_json(session, &p).await.map(|served| served.json.to_vec()).map_err(|e| e.to_rpc())
+            let p = token.unwrap_or_default();
+            let served = core.token_json(session, &p, standing).await.map_err(|e| e.to_rpc())?;
+            Ok(served.json.to_vec())
         }
         Accounts::METHOD => {
             params_of::<Accounts>(params)?;
-            admitted(core, session, method).await?;
-            to_bytes(&core.accounts())
+            to_bytes(&core.accounts_for(session, &standing))
         }
         Providers::METHOD => {
             params_of::<Providers>(params)?;
-            admitted(core, session, method).await?;
             to_bytes(&core.providers())
         }
         Login::METHOD => {
             let p = params_of::<Login>(params)?;
-            admitted(core, session, method).await?;
-            respond(core.login(&session.caller, &p.provider).await)
+            if matches!(standing, Standing::User) {
+                return respond(core.login(&session.caller, &p.provider).await);
+            }
+            let before = core.active_before(&p.provider);
+            let outcome = core.login(&session.caller, &p.provider).await;
+            core.settle_program_sign_in(&session.identity, &before, &outcome);
+            respond(outcome)
         }
         LoginWithCode::METHOD => {
             let p = params_of::<LoginWithCode>(params)?;
-            admitted(core, session, method).await?;
-            respond(core.begin_device_sign_in(&p.provider).await.map(|d| DeviceCode {
+            let started = match standing {
+                Standing::User => core.begin_device_sign_in(&p.provider).await,
+                _ => {
+                    let before = core.active_before(&p.provider);
+                    let identity = session.identity.clone();
+                    core.begin_device_sign_in_then(&p.provider, move |core, outcome| {
+                        core.settle_program_sign_in(&identity, &before, outcome)
+                    })
+                    .await
+                }
+            };
+            respond(started.map(|d| DeviceCode {
                 provider: d.provider,
                 user_code: d.user_code,
                 verification_uri: d.verification_uri,
@@ -195,66 +216,52 @@ async fn run(
         }
         Switch::METHOD => {
             let p = params_of::<Switch>(params)?;
-            admitted(core, session, method).await?;
-            respond(core.switch(&p.account))
+            respond(core.switch_for(session, &standing, &p.account))
         }
         Subscribe::METHOD => {
             params_of::<Subscribe>(params)?;
-            admitted(core, session, method).await?;
             session.subscribed = true;
             to_bytes(&note::NOTIFICATIONS)
         }
         SignOut::METHOD => {
             let p = params_of::<SignOut>(params)?;
-            own_tools_only(session)?;
             respond(core.sign_out(&p.account).await)
         }
         Status::METHOD => {
             params_of::<Status>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.status())
         }
         Apps::METHOD => {
             params_of::<Apps>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.apps())
         }
         AllowApp::METHOD => {
             let p = params_of::<AllowApp>(params)?;
-            own_tools_only(session)?;
             respond(core.allow_app(&p))
         }
         RevokeApp::METHOD => {
             let p = params_of::<RevokeApp>(params)?;
-            own_tools_only(session)?;
             respond(core.revoke_app(&p))
         }
         Activity::METHOD => {
             let p = params_of::<Activity>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.activity(&p))
         }
         AddProvider::METHOD => {
             let p = params_of::<AddProvider>(params)?;
-            own_tools_only(session)?;
             respond(core.add_provider(&p).await)
         }
         RemoveProvider::METHOD => {
             let p = params_of::<RemoveProvider>(params)?;
-            own_tools_only(session)?;
             respond(core.remove_provider(&p.provider).await)
         }
         ProviderTemplates::METHOD => {
             params_of::<ProviderTemplates>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.provider_templates())
         }
+        // In the table but not served here: a test catches it.
         other => Err(RpcError::method_not_found(other)),
     }
-}
-
-async fn admitted(core: &Core, session: &mut ClientSession, method: &str) -> Result<(), RpcError> {
-    core.admit_for(session, method).await.map_err(|e| e.to_rpc())
 }
 
 fn respond<T: Serialize>(result: Result<T, CoreError>) -> Result<Vec<u8>, RpcError> {
@@ -286,15 +293,23 @@ fn params_of<M: Method>(params: Option<&RawValue>) -> Result<M::Params, RpcError
 }
 
 /// Sends a subscribed connection the notification line of each event it
-/// hears, through `send` (false: the client is gone), until the core stops.
-async fn forward_notifications<F, Sent>(mut events: tokio::sync::broadcast::Receiver<CoreEvent>, mut send: F)
-where
+/// hears (`hears`: a program bound to an account hears that account's
+/// only, [`Core::hears`]), through `send` (false: the client is gone),
+/// until the core stops.
+async fn forward_notifications_if<F, Sent>(
+    mut events: tokio::sync::broadcast::Receiver<CoreEvent>,
+    hears: impl Fn(&CoreEvent) -> bool,
+    mut send: F,
+) where
     F: FnMut(Vec<u8>) -> Sent,
     Sent: std::future::Future<Output = bool>,
 {
     loop {
         match events.recv().await {
             Ok(e) => {
+                if !hears(&e) {
+                    continue;
+                }
                 if let Some(bytes) = notification(&e) {
                     if !send(bytes).await {
                         return;
@@ -564,13 +579,16 @@ fn serve_connection(
                 // Subscribed: never idle; notifications from now on.
                 control.set_read_timeout(None)?;
                 let writer = writer.clone();
-                notifier = Some(runtime.spawn(forward_notifications(core.subscribe(), move |bytes| {
-                    let w = writer.clone();
-                    async move {
-                        let sent = tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
-                        matches!(sent, Ok(Ok(())))
-                    }
-                })));
+                let (listener, identity) = (core.clone(), session.identity.clone());
+                let hears = move |e: &CoreEvent| listener.hears(&identity, e);
+                notifier =
+                    Some(runtime.spawn(forward_notifications_if(core.subscribe(), hears, move |bytes| {
+                        let w = writer.clone();
+                        async move {
+                            let sent = tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
+                            matches!(sent, Ok(Ok(())))
+                        }
+                    })));
             }
         }
         line.clear();

@@ -32,7 +32,7 @@ mod account;
 mod activity;
 mod atomic_file;
 mod broker;
-mod caller;
+pub(crate) mod caller;
 mod catalog;
 mod clients;
 mod clock;
@@ -60,7 +60,7 @@ mod template;
 pub mod test_support;
 
 pub use crate::core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
-pub use caller::Caller;
+pub use caller::{Caller, Principal, Strength, Terminal};
 pub use consent::{ClientSession, ConsentMode, CONSENT_WAIT, DENIED_QUIET_SECS};
 pub use error::CoreError;
 pub use event::CoreEvent;

@@ -202,7 +202,10 @@ async fn castkey_s_own_methods_are_refused_to_other_programs() {
     let (w, main, _bot) = two_accounts().await;
     w.core.allow_app(&AllowAppParams { executable: OBS.into(), ..Default::default() }).unwrap();
     let mut obs = w.session_for(OBS, None);
-    let mut own = w.own_session();
+    // Castkey's own command, run by an approved program: acts for it.
+    let mut obs_cli = w.cli_run_by(OBS, None);
+    let mut own = w.terminal_session();
+    w.approve(&own);
     for (method, params) in [
         ("sign_out", json!({"account": main})),
         ("apps", json!({})),
@@ -213,13 +216,15 @@ async fn castkey_s_own_methods_are_refused_to_other_programs() {
         ("add_provider", json!({"template": "oidc", "values": {}})),
     ] {
         let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let answer = dispatch(&w.core, &mut obs, line.as_bytes()).await.unwrap();
-        let reason = answer.error.as_ref().and_then(|e| e.reason());
-        assert_eq!(reason, Some(Reason::ClientNotAllowed), "{method}: {answer:?}");
+        for session in [&mut obs, &mut obs_cli] {
+            let answer = dispatch(&w.core, session, line.as_bytes()).await.unwrap();
+            let reason = answer.error.as_ref().and_then(|e| e.reason());
+            assert_eq!(reason, Some(Reason::ClientNotAllowed), "{method}: {answer:?}");
+        }
     }
     assert_eq!(w.core.apps().len(), 1, "nothing changed");
     assert!(w.core.accounts().iter().any(|a| a.id == main), "nothing signed out");
-    // Castkey's own command may.
+    // Castkey's own command typed at a terminal may.
     let line = br#"{"jsonrpc":"2.0","id":2,"method":"status"}"#;
     let answer = dispatch(&w.core, &mut own, line).await.unwrap();
     let health: Value = answer.result.expect("status");
@@ -296,7 +301,9 @@ async fn a_subscribed_connection_hears_a_switch_and_sign_out_without_token_value
     let path = dir.path().join("castkey.sock");
     let server = IpcServer::bind(&path).unwrap();
     tokio::spawn(server.serve(w.core.clone()));
-    // This test process is the broker's own executable: an own tool.
+    // This test process is the broker's own executable: it acts for
+    // whoever runs it, approved here.
+    w.approve_this_process();
     let mut c = Line::connect(&path).await;
     c.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe"}"#).await;
     let answer = c.next().await.unwrap();
@@ -327,6 +334,7 @@ async fn the_socket_holds_up_against_floods_idlers_and_garbage() {
     let limits = castkey_core::IpcLimits { max_connections: 8, idle: Duration::from_millis(500) };
     let server = IpcServer::bind(&path).unwrap().with_limits(limits);
     tokio::spawn(server.serve(w.core.clone()));
+    w.approve_this_process();
     // Eight silent connections fill the broker…
     let mut silent = Vec::new();
     for _ in 0..8 {

@@ -1,13 +1,13 @@
 //! The IPC dispatch as a broadcasting app meets it: every malformed or odd
 //! line gets a clear JSON-RPC answer, and nothing changes in the core.
 
+use castkey_core::dispatch;
 use castkey_core::test_support::World;
-use castkey_core::{dispatch, Caller, ClientSession};
 use serde_json::{json, Value};
 
 async fn ask(w: &World, line: &str) -> Option<Value> {
-    // This test binary is the serving process: one of Castkey's own tools.
-    let mut session = ClientSession::new(Caller::this_process(), std::env::current_exe().ok().as_deref());
+    // The person, at a terminal: every method is theirs to call.
+    let mut session = w.user_session();
     let answer = dispatch(&w.core, &mut session, line.as_bytes()).await;
     answer.map(|r| serde_json::to_value(r).expect("response serialises"))
 }
