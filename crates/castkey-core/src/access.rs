@@ -560,3 +560,59 @@ impl Core {
         Ok(())
     }
 }
+
+#[cfg(all(test, feature = "test-support"))]
+mod tests {
+    use crate::test_support::World;
+    use castkey_ipc::ClientIdentity;
+    use secrecy::SecretString;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// api.video's `/auth/api-key`: a token for any key.
+    async fn api_video() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://127.0.0.1:{}/", listener.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.read(&mut vec![0u8; 16 * 1024]).await;
+                let body =
+                    r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a","refresh_token":"r"}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn a_program_s_sign_in_adds_the_account_without_making_it_everyone_s() {
+        let w = World::with_api_video(&api_video().await).await;
+        let key = |k: &str| SecretString::from(k.to_string());
+        let main = w.core.add_api_key_account("apivideo", "sandbox", &key("main")).await.unwrap();
+        let bot_program = ClientIdentity { executable: "/opt/chatbot/bot".into(), script: None };
+        // A program signs in (what `login`/`login_with_code` from it do
+        // around the sign-in): the account is added…
+        let before = w.core.active_before("apivideo");
+        let outcome = w.core.add_api_key_account("apivideo", "sandbox", &key("bot")).await;
+        w.core.settle_program_sign_in(&bot_program, &before, &outcome);
+        let bot = outcome.unwrap();
+        let accounts = w.core.accounts();
+        assert_eq!(accounts.len(), 2);
+        // …but the active account is still the user's…
+        let active: Vec<&str> = accounts.iter().filter(|a| a.active).map(|a| a.id.as_str()).collect();
+        assert_eq!(active, [main.id.as_str()]);
+        assert_eq!(w.core.accounts.default_provider().as_deref(), Some("apivideo"));
+        // …and the new account is the one that program gets.
+        assert_eq!(w.core.clients.choice(&bot_program).as_deref(), Some(bot.id.as_str()));
+        // The first account a program adds for a provider is nobody's default.
+        let w = World::with_api_video(&api_video().await).await;
+        let before = w.core.active_before("apivideo");
+        let outcome = w.core.add_api_key_account("apivideo", "sandbox", &key("bot")).await;
+        w.core.settle_program_sign_in(&bot_program, &before, &outcome);
+        assert!(w.core.accounts().iter().all(|a| !a.active));
+        assert_eq!(w.core.accounts.default_provider(), None);
+    }
+}

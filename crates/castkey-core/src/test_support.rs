@@ -211,6 +211,14 @@ impl World {
         }
     }
 
+    /// A connection from a program whose identity any program can take
+    /// (`script`: `-c`, a module name…), pid 4444.
+    pub fn weak_session(executable: &str, script: &str) -> crate::ClientSession {
+        let mut caller = Self::caller(executable, Some(script), 4444);
+        caller.strength = crate::caller::Strength::Weak("code on a command line".into());
+        crate::ClientSession::new(caller, None)
+    }
+
     /// A connection from another program, `executable` (with `script` for
     /// an interpreter), with pid 4242: a broadcasting app as the core sees it.
     pub fn session_for(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {

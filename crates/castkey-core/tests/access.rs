@@ -399,3 +399,134 @@ async fn the_headless_broker_refuses_unlisted_programs_and_says_how_to_allow_the
         Reason::ClientNotAllowed
     );
 }
+
+fn call(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+}
+
+/// The account ids `accounts` answers `session`.
+async fn account_ids(w: &World, session: &mut castkey_core::ClientSession) -> Vec<String> {
+    let line = call("accounts", json!({}));
+    let r = dispatch(&w.core, session, line.as_bytes()).await.and_then(|a| a.result).expect("accounts");
+    let ids = r.as_array().expect("a list").iter().map(|a| a["id"].as_str().map(str::to_string));
+    ids.collect::<Option<_>>().expect("ids")
+}
+
+#[tokio::test]
+async fn a_program_s_switch_changes_only_what_it_gets_and_a_bound_one_sees_only_its_account() {
+    let (w, main, bot) = two_accounts().await;
+    let chatbot_exe = "/opt/chatbot/bot";
+    for (exe, account) in [(chatbot_exe, None), (OBS, None), ("/opt/overlay", Some(bot.clone()))] {
+        w.core.allow_app(&AllowAppParams { executable: exe.into(), account, ..Default::default() }).unwrap();
+    }
+    let mut chatbot = w.session_for(chatbot_exe, None);
+    let mut obs = w.session_for(OBS, None);
+    let mut overlay = w.session_for("/opt/overlay", None);
+    // The chat bot switches to `main`: it gets main from now on…
+    let answer = dispatch(&w.core, &mut chatbot, call("switch", json!({"account": main})).as_bytes()).await;
+    assert_eq!(answer.unwrap().result.unwrap()["id"], json!(main));
+    assert_eq!(w.core.token(&mut chatbot, &TokenParams::default()).await.unwrap().account.id, main);
+    // …and so does its next connection (Castkey's command run by it, say)…
+    let mut chatbot_cli = w.cli_run_by(chatbot_exe, None);
+    assert_eq!(w.core.token(&mut chatbot_cli, &TokenParams::default()).await.unwrap().account.id, main);
+    // …but the active account, and what OBS gets, did not move.
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, bot);
+    assert!(w.core.accounts().iter().any(|a| a.id == bot && a.active));
+    // A program the user bound to an account may not switch away from it.
+    let answer = dispatch(&w.core, &mut overlay, call("switch", json!({"account": main})).as_bytes()).await;
+    let error = answer.unwrap().error.expect("refused");
+    assert_eq!(error.reason(), Some(Reason::ClientNotAllowed), "{error:?}");
+    assert_eq!(w.core.token(&mut overlay, &TokenParams::default()).await.unwrap().account.id, bot);
+    // It sees its account only; the others see every account.
+    assert_eq!(account_ids(&w, &mut overlay).await, std::slice::from_ref(&bot));
+    assert_eq!(account_ids(&w, &mut obs).await.len(), 2);
+    // The person at a terminal switches for everyone that follows.
+    let mut me = w.user_session();
+    let answer = dispatch(&w.core, &mut me, call("switch", json!({"account": main})).as_bytes()).await;
+    assert!(answer.unwrap().result.unwrap()["active"].as_bool().unwrap());
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, main);
+}
+
+#[tokio::test]
+async fn a_bound_program_hears_only_its_account_s_notifications() {
+    let (w, main, bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    tokio::spawn(IpcServer::bind(&path).unwrap().serve(w.core.clone()));
+    // This process, as the broker sees it on the socket, bound to `bot`.
+    let me = castkey_core::Caller::this_process();
+    let seen = castkey_core::Caller::from_peer(me.uid, me.pid);
+    let session = castkey_core::ClientSession::new(seen, std::env::current_exe().ok().as_deref());
+    if session.terminal().is_some() {
+        return; // run straight from a terminal: the person, who hears everything
+    }
+    let params = AllowAppParams {
+        executable: session.identity.executable.clone(),
+        script: session.identity.script.clone(),
+        account: Some(bot.clone()),
+        ..Default::default()
+    };
+    w.core.allow_app(&params).unwrap();
+    let mut c = Line::connect(&path).await;
+    c.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe"}"#).await;
+    assert!(c.next().await.unwrap()["result"].is_array());
+    // The user's switch and the other account's sign-out are not its business…
+    w.core.switch(&main).unwrap();
+    w.core.sign_out(&main).await.unwrap();
+    // …its own account's sign-out is, and is the next line it hears.
+    w.core.sign_out(&bot).await.unwrap();
+    let n = c.next().await.unwrap();
+    assert_eq!(n["method"], "signed_out", "{n}");
+    assert_eq!(n["params"]["account"]["id"], json!(bot));
+}
+
+#[tokio::test]
+async fn a_terminal_is_allowed_once_until_it_closes_never_always() {
+    let (w, _main, bot) = two_accounts().await;
+    let core = w.core.clone();
+    let mut tty = w.terminal_session();
+    let asking = tokio::spawn(async move {
+        let r = core.token(&mut tty, &TokenParams::default()).await;
+        (r, tty)
+    });
+    let Some(CoreEvent::ConsentRequested(req)) =
+        w.events.wait_for(|e| matches!(e, CoreEvent::ConsentRequested(_))).await
+    else {
+        panic!("no prompt")
+    };
+    assert!(!req.always_offered);
+    assert!(req.note.as_deref().is_some_and(|n| n.contains("until that terminal session ends")), "{req:?}");
+    assert!(req.identity.script.as_deref().is_some_and(|s| s.starts_with("terminal /dev/pts/99")));
+    // "Always" is taken as "until it closes": nothing lands in clients.json.
+    let args =
+        AnswerConsentArgs { id: req.id, decision: ConsentDecision::Always, scopes: None, bind_account: None };
+    w.core.answer_consent(&args).unwrap();
+    let (served, _) = asking.await.unwrap();
+    assert_eq!(served.unwrap().account.id, bot);
+    assert!(w.core.apps().is_empty(), "a terminal is never allowed always");
+    // The next command typed there is served without a prompt.
+    let mut again = w.terminal_session();
+    w.core.token(&mut again, &TokenParams::default()).await.expect("same terminal session");
+    assert!(w.core.pending_consents().is_empty());
+    // A weak identity (code on a command line) is not allowed always either.
+    let core = w.core.clone();
+    let asking = tokio::spawn(async move {
+        let mut code = World::weak_session("/usr/bin/python3.11", "-c");
+        core.token(&mut code, &TokenParams::default()).await
+    });
+    let Some(CoreEvent::ConsentRequested(req)) = w
+        .events
+        .wait_for(
+            |e| matches!(e, CoreEvent::ConsentRequested(r) if r.identity.script.as_deref() == Some("-c")),
+        )
+        .await
+    else {
+        panic!("no prompt")
+    };
+    assert!(!req.always_offered);
+    let args =
+        AnswerConsentArgs { id: req.id, decision: ConsentDecision::Always, scopes: None, bind_account: None };
+    w.core.answer_consent(&args).unwrap();
+    asking.await.unwrap().expect("allowed once");
+    assert!(w.core.apps().is_empty(), "`-c` is never allowed always");
+}
