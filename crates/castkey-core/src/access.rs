@@ -105,6 +105,12 @@ impl Core {
         ))
     }
 
+    /// Whether `session` may keep a reserved connection slot: a program the
+    /// user approved, or Castkey's command acting for the person or for one.
+    pub(crate) fn may_use_reserve(&self, session: &mut ClientSession) -> bool {
+        !matches!(self.standing(session), Standing::Unknown)
+    }
+
     /// The access rule ([`Access`], from the method table) for `method`,
     /// checked before its handler runs: consent for a program (asking the
     /// user, once per program, in the app), the person's own presence for a

@@ -370,16 +370,59 @@ fn notification(event: &CoreEvent) -> Option<Vec<u8>> {
 /// Limits that keep one misbehaving program from starving the others.
 #[derive(Debug, Clone, Copy)]
 pub struct IpcLimits {
-    /// Connections served at once; more get one `busy` error and are closed.
+    /// Connections served at once, for anyone; more get one `busy` error
+    /// and are closed.
     pub max_connections: usize,
-    /// A connection that sends no complete line for this long is closed
-    /// (not while a request of it runs, nor once it subscribed).
+    /// Connections beyond `max_connections` kept for programs the user
+    /// approved and Castkey's own command, so that one program holding
+    /// every ordinary slot shuts out nobody who matters.
+    pub reserved: usize,
+    /// Connections one program (one user and executable) may hold at once.
+    pub per_program: usize,
+    /// A connection that sends no complete line for this long is closed,
+    /// however it trickles bytes: the deadline is for the whole line (not
+    /// while a request of it runs, nor once it subscribed).
     pub idle: Duration,
 }
 
 impl Default for IpcLimits {
     fn default() -> Self {
-        IpcLimits { max_connections: 128, idle: Duration::from_secs(30) }
+        IpcLimits { max_connections: 128, reserved: 32, per_program: 32, idle: Duration::from_secs(30) }
+    }
+}
+
+/// Connections held per program (executable), for [`IpcLimits::per_program`].
+#[derive(Debug, Default)]
+struct PerProgram(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One of a program's connections; counted until dropped.
+#[derive(Debug)]
+struct Held {
+    all: Arc<PerProgram>,
+    key: String,
+}
+
+impl PerProgram {
+    fn take(all: &Arc<PerProgram>, key: String, limit: usize) -> Option<Held> {
+        let mut map = all.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key.clone()).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Held { all: all.clone(), key })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut map = self.all.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -459,6 +502,9 @@ impl IpcServer {
             }
         };
         let slots = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
+        let reserve = Arc::new(tokio::sync::Semaphore::new(self.limits.reserved));
+        let per_program = Arc::new(PerProgram::default());
+        let limits = self.limits;
         let idle = self.limits.idle;
         loop {
             let stream = match listener.accept().await {
@@ -470,10 +516,19 @@ impl IpcServer {
                     continue;
                 }
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tokio::spawn(refuse_busy(stream));
-                continue;
+            // An ordinary slot, else one of the reserve (kept, once the
+            // caller is known, only by an approved program or Castkey's command).
+            let (slot, reserved) = match slots.clone().try_acquire_owned() {
+                Ok(slot) => (slot, false),
+                Err(_) => match reserve.clone().try_acquire_owned() {
+                    Ok(slot) => (slot, true),
+                    Err(_) => {
+                        tokio::spawn(refuse_busy(stream));
+                        continue;
+                    }
+                },
             };
+            let per_program = per_program.clone();
             let core = core.clone();
             let runtime = tokio::runtime::Handle::current();
             // A thread per connection (at most `max_connections`): a request
@@ -492,7 +547,17 @@ impl IpcServer {
                     tracing::warn!(peer_uid = caller.uid, "ipc: connection from another user refused");
                     return;
                 }
+                let key = format!("{}:{}", caller.uid, caller.identity().executable);
+                let Some(held) = PerProgram::take(&per_program, key, limits.per_program) else {
+                    tracing::warn!(client = %caller.identity(), "ipc: a program holds too many connections; refused");
+                    busy_blocking(stream);
+                    return;
+                };
                 let mut session = ClientSession::new(caller, core.broker_exe.as_deref());
+                if reserved && !core.may_use_reserve(&mut session) {
+                    busy_blocking(stream);
+                    return;
+                }
                 let served = stream
                     .into_std()
                     .and_then(|s| s.set_nonblocking(false).map(|()| s))
@@ -501,6 +566,7 @@ impl IpcServer {
                     tracing::debug!("ipc connection ended: {e}");
                 }
                 core.end_tally(&mut session);
+                drop(held);
                 drop(slot);
             });
             if let Err(e) = spawned {
@@ -508,6 +574,41 @@ impl IpcServer {
             }
         }
     }
+}
+
+/// Reads what one read brings, up to and including a newline and at most
+/// `room` bytes, onto `line`; 0 at end of input. Unlike `read_until`, it
+/// returns after each read, so the line's deadline is checked between them.
+#[cfg(unix)]
+fn read_some(
+    reader: &mut std::io::BufReader<std::os::unix::net::UnixStream>,
+    line: &mut Vec<u8>,
+    room: usize,
+) -> std::io::Result<usize> {
+    use std::io::BufRead;
+    let available = reader.fill_buf()?;
+    let window = &available[..available.len().min(room)];
+    let n = match window.iter().position(|b| *b == b'\n') {
+        Some(i) => i + 1,
+        None => window.len(),
+    };
+    line.extend_from_slice(&window[..n]);
+    reader.consume(n);
+    Ok(n)
+}
+
+/// [`refuse_busy`] from a connection's own thread.
+#[cfg(unix)]
+fn busy_blocking(stream: tokio::net::UnixStream) {
+    use std::io::Write;
+    let Ok(mut stream) = stream.into_std() else { return };
+    let error =
+        RpcError::new(Reason::Busy, "Castkey serves as many connections as it can; try again shortly");
+    let mut line = failure("null", &error);
+    line.push(b'\n');
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&line);
 }
 
 /// One `busy` error line (best effort, a second at most), then close.
@@ -532,7 +633,7 @@ fn serve_connection(
     idle: Duration,
     runtime: &tokio::runtime::Handle,
 ) -> std::io::Result<()> {
-    use std::io::{BufRead, Read, Write};
+    use std::io::Write;
     let writer = Arc::new(std::sync::Mutex::new(stream.try_clone()?));
     stream.set_read_timeout(Some(idle))?;
     let control = stream.try_clone()?;
@@ -543,9 +644,24 @@ fn serve_connection(
         writer.lock().unwrap_or_else(|e| e.into_inner()).write_all(&bytes)
     };
     let mut line = Vec::new();
+    // The whole line is due `idle` after the previous answer: a client that
+    // trickles a byte now and then is closed all the same. The first read
+    // of a line keeps the socket's timeout (`idle`, no extra system call on
+    // the hot path); only a line that arrives in pieces shortens it.
+    let mut deadline = std::time::Instant::now() + idle;
+    let mut shortened = false;
     let outcome = loop {
-        let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len()) as u64;
-        match (&mut reader).take(room).read_until(b'\n', &mut line) {
+        if !line.is_empty() && !session.subscribed {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::debug!(client = %session.identity, "ipc: a line took too long; connection closed");
+                break Ok(());
+            }
+            control.set_read_timeout(Some(left))?;
+            shortened = true;
+        }
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len());
+        match read_some(&mut reader, &mut line, room) {
             Ok(0) => break Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -557,6 +673,10 @@ fn serve_connection(
         }
         if line.last() == Some(&b'\n') {
             line.pop();
+            if shortened && !session.subscribed {
+                control.set_read_timeout(Some(idle))?;
+                shortened = false;
+            }
         } else if line.len() > MAX_LINE_BYTES {
             // The rest of the line is unknown: answer, then close.
             let r = failure("null", &RpcError::parse_error("the request line is longer than 64 KiB"));
@@ -592,6 +712,7 @@ fn serve_connection(
             }
         }
         line.clear();
+        deadline = std::time::Instant::now() + idle;
     };
     if let Some(n) = notifier {
         n.abort();

@@ -331,7 +331,12 @@ async fn the_socket_holds_up_against_floods_idlers_and_garbage() {
     let (w, _main, _bot) = two_accounts().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("castkey.sock");
-    let limits = castkey_core::IpcLimits { max_connections: 8, idle: Duration::from_millis(500) };
+    let limits = castkey_core::IpcLimits {
+        max_connections: 8,
+        reserved: 0,
+        idle: Duration::from_millis(500),
+        ..Default::default()
+    };
     let server = IpcServer::bind(&path).unwrap().with_limits(limits);
     tokio::spawn(server.serve(w.core.clone()));
     w.approve_this_process();
@@ -529,4 +534,79 @@ async fn a_terminal_is_allowed_once_until_it_closes_never_always() {
     w.core.answer_consent(&args).unwrap();
     asking.await.unwrap().expect("allowed once");
     assert!(w.core.apps().is_empty(), "`-c` is never allowed always");
+}
+
+#[tokio::test]
+async fn a_trickling_or_hoarding_program_shuts_out_no_approved_one() {
+    let (w, _main, _bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    let limits = castkey_core::IpcLimits {
+        max_connections: 8,
+        reserved: 4,
+        per_program: 4,
+        idle: Duration::from_millis(1_000),
+    };
+    tokio::spawn(IpcServer::bind(&path).unwrap().with_limits(limits).serve(w.core.clone()));
+    w.approve_this_process();
+    // A connection that sends a byte every 200 ms never completes a line:
+    // closed after the line's deadline, however busy it looks.
+    let started = std::time::Instant::now();
+    let mut trickle = Line::connect(&path).await;
+    let closed = loop {
+        if trickle.stream.get_mut().write_all(b" ").await.is_err() {
+            break true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if started.elapsed() > Duration::from_secs(4) {
+            break false;
+        }
+        let mut probe = [0u8; 1];
+        let read =
+            tokio::time::timeout(Duration::from_millis(1), trickle.stream.get_mut().read(&mut probe)).await;
+        if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+            break true;
+        }
+    };
+    assert!(closed, "a trickling connection stayed open");
+    assert!(started.elapsed() < Duration::from_millis(2_500), "{:?}", started.elapsed());
+    // Another program opens 20 connections and trickles on all of them.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        return;
+    }
+    let hoarder = dir.path().join("hoard.py");
+    std::fs::write(
+        &hoarder,
+        format!(
+            "import socket, time\n\
+             socks = []\n\
+             for _ in range(20):\n\
+             \x20   s = socket.socket(socket.AF_UNIX); s.connect({:?}); socks.append(s)\n\
+             open_ = set(range(20))\n\
+             for _ in range(15):\n\
+             \x20   time.sleep(0.2)\n\
+             \x20   for i in list(open_):\n\
+             \x20       try: socks[i].send(b' ')\n\
+             \x20       except OSError: open_.discard(i)\n\
+             print('OPEN', len(open_))\n",
+            path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let child = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/python3").arg(hoarder).output().expect("python runs")
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While it holds what it may, the approved program is answered at once.
+    for _ in 0..3 {
+        let asked = std::time::Instant::now();
+        let mut fine = Line::connect(&path).await;
+        fine.send(r#"{"jsonrpc":"2.0","id":5,"method":"token"}"#).await;
+        let answer = fine.next().await.unwrap();
+        assert!(answer["result"]["access_token"].is_string(), "{answer}");
+        assert!(asked.elapsed() < Duration::from_millis(100), "{:?}", asked.elapsed());
+    }
+    let out = child.await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), "OPEN 0", "the hoarder's connections outlived their lines: {text}");
 }
