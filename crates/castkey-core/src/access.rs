@@ -22,6 +22,33 @@ use std::sync::Arc;
 
 const TALLY_SECS: u64 = 60;
 
+/// Reads `clients.json` again each second if it changed on disk (an edit by
+/// hand), off the token path; a malformed edit is logged once per change.
+pub(crate) fn watch_clients_file(
+    clients: &Arc<crate::clients::ApprovedClients>,
+    events: &tokio::sync::broadcast::Sender<CoreEvent>,
+) {
+    let (clients, events) = (Arc::downgrade(clients), events.clone());
+    tokio::spawn(async move {
+        let mut reported = String::new();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let Some(clients) = clients.upgrade() else { return };
+            match clients.reload_if_changed() {
+                Ok(true) => {
+                    let _ = events.send(CoreEvent::ClientsChanged);
+                }
+                Ok(false) => {}
+                Err(e) if e.to_string() != reported => {
+                    tracing::warn!("{e}; the approvals stay as they were");
+                    reported = e.to_string();
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
 impl Core {
     /// What `session` may do as things stand, without asking anyone.
     pub(crate) fn standing(&self, session: &mut ClientSession) -> Standing {
