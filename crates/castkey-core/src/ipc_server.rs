@@ -437,17 +437,28 @@ pub struct IpcServer {
     pipe: windows::Pipe,
     path: PathBuf,
     limits: IpcLimits,
+    /// The socket file's device and inode: dropping removes only that.
+    #[cfg(unix)]
+    inode: Option<(u64, u64)>,
 }
 
 #[cfg(unix)]
 impl IpcServer {
-    /// Binds `path`: creates its directory 0700 (refusing one that another
-    /// user owns or others can enter), removes a stale socket left by a
-    /// crash but never one a live broker answers on, and makes the socket 0600.
+    /// Binds `path`. Castkey creates and removes only what is its own:
+    /// - the directory is created 0700 if missing; an existing one must be
+    ///   this user's and writable by nobody else (it is not chmodded: it may
+    ///   be the user's home);
+    /// - something at `path` that is not a socket (a regular file, a
+    ///   directory) is an error naming it, never removed;
+    /// - a socket nobody answers on (left by a crash) is removed, one a live
+    ///   broker answers on is an error;
+    /// - the socket is made 0600, and dropping the server removes it only
+    ///   while it is still this server's (same inode).
     pub fn bind(path: &Path) -> Result<Self, CoreError> {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
         let storage = |e: std::io::Error| CoreError::Storage(format!("{}: {e}", path.display()));
         let dir = path.parent().ok_or_else(|| CoreError::Storage("socket path has no directory".into()))?;
+        let created = !dir.exists();
         crate::atomic_file::create_private_dir(dir).map_err(storage)?;
         let meta = std::fs::symlink_metadata(dir).map_err(storage)?;
         let uid = castkey_ipc::socket::current_uid();
@@ -457,10 +468,24 @@ impl IpcServer {
                 dir.display()
             )));
         }
-        if meta.mode() & 0o077 != 0 {
+        if created && meta.mode() & 0o077 != 0 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(storage)?;
+        } else if meta.mode() & 0o022 != 0 {
+            return Err(CoreError::Storage(format!(
+                "{} can be written by other users, who could replace the socket; refusing to listen \
+                 there (choose another path, or `chmod go-w` it)",
+                dir.display()
+            )));
         }
-        if std::fs::symlink_metadata(path).is_ok() {
+        if let Ok(existing) = std::fs::symlink_metadata(path) {
+            if !existing.file_type().is_socket() {
+                return Err(CoreError::Storage(format!(
+                    "{} exists and is not a socket (a {}); Castkey does not remove what is not its own: \
+                     move it away or choose another socket path",
+                    path.display(),
+                    if existing.is_dir() { "directory" } else { "file" }
+                )));
+            }
             match std::os::unix::net::UnixStream::connect(path) {
                 Ok(_) => {
                     return Err(CoreError::Storage(format!(
@@ -478,7 +503,8 @@ impl IpcServer {
         let listener = std::os::unix::net::UnixListener::bind(path).map_err(storage)?;
         listener.set_nonblocking(true).map_err(storage)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(storage)?;
-        Ok(IpcServer { listener, path: path.to_path_buf(), limits: IpcLimits::default() })
+        let inode = std::fs::symlink_metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        Ok(IpcServer { listener, path: path.to_path_buf(), limits: IpcLimits::default(), inode })
     }
 
     /// The same server with other limits (tests of the limits).
@@ -723,6 +749,10 @@ fn serve_connection(
 #[cfg(unix)]
 impl Drop for IpcServer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::symlink_metadata(&self.path).map(|m| (m.dev(), m.ino())).ok();
+        if now.is_some() && now == self.inode {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }

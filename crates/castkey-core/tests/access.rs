@@ -610,3 +610,38 @@ async fn a_trickling_or_hoarding_program_shuts_out_no_approved_one() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim(), "OPEN 0", "the hoarder's connections outlived their lines: {text}");
 }
+
+#[test]
+fn the_socket_path_takes_nothing_that_is_not_castkey_s() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file at the path: an error naming it, the file untouched.
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let err = IpcServer::bind(&file).unwrap_err().to_string();
+    assert!(err.contains(&file.display().to_string()) && err.contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    // A directory at the path: the same.
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    assert!(IpcServer::bind(&folder).unwrap_err().to_string().contains("a directory"));
+    assert!(folder.is_dir());
+    // An existing folder of this user is not chmodded (it may be $HOME)…
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = IpcServer::bind(&home.join("castkey.sock")).unwrap();
+    assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode() & 0o777, 0o755);
+    // …and dropping the server removes its socket only while it is its own.
+    std::fs::remove_file(home.join("castkey.sock")).unwrap();
+    std::fs::write(home.join("castkey.sock"), b"someone else's").unwrap();
+    drop(server);
+    assert_eq!(std::fs::read(home.join("castkey.sock")).unwrap(), b"someone else's");
+    // A folder others may write to is refused, not chmodded.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = IpcServer::bind(&shared.join("castkey.sock")).unwrap_err().to_string();
+    assert!(err.contains("other users"), "{err}");
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o777);
+}
