@@ -811,7 +811,14 @@ fn tty_name(tty_nr: i32) -> String {
 ///   command in its foreground: a [`Principal::Terminal`].
 /// - Process 1, another user's process, or one that cannot be read:
 ///   unknown, which no approval names.
+///
+/// Without `/proc` (Windows, macOS) there is no parent chain to read: the
+/// command is a program like any other ([`Principal::Itself`]): asked about
+/// as itself, and refused the user's actions (docs/platforms.md).
 pub(crate) fn acting_for(cli: &Caller) -> Principal {
+    if !cfg!(target_os = "linux") {
+        return Principal::Itself;
+    }
     let unknown = || Principal::Program(Caller::unknown(cli.uid, None));
     let Some(pid) = cli.pid else { return unknown() };
     let Some(me) = proc_stat(pid).filter(|s| cli.start_time.is_none_or(|t| t == s.start_time)) else {
