@@ -192,7 +192,10 @@ impl AccountStore {
     }
 
     /// Adds or replaces an account and makes it its provider's active one.
-    pub fn upsert_active(&self, account: Account) -> Result<(), CoreError> {
+    pub fn upsert_active(&self, mut account: Account) -> Result<(), CoreError> {
+        // Names come from the provider: no escape sequences or bidi overrides.
+        account.display_name = crate::clean_text(&account.display_name);
+        account.email = account.email.as_deref().map(crate::clean_text);
         self.update(|f| {
             let provider = account.provider.clone();
             let id = account.id.clone();
@@ -341,6 +344,19 @@ mod tests {
         assert!(matches!(again.resolve(None, Some("other")), Err(CoreError::NotSignedIn(Some(_)))));
         let active: Vec<_> = again.list().into_iter().filter(|a| a.active).map(|a| a.id).collect();
         assert_eq!(active, vec!["sandbox:b"]);
+    }
+
+    #[test]
+    fn provider_given_names_lose_control_and_bidi_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AccountStore::load(dir.path().join("a.json")).unwrap();
+        let mut a = acct("p", "x");
+        a.display_name = "Streamer\u{1b}]0;pwned\u{7}\u{202E}lmth.exe".into();
+        a.email = Some("a\u{2066}@b".into());
+        s.upsert_active(a).unwrap();
+        let info = &s.list()[0];
+        assert_eq!(info.display_name, "Streamer]0;pwnedlmth.exe");
+        assert_eq!(info.email.as_deref(), Some("a@b"));
     }
 
     #[test]

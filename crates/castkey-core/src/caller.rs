@@ -254,12 +254,14 @@ impl Caller {
     /// whose executable cannot be read is `unknown`, which no approval
     /// names, so it is always asked about (and refused headless).
     pub fn identity(&self) -> ClientIdentity {
+        // Paths are the program's to choose: escape sequences and bidi
+        // overrides are written out, not passed to a terminal or a window.
         ClientIdentity {
-            executable: self
-                .executable
-                .as_deref()
-                .map_or_else(|| "unknown".to_string(), |p| p.display().to_string()),
-            script: self.script.clone(),
+            executable: self.executable.as_deref().map_or_else(
+                || "unknown".to_string(),
+                |p| crate::escape_text(&p.display().to_string(), false),
+            ),
+            script: self.script.as_deref().map(|s| crate::escape_text(s, false)),
         }
     }
 

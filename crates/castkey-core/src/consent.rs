@@ -182,7 +182,7 @@ impl ClientSession {
             return;
         }
         self.name = name
-            .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
+            .map(|n| n.chars().filter(|c| !crate::is_unsafe_char(*c)).take(100).collect::<String>())
             .filter(|n| !n.trim().is_empty());
     }
 }
@@ -463,6 +463,8 @@ mod tests {
         assert_eq!(s.display_name(), "obs");
         s.set_name(Some("OBS\u{7}\nStudio"));
         assert_eq!(s.display_name(), "OBSStudio");
+        s.set_name(Some("\u{202E}oidutS SBO\u{1b}[2J"));
+        assert_eq!(s.display_name(), "oidutS SBO[2J");
         s.set_name(Some(&"x".repeat(500)));
         assert_eq!(s.display_name().len(), 100);
         s.set_name(Some("   "));

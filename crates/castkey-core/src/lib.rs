@@ -77,6 +77,35 @@ pub use secret::{
 };
 pub use settings::SettingsFile;
 
+/// Whether `c` must not reach a terminal or a window as it is: a control
+/// character (escape sequences) or a bidirectional override or isolate
+/// (text that reads differently from what it is).
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` without control and bidirectional-override characters: how
+/// provider- and caller-given names enter the core.
+pub fn clean_text(text: &str) -> String {
+    text.chars().filter(|c| !is_unsafe_char(*c)).collect()
+}
+
+/// `text` with each control or bidirectional-override character written as
+/// `\uXXXX` (newlines and tabs kept when `keep_lines`): for paths, where
+/// dropping characters could make two names one, and for printing.
+pub fn escape_text(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_lines => out.push(c),
+            c if is_unsafe_char(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Writes `bytes` to `path` atomically, readable by the user only (0600).
 pub fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     atomic_file::write(path, bytes)
