@@ -8,7 +8,9 @@
 //! activity log gets one entry per burst (see [`Tally`]).
 
 use crate::broker::{account_ref, ServedJson};
-use crate::consent::{Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT};
+use crate::consent::{
+    AllowedOnce, Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT,
+};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
@@ -61,8 +63,8 @@ impl Core {
             session.terminal_allowed = allowed;
             return if allowed { Standing::User } else { Standing::Unknown };
         }
-        if let Some(at) = session.once {
-            if at == self.clients.revocations() {
+        if let Some(once) = &session.once {
+            if once.revocations == self.clients.revocations() {
                 return Standing::Once;
             }
             session.once = None;
@@ -90,24 +92,30 @@ impl Core {
             Standing::Unknown => {}
             known => return Ok(known),
         }
-        match self.consent {
-            ConsentMode::ListedOnly => Err(self.not_listed(session)),
-            ConsentMode::Prompt => match self.prompts.ask(session, asked(), CONSENT_WAIT).await? {
-                Decision::AllowOnce => {
-                    if let Some(t) = session.terminal() {
-                        self.prompts.allow_terminal(t);
-                        session.terminal_allowed = true;
-                        return Ok(Standing::User);
-                    }
-                    session.once = Some(self.clients.revocations());
-                    Ok(Standing::Once)
+        let asked = match self.consent {
+            ConsentMode::ListedOnly => return Err(self.not_listed(session)),
+            ConsentMode::Prompt => asked(),
+        };
+        let shown = (asked.account.as_ref().map(|a| a.id.clone()), asked.scopes.clone());
+        match self.prompts.ask(session, asked, CONSENT_WAIT).await? {
+            Decision::AllowOnce => {
+                if let Some(t) = session.terminal() {
+                    self.prompts.allow_terminal(t);
+                    session.terminal_allowed = true;
+                    return Ok(Standing::User);
                 }
-                Decision::Always(approval) => {
-                    session.cached = None;
-                    Ok(Standing::Approved(approval))
-                }
-                Decision::Deny => Err(CoreError::ConsentDenied("denied".into())),
-            },
+                session.once = Some(AllowedOnce {
+                    revocations: self.clients.revocations(),
+                    account: shown.0,
+                    scopes: shown.1,
+                });
+                Ok(Standing::Once)
+            }
+            Decision::Always(approval) => {
+                session.cached = None;
+                Ok(Standing::Approved(approval))
+            }
+            Decision::Deny => Err(CoreError::ConsentDenied("denied".into())),
         }
     }
 
@@ -161,6 +169,14 @@ impl Core {
             }
             None => Asked { method: method.to_string(), account: None, scopes: Vec::new() },
         };
+        // "Allow once" covers the account and scopes its prompt showed:
+        // another token is asked about again.
+        if let (Some(params), Some(once)) = (token, &session.once) {
+            let covered = self.broker.resolve(params).is_ok_and(|(a, wanted)| once.covers(&a.id, &wanted));
+            if !covered {
+                session.once = None;
+            }
+        }
         let result = match access {
             Access::Open => Ok(Standing::Unknown),
             Access::ApprovedProgram => self.admit(session, asked).await,
@@ -346,6 +362,21 @@ impl Core {
             }
             _ => params,
         };
+        if let Standing::Once = standing {
+            let once = session.once.clone();
+            return self
+                .broker
+                .token_json_if(params, |account, wanted| match &once {
+                    Some(o) if o.covers(&account.id, wanted) => Ok(()),
+                    _ => Err(CoreError::ClientNotAllowed(format!(
+                        "{} was allowed once for another account or fewer scopes than `{}` {wanted:?}: ask \
+                         again to be asked again",
+                        session.display_name(),
+                        account.id
+                    ))),
+                })
+                .await;
+        }
         let Standing::Approved(approval) = standing else {
             return self.broker.token_json_if(params, |_, _| Ok(())).await;
         };

@@ -57,6 +57,23 @@ pub enum Standing {
     Unknown,
 }
 
+/// "Allow once": valid while no revocation happened since (the value of
+/// `ApprovedClients::revocations` when given), for the account and scopes
+/// the prompt showed (`None`: the prompt showed no account, so no token).
+#[derive(Debug, Clone)]
+pub(crate) struct AllowedOnce {
+    pub(crate) revocations: u64,
+    pub(crate) account: Option<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
+impl AllowedOnce {
+    /// Whether a token of `account` with `scopes` is what the prompt showed.
+    pub(crate) fn covers(&self, account: &str, scopes: &[String]) -> bool {
+        self.account.as_deref() == Some(account) && scopes.iter().all(|s| self.scopes.contains(s))
+    }
+}
+
 /// An approval as looked up at a generation of `ApprovedClients`, with the
 /// account the program chose for itself.
 pub(crate) type Looked = (u64, Option<Arc<ClientApproval>>, Option<Arc<str>>);
@@ -79,7 +96,7 @@ pub struct ClientSession {
     pub(crate) own_tool: bool,
     /// "Allow once", valid while no revocation happened since (the value of
     /// `ApprovedClients::revocations` when it was given).
-    pub(crate) once: Option<u64>,
+    pub(crate) once: Option<AllowedOnce>,
     /// The approval looked up at `ApprovedClients::generation`, with the
     /// account the program chose for itself (`switch`), if any.
     pub(crate) cached: Option<Looked>,

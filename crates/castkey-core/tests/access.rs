@@ -645,3 +645,46 @@ fn the_socket_path_takes_nothing_that_is_not_castkey_s() {
     assert!(err.contains("other users"), "{err}");
     assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o777);
 }
+
+#[tokio::test]
+async fn allow_once_covers_only_the_account_and_scopes_the_prompt_showed() {
+    let (w, main, bot) = two_accounts().await;
+    let core = w.core.clone();
+    let mut program = w.session_for("/opt/overlay", None);
+    let asking = tokio::spawn(async move {
+        let r = core.token(&mut program, &TokenParams::default()).await;
+        (r, program)
+    });
+    let Some(CoreEvent::ConsentRequested(req)) =
+        w.events.wait_for(|e| matches!(e, CoreEvent::ConsentRequested(_))).await
+    else {
+        panic!("no prompt")
+    };
+    assert_eq!(req.account.as_ref().map(|a| a.id.as_str()), Some(bot.as_str()));
+    let args = AnswerConsentArgs {
+        id: req.id,
+        decision: ConsentDecision::AllowOnce,
+        scopes: None,
+        bind_account: None,
+    };
+    w.core.answer_consent(&args).unwrap();
+    let (r, mut program) = asking.await.unwrap();
+    assert_eq!(r.unwrap().account.id, bot);
+    // The same again: covered.
+    assert_eq!(w.core.token(&mut program, &TokenParams::default()).await.unwrap().account.id, bot);
+    // Another account on the same connection: asked again, not served.
+    let core = w.core.clone();
+    let other = TokenParams { account: Some(main.clone()), ..Default::default() };
+    let asking = tokio::spawn(async move { core.token(&mut program, &other).await });
+    let Some(CoreEvent::ConsentRequested(req)) = w
+        .events
+        .wait_for(|e| matches!(e, CoreEvent::ConsentRequested(r) if r.account.as_ref().is_some_and(|a| a.id == main)))
+        .await
+    else {
+        panic!("not asked again for the other account")
+    };
+    let args =
+        AnswerConsentArgs { id: req.id, decision: ConsentDecision::Deny, scopes: None, bind_account: None };
+    w.core.answer_consent(&args).unwrap();
+    assert_eq!(asking.await.unwrap().unwrap_err().reason(), Reason::ConsentDenied);
+}
