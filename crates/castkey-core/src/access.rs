@@ -24,6 +24,11 @@ use std::sync::Arc;
 
 const TALLY_SECS: u64 = 60;
 
+/// A program may force a refresh of an account's token at most once in
+/// this many seconds; a forced request within it gets the token the last
+/// forced refresh brought (newer than the one the program held).
+pub(crate) const FORCE_INTERVAL_SECS: u64 = 10;
+
 /// Reads `clients.json` again each second if it changed on disk (an edit by
 /// hand), off the token path; a malformed edit is logged once per change.
 pub(crate) fn watch_clients_file(
@@ -138,6 +143,24 @@ impl Core {
             session.display_name(),
             self.clients.path().display(),
         ))
+    }
+
+    /// Whether a forced refresh of the account `params` names may go to the
+    /// provider now ([`FORCE_INTERVAL_SECS`]); notes it if so.
+    fn may_force(&self, params: &TokenParams) -> bool {
+        let Ok((account, _)) = self.broker.resolve(params) else { return true };
+        let now = self.clock.now();
+        let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
+        match forced.get(&account.id) {
+            Some(at) if now.saturating_sub(*at) < FORCE_INTERVAL_SECS => {
+                tracing::debug!(account = %account.id, "forced refresh too soon after the last: cached token served");
+                false
+            }
+            _ => {
+                forced.insert(account.id.clone(), now);
+                true
+            }
+        }
     }
 
     /// Whether `session` may keep a reserved connection slot: a program the
@@ -348,6 +371,14 @@ impl Core {
         params: &TokenParams,
         standing: Standing,
     ) -> Result<ServedJson, CoreError> {
+        let unforced;
+        let params = match params.force_refresh == Some(true) && !self.may_force(params) {
+            true => {
+                unforced = TokenParams { force_refresh: None, ..params.clone() };
+                &unforced
+            }
+            false => params,
+        };
         let (bound, chosen) = self.own_account(session, &standing);
         // The account the program chose for itself, unless it names one.
         let mine;

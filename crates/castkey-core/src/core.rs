@@ -162,6 +162,10 @@ pub struct Core {
     pub(crate) prompts: Arc<ConsentPrompts>,
     pub(crate) activity: ActivityLog,
     pub(crate) consent: ConsentMode,
+    /// When each account's token was last refreshed on a program's demand
+    /// (`force_refresh`): at most one such refresh per account per
+    /// `access::FORCE_INTERVAL_SECS`.
+    pub(crate) forced: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// This process's executable: `castkey`/`castkey-app` beside it are
     /// Castkey's own tools.
     pub(crate) broker_exe: Option<PathBuf>,
@@ -223,6 +227,7 @@ impl Core {
             prompts,
             activity,
             consent: opts.consent,
+            forced: Default::default(),
             broker_exe: std::env::current_exe().ok(),
             _owner: owner,
             grants,

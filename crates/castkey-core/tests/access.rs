@@ -688,3 +688,21 @@ async fn allow_once_covers_only_the_account_and_scopes_the_prompt_showed() {
     w.core.answer_consent(&args).unwrap();
     assert_eq!(asking.await.unwrap().unwrap_err().reason(), Reason::ConsentDenied);
 }
+
+#[tokio::test]
+async fn a_program_forces_a_refresh_at_most_once_per_account_per_interval() {
+    let (w, _main, _bot) = two_accounts().await;
+    w.core.allow_app(&AllowAppParams { executable: OBS.into(), ..Default::default() }).unwrap();
+    let mut obs = w.session_for(OBS, None);
+    let forced = TokenParams { force_refresh: Some(true), ..Default::default() };
+    let first = w.core.token(&mut obs, &TokenParams::default()).await.unwrap().access_token;
+    let refreshed = w.core.token(&mut obs, &forced).await.unwrap().access_token;
+    assert_ne!(refreshed, first, "the first forced refresh goes to the provider");
+    // Forced again at once, many times: the provider is not asked again.
+    for _ in 0..5 {
+        assert_eq!(w.core.token(&mut obs, &forced).await.unwrap().access_token, refreshed);
+    }
+    w.clock.advance(11);
+    let later = w.core.token(&mut obs, &forced).await.unwrap().access_token;
+    assert_ne!(later, refreshed, "after the interval, a forced refresh is one again");
+}
