@@ -106,6 +106,25 @@ pub fn escape_text(text: &str, keep_lines: bool) -> String {
     out
 }
 
+/// `text` for a desktop notification's body, which GNOME and Plasma read
+/// as markup (`<b>`, `<a href>`, `&amp;`): `&`, `<` and `>` escaped, and
+/// control and bidi-override characters dropped. Names in it come from
+/// providers and programs.
+pub fn notification_body(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => out.push('\n'),
+            c if is_unsafe_char(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Writes `bytes` to `path` atomically, readable by the user only (0600).
 pub fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     atomic_file::write(path, bytes)
@@ -116,3 +135,18 @@ pub const APP_SCHEME: &str = "dev.castkey.app";
 
 /// The redirect URI for browser sign-ins that come back through the deep link.
 pub const APP_REDIRECT_URI: &str = "dev.castkey.app:/callback";
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn outside_text_is_made_harmless_for_each_place() {
+        let evil = "Bot <a href=\"http://x\">OK</a> & \u{1b}[31m\u{202E}fdp.exe";
+        assert_eq!(
+            super::notification_body(evil),
+            "Bot &lt;a href=\"http://x\"&gt;OK&lt;/a&gt; &amp; [31mfdp.exe"
+        );
+        assert_eq!(super::clean_text("a\u{7}b\u{2067}c\nd"), "abcd");
+        assert_eq!(super::escape_text("a\u{1b}b\n", true), "a\\u001Bb\n");
+        assert_eq!(super::escape_text("a\nb", false), "a\\u000Ab");
+    }
+}
