@@ -379,13 +379,20 @@ impl Core {
             }
             false => params,
         };
-        let (bound, chosen) = self.own_account(session, &standing);
-        // The account the program chose for itself, unless it names one.
+        // The account the program chose for itself, unless the user bound
+        // it or it names one (no allocation on the hot path: an `Arc` copy
+        // only when it chose).
+        let chosen = match &standing {
+            Standing::Approved(a) if a.account.is_none() => {
+                session.cached.as_ref().and_then(|(_, _, c)| c.clone())
+            }
+            Standing::Once => self.clients.choice(&session.identity),
+            _ => None,
+        };
         let mine;
         let params = match chosen {
             Some(id)
-                if bound.is_none()
-                    && params.account.is_none()
+                if params.account.is_none()
                     && params.provider.as_deref().is_none_or(|p| id.starts_with(&format!("{p}:"))) =>
             {
                 mine = TokenParams { account: Some(id.to_string()), ..params.clone() };
