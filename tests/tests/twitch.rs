@@ -1,0 +1,125 @@
+//! Twitch as a streamer meets it, against the Twitch stand-in
+//! (`standins/twitch.mjs`, written from dev.twitch.tv's authentication docs)
+//! and the real `castkey serve`: Twitch added once with a public app's
+//! client id (no secret), the streamer and a bot account signed in with a
+//! code, each app getting the account it asks for with Twitch's `Client-Id`
+//! header, and a disconnect on twitch.tv found at Castkey's next start and
+//! told to every subscribed app (`reauth_required`: the grant is dead).
+//! The hourly validation that finds a disconnect while Castkey runs, and
+//! its `revoked` notification, need a clock a scenario cannot move: they are
+//! tested in-process (crates/castkey-core/tests/platforms.rs).
+
+use castkey_ipc::{Token, TokenParams};
+use castkey_scenarios::{standin_get, standin_post, text, wait_for, EnvOptions, TestEnv};
+use std::time::Duration;
+
+/// Runs `castkey login --code twitch` and plays the user who enters the
+/// code on twitch.tv as `login`; answers the account id Castkey printed.
+fn sign_in_with_a_code(env: &mut TestEnv, twitch: &str, login: &str) -> String {
+    let name = format!("login-{login}");
+    let running = env.spawn_castkey(&name, &["login", "--code", "twitch"]);
+    let code = wait_for("the code on the terminal", Duration::from_secs(30), || {
+        let log = env.log(&name);
+        let at = log.find("and enter the code")?;
+        log[at..].lines().nth(1).map(|l| l.trim().to_string()).filter(|c| !c.is_empty())
+    });
+    standin_post(twitch, &format!("/_test/approve?user_code={code}&login={login}"));
+    assert_eq!(env.wait_exit(running, Duration::from_secs(60)), Some(0), "{}", env.log(&name));
+    let log = env.log(&name);
+    let line = log.lines().find_map(|l| l.strip_prefix("Signed in as ")).unwrap_or_else(|| panic!("{log}"));
+    line.rsplit_once(" (").and_then(|(_, id)| id.strip_suffix(')')).expect("an account id").to_string()
+}
+
+fn token_for(env: &TestEnv, account: &str) -> castkey_ipc::TokenGrant {
+    env.client()
+        .call::<Token>(&TokenParams { account: Some(account.into()), ..Default::default() })
+        .unwrap_or_else(|e| panic!("a token for {account}: {e}"))
+}
+
+/// Who Twitch says a token belongs to (`GET /oauth2/validate`).
+fn validate(twitch: &str, token: &str) -> Option<serde_json::Value> {
+    let mut r = ureq::get(format!("{twitch}/oauth2/validate"))
+        .header("Authorization", format!("OAuth {token}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("the stand-in answers");
+    (r.status() == 200).then(|| r.body_mut().read_json().expect("JSON"))
+}
+
+#[test]
+fn a_streamer_adds_twitch_with_a_code_then_a_bot_and_a_disconnect_reaches_every_app() {
+    let mut env = TestEnv::start(EnvOptions::default());
+    let twitch = env.start_standin("twitch", "twitch.mjs", &[]);
+    env.vars.insert("CASTKEY_TWITCH_URL".into(), twitch.clone());
+    env.vars.insert("BROWSER".into(), "false".into());
+    let serve = env.start_serve();
+
+    // Twitch added once with the public app's client id: no secret asked for
+    // is kept (Enter at the secret's prompt).
+    let added = env.run_with_stdin(
+        env.castkey_command(&["provider", "add", "twitch", "--field", "client_id=castkey-twitch"]),
+        b"\n",
+    );
+    assert!(added.status.success(), "{}{}", text(&added.stdout), text(&added.stderr));
+
+    // The streamer, then the bot beside it, each with a code.
+    let streamer = sign_in_with_a_code(&mut env, &twitch, "streamer");
+    assert_eq!(streamer, "twitch:1001");
+    let device = &standin_get(&twitch, "/_test/last")["device"];
+    assert!(
+        device["scopes"].is_string() && device.get("scope").is_none(),
+        "Twitch's name is `scopes`: {device}"
+    );
+    let bot = sign_in_with_a_code(&mut env, &twitch, "bot");
+    assert_eq!(bot, "twitch:1002");
+    let mut ids = env.account_ids();
+    ids.sort();
+    assert_eq!(ids, vec![streamer.clone(), bot.clone()]);
+
+    // OBS asks for the streamer's token, the chat bot for the bot's: each
+    // is that account's at Twitch, with the Client-Id header Twitch wants.
+    let obs = token_for(&env, &streamer);
+    let chat = token_for(&env, &bot);
+    assert_eq!(validate(&twitch, &obs.access_token).expect("valid")["login"], "streamer");
+    assert_eq!(validate(&twitch, &chat.access_token).expect("valid")["login"], "bot");
+    assert_eq!(obs.headers.get("Client-Id").map(String::as_str), Some("castkey-twitch"));
+
+    // The streamer disconnects the bot's app on twitch.tv, which ends the
+    // grant: the next start of Castkey finds it, and every subscribed app
+    // is told that the account must sign in again.
+    standin_post(&twitch, "/_test/disconnect?login=bot");
+    env.stop(serve);
+    env.start_serve();
+    let mut subscribers: Vec<castkey_ipc::Client> = (0..3).map(|_| env.client()).collect();
+    for s in &mut subscribers {
+        s.subscribe().expect("subscribe");
+    }
+    let refused = env
+        .client()
+        .call::<Token>(&TokenParams { account: Some(bot.clone()), ..Default::default() })
+        .map(|g| g.access_token);
+    for s in &mut subscribers {
+        let told = loop {
+            let n = s
+                .next_notification(Some(castkey_scenarios::patient(Duration::from_secs(20))))
+                .expect("a notification")
+                .expect("told before the deadline");
+            if n.method == "reauth_required" || n.method == "revoked" {
+                break n;
+            }
+        };
+        assert_eq!(told.params["account"]["id"], serde_json::json!(bot), "{told:?}");
+    }
+    assert!(
+        refused.as_ref().is_err() || validate(&twitch, refused.as_ref().unwrap()).is_none(),
+        "a token Twitch no longer accepts was served"
+    );
+    assert_eq!(env.account_status(&bot), castkey_ipc::AccountStatus::ReauthRequired);
+
+    // The streamer's account is untouched.
+    let again = token_for(&env, &streamer);
+    assert_eq!(validate(&twitch, &again.access_token).expect("valid")["login"], "streamer");
+    assert_eq!(env.account_status(&streamer), castkey_ipc::AccountStatus::SignedIn);
+}
