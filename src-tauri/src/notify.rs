@@ -27,6 +27,9 @@ pub fn show(app: &AppHandle, title: &str, body: &str) {
         return;
     }
     tracing::info!(title, "notification");
+    // Bodies name accounts and programs (provider- and program-given):
+    // escaped, since notification servers read them as markup.
+    let body = castkey_core::notification_body(body);
     if let Err(e) = app.notification().builder().title(title).body(body).show() {
         tracing::warn!("could not show a notification ({title}): {e}");
     }

@@ -267,6 +267,7 @@ export const text = {
       "Identified by its interpreter and script path — a weaker identity: anything this interpreter runs " +
       "from that path counts as the same program.",
     pid: "Process id",
+    via: "Asked through",
     account: "Account",
     activeAccount: "The active account",
     wants: "Wants",

@@ -319,8 +319,30 @@ fn init_logging(default_level: &str) {
         .init();
 }
 
+/// Standard output with untrusted text made harmless: names and messages
+/// come from providers and programs, so control characters (escape
+/// sequences) and bidirectional overrides are written as `\uXXXX` (valid
+/// inside JSON strings too); newlines and tabs pass.
+struct Escaped<W: Write>(W);
+
+impl<W: Write> Write for Escaped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) if text.chars().any(|c| c != '\n' && c != '\t' && castkey_core::is_unsafe_char(c)) => {
+                self.0.write_all(castkey_core::escape_text(text, true).as_bytes())?;
+            }
+            _ => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Escaped(std::io::stdout().lock());
     match cli.command {
         Command::Token(TokenArgs { scope, provider, account, min_valid, refresh, json }) => {
             let scope = (!scope.is_empty()).then_some(castkey_ipc::ScopeParam::List(scope));
@@ -381,6 +403,17 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("castkey").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn untrusted_text_is_printed_escaped() {
+        let mut out = Escaped(Vec::new());
+        let name = String::from("Bot\u{1b}[2J\u{202E}gnp.exe");
+        writeln!(out, "Active: {name} (p:x)").unwrap();
+        assert_eq!(String::from_utf8(out.0).unwrap(), "Active: Bot\\u001B[2J\\u202Egnp.exe (p:x)\n");
+        let mut out = Escaped(Vec::new());
+        writeln!(out, "plain\ttext").unwrap();
+        assert_eq!(out.0, b"plain\ttext\n");
     }
 
     #[test]

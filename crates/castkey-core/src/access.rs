@@ -8,12 +8,14 @@
 //! activity log gets one entry per burst (see [`Tally`]).
 
 use crate::broker::{account_ref, ServedJson};
-use crate::consent::{Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT};
+use crate::consent::{
+    AllowedOnce, Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT,
+};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
 use castkey_ipc::ui::{AnswerConsentArgs, ConsentDecision, ConsentRequest};
-use castkey_ipc::Method;
+use castkey_ipc::{Access, Method};
 use castkey_ipc::{
     AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval,
     ClientIdentity, ClientStanding, HelloParams, HelloResult, ScopeParam, TokenGrant, TokenParams,
@@ -22,26 +24,65 @@ use std::sync::Arc;
 
 const TALLY_SECS: u64 = 60;
 
+/// A program may force a refresh of an account's token at most once in
+/// this many seconds; a forced request within it gets the token the last
+/// forced refresh brought (newer than the one the program held).
+pub const FORCE_INTERVAL_SECS: u64 = 10;
+
+/// Reads `clients.json` again each second if it changed on disk (an edit by
+/// hand), off the token path; a malformed edit is logged once per change.
+pub(crate) fn watch_clients_file(
+    clients: &Arc<crate::clients::ApprovedClients>,
+    events: &tokio::sync::broadcast::Sender<CoreEvent>,
+) {
+    let (clients, events) = (Arc::downgrade(clients), events.clone());
+    tokio::spawn(async move {
+        let mut reported = String::new();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let Some(clients) = clients.upgrade() else { return };
+            match clients.reload_if_changed() {
+                Ok(true) => {
+                    let _ = events.send(CoreEvent::ClientsChanged);
+                }
+                Ok(false) => {}
+                Err(e) if e.to_string() != reported => {
+                    tracing::warn!("{e}; the approvals stay as they were");
+                    reported = e.to_string();
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
 impl Core {
     /// What `session` may do as things stand, without asking anyone.
     pub(crate) fn standing(&self, session: &mut ClientSession) -> Standing {
-        if session.own_tool {
-            return Standing::OwnTool;
+        if let Some(t) = session.terminal() {
+            let allowed = match self.consent {
+                // Nobody to ask: the person at the terminal runs this broker.
+                ConsentMode::ListedOnly => true,
+                ConsentMode::Prompt => session.terminal_allowed || self.prompts.terminal_allowed(t),
+            };
+            session.terminal_allowed = allowed;
+            return if allowed { Standing::User } else { Standing::Unknown };
         }
-        if let Some(at) = session.once {
-            if at == self.clients.revocations() {
+        if let Some(once) = &session.once {
+            if once.revocations == self.clients.revocations() {
                 return Standing::Once;
             }
             session.once = None;
         }
         let generation = self.clients.generation();
-        if let Some((g, approval)) = &session.cached {
+        if let Some((g, approval, _)) = &session.cached {
             if *g == generation {
                 return approval.clone().map_or(Standing::Unknown, Standing::Approved);
             }
         }
         let approval = self.clients.get(&session.identity);
-        session.cached = Some((generation, approval.clone()));
+        let choice = self.clients.choice(&session.identity);
+        session.cached = Some((generation, approval.clone(), choice));
         approval.map_or(Standing::Unknown, Standing::Approved)
     }
 
@@ -56,52 +97,243 @@ impl Core {
             Standing::Unknown => {}
             known => return Ok(known),
         }
-        match self.consent {
-            ConsentMode::ListedOnly => Err(self.not_listed(session)),
-            ConsentMode::Prompt => match self.prompts.ask(session, asked(), CONSENT_WAIT).await? {
-                Decision::AllowOnce => {
-                    session.once = Some(self.clients.revocations());
-                    Ok(Standing::Once)
+        let asked = match self.consent {
+            ConsentMode::ListedOnly => return Err(self.not_listed(session)),
+            ConsentMode::Prompt => asked(),
+        };
+        let shown = (asked.account.as_ref().map(|a| a.id.clone()), asked.scopes.clone());
+        match self.prompts.ask(session, asked, CONSENT_WAIT).await? {
+            Decision::AllowOnce => {
+                if let Some(t) = session.terminal() {
+                    self.prompts.allow_terminal(t);
+                    session.terminal_allowed = true;
+                    return Ok(Standing::User);
                 }
-                Decision::Always(approval) => {
-                    session.cached = None;
-                    Ok(Standing::Approved(approval))
-                }
-                Decision::Deny => Err(CoreError::ConsentDenied("denied".into())),
-            },
+                session.once = Some(AllowedOnce {
+                    revocations: self.clients.revocations(),
+                    account: shown.0,
+                    scopes: shown.1,
+                });
+                Ok(Standing::Once)
+            }
+            Decision::Always(approval) => {
+                session.cached = None;
+                Ok(Standing::Approved(approval))
+            }
+            Decision::Deny => Err(CoreError::ConsentDenied("denied".into())),
         }
     }
 
     fn not_listed(&self, session: &ClientSession) -> CoreError {
         let id = &session.identity;
-        let script = id.script.as_deref().map(|s| format!(" --script {s}")).unwrap_or_default();
+        let via = match session.own_tool {
+            true => " It ran Castkey's `castkey` command, which acts for the program that runs it.",
+            false => "",
+        };
+        let how = match session.identity_note() {
+            (true, _) => {
+                let script = id.script.as_deref().map(|s| format!(" --script {s}")).unwrap_or_default();
+                format!("Allow it with `castkey apps allow {}{script}`, typed at a terminal", id.executable)
+            }
+            (false, note) => note.unwrap_or_default(),
+        };
         CoreError::ClientNotAllowed(format!(
             "{} ({id}) is not a client this Castkey broker serves: a headless broker has no window to ask \
-             you in, so it serves only the programs listed in {}. Allow it with `castkey apps allow {}{script}`",
+             you in, so it serves only the programs listed in {}.{via} {how}",
             session.display_name(),
             self.clients.path().display(),
-            id.executable,
         ))
     }
 
-    /// Admits `session` for a method other than `token` (the prompt shows
-    /// the method, no account).
-    pub(crate) async fn admit_for(&self, session: &mut ClientSession, method: &str) -> Result<(), CoreError> {
-        self.admit(session, || Asked { method: method.to_string(), account: None, scopes: Vec::new() })
-            .await
-            .map(drop)
+    /// Whether a forced refresh of the account `params` names may go to the
+    /// provider now ([`FORCE_INTERVAL_SECS`]); notes it if so.
+    fn may_force(&self, params: &TokenParams) -> bool {
+        let Ok((account, _)) = self.broker.resolve(params) else { return true };
+        let now = self.clock.now();
+        let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
+        match forced.get(&account.id) {
+            Some(at) if now.saturating_sub(*at) < FORCE_INTERVAL_SECS => {
+                tracing::debug!(account = %account.id, "forced refresh too soon after the last: cached token served");
+                false
+            }
+            _ => {
+                forced.insert(account.id.clone(), now);
+                true
+            }
+        }
     }
 
-    /// Refuses `method` unless `session` is one of Castkey's own programs.
-    pub(crate) fn own_tools_only(&self, session: &ClientSession, method: &str) -> Result<(), CoreError> {
-        match session.own_tool {
-            true => Ok(()),
-            false => Err(CoreError::ClientNotAllowed(format!(
-                "`{method}` is only for Castkey's own tools (the `castkey` command and the app installed \
-                 beside this broker); {} is not one",
-                session.identity
-            ))),
+    /// Whether `session` may keep a reserved connection slot: a program the
+    /// user approved, or Castkey's command acting for the person or for one.
+    pub(crate) fn may_use_reserve(&self, session: &mut ClientSession) -> bool {
+        !matches!(self.standing(session), Standing::Unknown)
+    }
+
+    /// The access rule ([`Access`], from the method table) for `method`,
+    /// checked before its handler runs: consent for a program (asking the
+    /// user, once per program, in the app), the person's own presence for a
+    /// user action. `token` is the request's parameters when `method` is
+    /// `token` (the prompt shows its account and scopes; a refusal is logged).
+    pub(crate) async fn gate(
+        &self,
+        session: &mut ClientSession,
+        method: &str,
+        access: Access,
+        token: Option<&TokenParams>,
+    ) -> Result<Standing, CoreError> {
+        let asked = || match token {
+            Some(params) => {
+                let resolved = self.broker.resolve(params).ok();
+                Asked {
+                    method: method.to_string(),
+                    account: resolved.as_ref().map(|(a, _)| account_ref(a)),
+                    scopes: resolved.map(|(_, s)| s).unwrap_or_else(|| params.scopes_or(None)),
+                }
+            }
+            None => Asked { method: method.to_string(), account: None, scopes: Vec::new() },
+        };
+        // "Allow once" covers the account and scopes its prompt showed:
+        // another token is asked about again.
+        if let (Some(params), Some(once)) = (token, &session.once) {
+            let covered = self.broker.resolve(params).is_ok_and(|(a, wanted)| once.covers(&a.id, &wanted));
+            if !covered {
+                session.once = None;
+            }
         }
+        let result = match access {
+            Access::Open => Ok(Standing::Unknown),
+            Access::ApprovedProgram => self.admit(session, asked).await,
+            Access::UserAction => match session.terminal() {
+                Some(_) => self.admit(session, asked).await,
+                None => Err(self.not_the_user(session, method)),
+            },
+        };
+        if let (Some(params), Err(e)) = (token, &result) {
+            self.log_token(session, params, Err(e));
+        }
+        result
+    }
+
+    fn not_the_user(&self, session: &ClientSession, method: &str) -> CoreError {
+        let who = match session.own_tool {
+            true => format!(
+                "`castkey` was run by {} ({}), not typed at a terminal",
+                session.display_name(),
+                session.identity
+            ),
+            false => format!("{} ({}) is a program", session.display_name(), session.identity),
+        };
+        CoreError::ClientNotAllowed(format!(
+            "`{method}` is yours to do: it changes what other programs get, or shows what they did. Do it \
+             in Castkey's window, or type the `castkey` command at a terminal; {who}"
+        ))
+    }
+
+    /// The account `session`'s program gets by default: the one the user
+    /// bound it to, else the one it chose itself (`switch`).
+    fn own_account(
+        &self,
+        session: &ClientSession,
+        standing: &Standing,
+    ) -> (Option<String>, Option<Arc<str>>) {
+        match standing {
+            Standing::Approved(a) => {
+                let chosen = session.cached.as_ref().and_then(|(_, _, c)| c.clone());
+                (a.account.clone(), chosen)
+            }
+            Standing::Once => (None, self.clients.choice(&session.identity)),
+            Standing::User | Standing::Unknown => (None, None),
+        }
+    }
+
+    /// `accounts` as `session` may see them: a program the user bound to
+    /// one account sees that one only.
+    pub(crate) fn accounts_for(&self, session: &ClientSession, standing: &Standing) -> Vec<AccountInfo> {
+        let all = self.accounts.list();
+        match self.own_account(session, standing).0 {
+            Some(bound) => all.into_iter().filter(|a| a.id == bound).collect(),
+            None => all,
+        }
+    }
+
+    /// Whether a subscribed connection of `identity` hears `event`: a
+    /// program bound to an account hears that account's events only.
+    pub(crate) fn hears(&self, identity: &ClientIdentity, event: &CoreEvent) -> bool {
+        let Some(bound) = self.clients.get(identity).and_then(|a| a.account.clone()) else {
+            return true;
+        };
+        match event {
+            CoreEvent::SignedIn { account } => account.id == bound,
+            CoreEvent::SignedOut { account }
+            | CoreEvent::ReauthRequired { account }
+            | CoreEvent::TokenRefreshed { account, .. } => account.id == bound,
+            // It does not follow the active account; others' sign-ins are not its business.
+            CoreEvent::ActiveChanged { .. } | CoreEvent::SignInFailed { .. } => false,
+            _ => true,
+        }
+    }
+
+    /// `switch` as `session` asks it: the person (window, terminal) changes
+    /// the provider's active account for every program that follows it; a
+    /// program changes only the account it gets itself, and one the user
+    /// bound to an account may not leave it.
+    pub(crate) fn switch_for(
+        &self,
+        session: &ClientSession,
+        standing: &Standing,
+        account_id: &str,
+    ) -> Result<AccountInfo, CoreError> {
+        if matches!(standing, Standing::User) {
+            return self.switch(account_id);
+        }
+        let info =
+            self.accounts.info(account_id).ok_or_else(|| CoreError::UnknownAccount(account_id.into()))?;
+        if let (Some(bound), _) = self.own_account(session, standing) {
+            if bound != account_id {
+                return Err(CoreError::ClientNotAllowed(format!(
+                    "{} is bound to account `{bound}` by the user: it may not switch to another (change this \
+                     in Castkey's Connected apps)",
+                    session.display_name()
+                )));
+            }
+            return Ok(info);
+        }
+        self.clients.choose(&session.identity, account_id);
+        tracing::info!(client = %session.identity, account = %account_id, "a program chose its account");
+        Ok(info)
+    }
+
+    /// A sign-in a program asked for: the account is added (and becomes
+    /// the account that program gets), but the active and default accounts
+    /// stay as the user left them. Called with the sign-in's outcome.
+    pub(crate) fn settle_program_sign_in(
+        &self,
+        identity: &ClientIdentity,
+        before: &(Option<String>, Option<String>),
+        outcome: &Result<AccountInfo, CoreError>,
+    ) {
+        let Ok(info) = outcome else { return };
+        let (active, default) = before;
+        if let Err(e) = self.accounts.restore_active(&info.provider, active.as_deref(), default.as_deref()) {
+            tracing::warn!("could not keep the active account after a program's sign-in: {e}");
+            return;
+        }
+        self.clients.choose(identity, &info.id);
+        if active.as_deref() != Some(info.id.as_str()) {
+            let account = active.as_deref().and_then(|id| self.accounts.get(id));
+            let _ = self.events.send(CoreEvent::ActiveChanged {
+                provider: info.provider.clone(),
+                account: account.as_ref().map(account_ref),
+            });
+            let _ = self.events.send(CoreEvent::AccountsChanged);
+        }
+        tracing::info!(client = %identity, account = %info.id, "a program signed in: the active account is unchanged");
+    }
+
+    /// Which account is active for `provider`, and the default provider:
+    /// what a program's sign-in must leave as it was.
+    pub(crate) fn active_before(&self, provider: &str) -> (Option<String>, Option<String>) {
+        (self.accounts.active_of(provider), self.accounts.default_provider())
     }
 
     /// A token for `session`'s program, as `params` asks and as the user
@@ -113,19 +345,23 @@ impl Core {
         session: &mut ClientSession,
         params: &TokenParams,
     ) -> Result<TokenGrant, CoreError> {
-        let served = self.token_json(session, params).await?;
+        let standing =
+            self.gate(session, castkey_ipc::Token::METHOD, Access::ApprovedProgram, Some(params)).await?;
+        let served = self.token_json(session, params, standing).await?;
         serde_json::from_slice(&served.json).map_err(|e| CoreError::Internal(e.to_string()))
     }
 
-    /// [`Core::token`] as the IPC answer's bytes: what the socket serves
-    /// (a cached token's answer is serialised once, not per request).
+    /// [`Core::token`] as the IPC answer's bytes, for a session the gate
+    /// admitted as `standing`: what the socket serves (a cached token's
+    /// answer is serialised once, not per request).
     pub(crate) async fn token_json(
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
+        standing: Standing,
     ) -> Result<ServedJson, CoreError> {
-        let result = self.token_unlogged(session, params).await;
-        self.log_token(session, params, &result);
+        let result = self.token_unlogged(session, params, standing).await;
+        self.log_token(session, params, result.as_ref());
         result
     }
 
@@ -133,17 +369,52 @@ impl Core {
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
+        standing: Standing,
     ) -> Result<ServedJson, CoreError> {
-        let standing = self
-            .admit(session, || {
-                let resolved = self.broker.resolve(params).ok();
-                Asked {
-                    method: castkey_ipc::Token::METHOD.into(),
-                    account: resolved.as_ref().map(|(a, _)| account_ref(a)),
-                    scopes: resolved.map(|(_, s)| s).unwrap_or_else(|| params.scopes_or(None)),
-                }
-            })
-            .await?;
+        let unforced;
+        let params = match params.force_refresh == Some(true) && !self.may_force(params) {
+            true => {
+                unforced = TokenParams { force_refresh: None, ..params.clone() };
+                &unforced
+            }
+            false => params,
+        };
+        // The account the program chose for itself, unless the user bound
+        // it or it names one (no allocation on the hot path: an `Arc` copy
+        // only when it chose).
+        let chosen = match &standing {
+            Standing::Approved(a) if a.account.is_none() => {
+                session.cached.as_ref().and_then(|(_, _, c)| c.clone())
+            }
+            Standing::Once => self.clients.choice(&session.identity),
+            _ => None,
+        };
+        let mine;
+        let params = match chosen {
+            Some(id)
+                if params.account.is_none()
+                    && params.provider.as_deref().is_none_or(|p| id.starts_with(&format!("{p}:"))) =>
+            {
+                mine = TokenParams { account: Some(id.to_string()), ..params.clone() };
+                &mine
+            }
+            _ => params,
+        };
+        if let Standing::Once = standing {
+            let once = session.once.clone();
+            return self
+                .broker
+                .token_json_if(params, |account, wanted| match &once {
+                    Some(o) if o.covers(&account.id, wanted) => Ok(()),
+                    _ => Err(CoreError::ClientNotAllowed(format!(
+                        "{} was allowed once for another account or fewer scopes than `{}` {wanted:?}: ask \
+                         again to be asked again",
+                        session.display_name(),
+                        account.id
+                    ))),
+                })
+                .await;
+        }
         let Standing::Approved(approval) = standing else {
             return self.broker.token_json_if(params, |_, _| Ok(())).await;
         };
@@ -191,7 +462,7 @@ impl Core {
         &self,
         session: &mut ClientSession,
         params: &TokenParams,
-        result: &Result<ServedJson, CoreError>,
+        result: Result<&ServedJson, &CoreError>,
     ) {
         let now = self.clock.now();
         let (account, outcome) = match result {
@@ -237,7 +508,7 @@ impl Core {
             at,
             client: session.identity.clone(),
             client_name: session.name.clone(),
-            pid: session.caller.pid,
+            pid: session.subject().pid,
             method: castkey_ipc::Token::METHOD.to_string(),
             account: account.map(str::to_string),
             scopes: scopes.to_vec(),
@@ -262,7 +533,7 @@ impl Core {
         session.set_name(params.name.as_deref());
         let standing = self.standing(session);
         let (approval, bound_account, allowed_scopes) = match &standing {
-            Standing::OwnTool => ("approved", None, None),
+            Standing::User => ("approved", None, None),
             Standing::Once => ("approved_once", None, None),
             Standing::Approved(a) => ("approved", a.account.clone(), a.scopes.clone()),
             Standing::Unknown if self.prompts.recently_denied(&session.identity) => ("denied", None, None),
@@ -275,7 +546,7 @@ impl Core {
             server: format!("castkey {}", env!("CARGO_PKG_VERSION")),
             capabilities,
             client: ClientStanding { approval: approval.into(), bound_account, allowed_scopes },
-            secret_store: matches!(standing, Standing::OwnTool).then(|| self.secret_store()),
+            secret_store: matches!(standing, Standing::User).then(|| self.secret_store()),
         }
     }
 
@@ -372,6 +643,8 @@ impl Core {
         })?;
         let decision = match args.decision {
             ConsentDecision::AllowOnce => Decision::AllowOnce,
+            // Not offered for an identity any program can take: once only.
+            ConsentDecision::Always if !request.always_offered => Decision::AllowOnce,
             ConsentDecision::Deny => Decision::Deny,
             ConsentDecision::Always => {
                 let approval = self.allow_app(&AllowAppParams {
@@ -387,5 +660,61 @@ impl Core {
         tracing::info!(client = %request.identity, decision = ?args.decision, "consent answered");
         self.prompts.close(args.id, Some(decision));
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "test-support"))]
+mod tests {
+    use crate::test_support::World;
+    use castkey_ipc::ClientIdentity;
+    use secrecy::SecretString;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// api.video's `/auth/api-key`: a token for any key.
+    async fn api_video() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://127.0.0.1:{}/", listener.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.read(&mut vec![0u8; 16 * 1024]).await;
+                let body =
+                    r#"{"token_type":"Bearer","expires_in":3600,"access_token":"a","refresh_token":"r"}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn a_program_s_sign_in_adds_the_account_without_making_it_everyone_s() {
+        let w = World::with_api_video(&api_video().await).await;
+        let key = |k: &str| SecretString::from(k.to_string());
+        let main = w.core.add_api_key_account("apivideo", "sandbox", &key("main")).await.unwrap();
+        let bot_program = ClientIdentity { executable: "/opt/chatbot/bot".into(), script: None };
+        // A program signs in (what `login`/`login_with_code` from it do
+        // around the sign-in): the account is added…
+        let before = w.core.active_before("apivideo");
+        let outcome = w.core.add_api_key_account("apivideo", "sandbox", &key("bot")).await;
+        w.core.settle_program_sign_in(&bot_program, &before, &outcome);
+        let bot = outcome.unwrap();
+        let accounts = w.core.accounts();
+        assert_eq!(accounts.len(), 2);
+        // …but the active account is still the user's…
+        let active: Vec<&str> = accounts.iter().filter(|a| a.active).map(|a| a.id.as_str()).collect();
+        assert_eq!(active, [main.id.as_str()]);
+        assert_eq!(w.core.accounts.default_provider().as_deref(), Some("apivideo"));
+        // …and the new account is the one that program gets.
+        assert_eq!(w.core.clients.choice(&bot_program).as_deref(), Some(bot.id.as_str()));
+        // The first account a program adds for a provider is nobody's default.
+        let w = World::with_api_video(&api_video().await).await;
+        let before = w.core.active_before("apivideo");
+        let outcome = w.core.add_api_key_account("apivideo", "sandbox", &key("bot")).await;
+        w.core.settle_program_sign_in(&bot_program, &before, &outcome);
+        assert!(w.core.accounts().iter().all(|a| !a.active));
+        assert_eq!(w.core.accounts.default_provider(), None);
     }
 }

@@ -192,7 +192,10 @@ impl AccountStore {
     }
 
     /// Adds or replaces an account and makes it its provider's active one.
-    pub fn upsert_active(&self, account: Account) -> Result<(), CoreError> {
+    pub fn upsert_active(&self, mut account: Account) -> Result<(), CoreError> {
+        // Names come from the provider: no escape sequences or bidi overrides.
+        account.display_name = crate::clean_text(&account.display_name);
+        account.email = account.email.as_deref().map(crate::clean_text);
         self.update(|f| {
             let provider = account.provider.clone();
             let id = account.id.clone();
@@ -238,6 +241,37 @@ impl AccountStore {
             f.active.insert(provider.clone(), id.to_string());
             f.default_provider = Some(provider);
             Ok(changed)
+        })
+    }
+
+    /// The provider whose active account `token` returns when asked for none.
+    pub fn default_provider(&self) -> Option<String> {
+        self.snapshot().default_provider.clone()
+    }
+
+    /// Puts back `provider`'s active account and the default provider as
+    /// they were (before a sign-in a program started: its account is added,
+    /// not made everyone's). An account that is gone since is not put back.
+    pub fn restore_active(
+        &self,
+        provider: &str,
+        active: Option<&str>,
+        default_provider: Option<&str>,
+    ) -> Result<(), CoreError> {
+        self.update(|f| {
+            match active.filter(|id| f.accounts.iter().any(|a| a.id == *id)) {
+                Some(id) => {
+                    f.active.insert(provider.to_string(), id.to_string());
+                }
+                None => {
+                    f.active.remove(provider);
+                }
+            }
+            f.default_provider = default_provider
+                .filter(|p| f.active.contains_key(*p))
+                .map(str::to_string)
+                .or_else(|| f.active.keys().next().cloned());
+            Ok(())
         })
     }
 
@@ -321,6 +355,19 @@ mod tests {
         assert!(matches!(again.resolve(None, Some("other")), Err(CoreError::NotSignedIn(Some(_)))));
         let active: Vec<_> = again.list().into_iter().filter(|a| a.active).map(|a| a.id).collect();
         assert_eq!(active, vec!["sandbox:b"]);
+    }
+
+    #[test]
+    fn provider_given_names_lose_control_and_bidi_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AccountStore::load(dir.path().join("a.json")).unwrap();
+        let mut a = acct("p", "x");
+        a.display_name = "Streamer\u{1b}]0;pwned\u{7}\u{202E}lmth.exe".into();
+        a.email = Some("a\u{2066}@b".into());
+        s.upsert_active(a).unwrap();
+        let info = &s.list()[0];
+        assert_eq!(info.display_name, "Streamer]0;pwnedlmth.exe");
+        assert_eq!(info.email.as_deref(), Some("a@b"));
     }
 
     #[test]

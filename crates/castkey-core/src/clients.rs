@@ -6,6 +6,12 @@
 //! snapshot; a change is written through before it is visible. The
 //! `revocations` counter lets connections that cached a decision notice a
 //! revocation at once without taking a lock.
+//!
+//! The file is the user's too: an edit by hand is read within a second
+//! ([`ApprovedClients::reload_if_changed`], from a timer, never on the
+//! token path), and every write starts from what is on disk, so a stale
+//! copy never overwrites it. A malformed edit is reported and changes
+//! nothing (and nothing is written over it until it is fixed).
 
 use crate::error::CoreError;
 use castkey_ipc::{ClientApproval, ClientIdentity};
@@ -35,26 +41,62 @@ pub struct ApprovedClients {
     generation: AtomicU64,
     /// Bumped by every revocation; "allow once" decisions end with it.
     revocations: AtomicU64,
+    /// The account each program chose for itself with `switch` (not bound
+    /// by the user): what it gets by default, until the broker stops.
+    choices: RwLock<HashMap<ClientIdentity, Arc<str>>>,
+    /// What the file on disk was when last read or written.
+    stamp: std::sync::Mutex<Option<Stamp>>,
+}
+
+/// A file's identity and version, as `stat` tells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    };
+    Some(Stamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        #[cfg(unix)]
+        inode,
+    })
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<ClientIdentity, Arc<ClientApproval>>, CoreError> {
+    let file: ClientsFile = serde_json::from_slice(bytes).map_err(|e| {
+        CoreError::Storage(format!("{} is damaged ({e}); fix or move it away", path.display()))
+    })?;
+    Ok(file.clients.into_iter().map(|c| (c.identity.clone(), Arc::new(c))).collect())
 }
 
 impl ApprovedClients {
     /// Loads `path`; missing is empty, damaged is an error (never
     /// overwritten with an empty list).
     pub fn load(path: PathBuf) -> Result<Self, CoreError> {
-        let file: ClientsFile = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                CoreError::Storage(format!("{} is damaged ({e}); fix or move it away", path.display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ClientsFile::default(),
+        let before = stamp(&path);
+        let map = match std::fs::read(&path) {
+            Ok(bytes) => parse(&path, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
             Err(e) => return Err(CoreError::Storage(format!("{}: {e}", path.display()))),
         };
-        let map = file.clients.into_iter().map(|c| (c.identity.clone(), Arc::new(c))).collect();
         Ok(ApprovedClients {
+            stamp: std::sync::Mutex::new(before),
             path,
             state: RwLock::new(Arc::new(map)),
             write: Default::default(),
             generation: AtomicU64::new(1),
             revocations: AtomicU64::new(0),
+            choices: Default::default(),
         })
     }
 
@@ -79,6 +121,20 @@ impl ApprovedClients {
         self.revocations.load(Ordering::Acquire)
     }
 
+    /// The account `identity` chose for itself, if it did.
+    pub fn choice(&self, identity: &ClientIdentity) -> Option<Arc<str>> {
+        self.choices.read().unwrap_or_else(|e| e.into_inner()).get(identity).cloned()
+    }
+
+    /// `identity` chose `account` for itself (its `switch`): its later
+    /// requests without an account get that one. Open connections see it
+    /// at their next request (the generation moves).
+    pub fn choose(&self, identity: &ClientIdentity, account: &str) {
+        let mut all = self.choices.write().unwrap_or_else(|e| e.into_inner());
+        all.insert(identity.clone(), Arc::from(account));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Every approval, by name.
     pub fn list(&self) -> Vec<ClientApproval> {
         let mut all: Vec<ClientApproval> = self.snapshot().values().map(|c| (**c).clone()).collect();
@@ -86,11 +142,47 @@ impl ApprovedClients {
         all
     }
 
+    /// Reads the file again if it changed on disk since it was last read or
+    /// written (an edit by hand). Answers whether the approvals changed; a
+    /// malformed file is an error and changes nothing.
+    pub fn reload_if_changed(&self) -> Result<bool, CoreError> {
+        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        self.reload_locked()
+    }
+
+    fn reload_locked(&self) -> Result<bool, CoreError> {
+        let now = stamp(&self.path);
+        let mut last = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+        if *last == now {
+            return Ok(false);
+        }
+        let map = match std::fs::read(&self.path) {
+            Ok(bytes) => parse(&self.path, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(CoreError::Storage(format!("{}: {e}", self.path.display()))),
+        };
+        *last = now;
+        let old = self.snapshot();
+        if *old == map {
+            return Ok(false);
+        }
+        let revoked = old.iter().any(|(k, v)| map.get(k) != Some(v));
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if revoked {
+            self.revocations.fetch_add(1, Ordering::AcqRel);
+        }
+        tracing::info!("{} changed on disk: read again", self.path.display());
+        Ok(true)
+    }
+
     fn update<T>(
         &self,
         f: impl FnOnce(&mut HashMap<ClientIdentity, Arc<ClientApproval>>) -> T,
     ) -> Result<T, CoreError> {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        // What is on disk first: an edit by hand is never overwritten.
+        self.reload_locked()?;
         let mut next = (*self.snapshot()).clone();
         let out = f(&mut next);
         let mut clients: Vec<ClientApproval> = next.values().map(|c| (**c).clone()).collect();
@@ -99,6 +191,7 @@ impl ApprovedClients {
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| CoreError::Internal(e.to_string()))?;
         crate::atomic_file::write(&self.path, &bytes)
             .map_err(|e| CoreError::Storage(format!("{}: {e}", self.path.display())))?;
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp(&self.path);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(out)
@@ -153,6 +246,45 @@ mod tests {
         assert!(again.revocations() > r0);
         assert!(again.get(&bot.identity).is_none());
         assert_eq!(ApprovedClients::load(path).unwrap().list().len(), 1);
+    }
+
+    #[test]
+    fn a_hand_edit_is_read_never_overwritten_and_a_malformed_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.json");
+        let clients = ApprovedClients::load(path.clone()).unwrap();
+        clients.allow(approval("/usr/bin/obs", None)).unwrap();
+        assert!(!clients.reload_if_changed().unwrap(), "its own write is no change");
+        // The user adds a program by hand (a new file: another inode).
+        let mut edited: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let bot = serde_json::to_value(approval("/opt/bot", Some("sandbox:bot"))).unwrap();
+        edited["clients"].as_array_mut().unwrap().push(bot);
+        std::fs::write(dir.path().join("new.json"), serde_json::to_vec(&edited).unwrap()).unwrap();
+        std::fs::rename(dir.path().join("new.json"), &path).unwrap();
+        let (g, r) = (clients.generation(), clients.revocations());
+        assert!(clients.reload_if_changed().unwrap());
+        assert!(clients.generation() > g);
+        assert_eq!(clients.revocations(), r, "an addition revokes nothing");
+        let bot_id = ClientIdentity { executable: "/opt/bot".into(), script: None };
+        assert!(clients.get(&bot_id).is_some());
+        // The broker's next write keeps the edit.
+        clients.allow(approval("/usr/bin/other", None)).unwrap();
+        assert_eq!(ApprovedClients::load(path.clone()).unwrap().list().len(), 3);
+        // The user removes OBS by hand: a revocation, seen at once.
+        let obs_id = ClientIdentity { executable: "/usr/bin/obs".into(), script: None };
+        let mut edited: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edited["clients"].as_array_mut().unwrap().retain(|c| c["identity"]["executable"] != "/usr/bin/obs");
+        std::fs::write(&path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        assert!(clients.reload_if_changed().unwrap());
+        assert!(clients.revocations() > r);
+        assert!(clients.get(&obs_id).is_none());
+        // A malformed edit: reported, nothing changes, nothing is written over it.
+        std::fs::write(&path, b"{\"version\": 1, \"clients\": [oops").unwrap();
+        let err = clients.reload_if_changed().unwrap_err();
+        assert!(err.to_string().contains("damaged"), "{err}");
+        assert!(clients.get(&bot_id).is_some());
+        assert!(clients.allow(approval("/usr/bin/third", None)).is_err());
+        assert!(std::fs::read(&path).unwrap().ends_with(b"oops"));
     }
 
     #[test]

@@ -7,13 +7,13 @@
 //! - [`ConsentPrompts`]: open prompts (one per program however many of its
 //!   requests wait), answers, timeouts, and the denied programs' quiet time.
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Principal, Strength, Terminal};
 use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
 use castkey_ipc::ui::ConsentRequest;
 use castkey_ipc::{AccountRef, ClientApproval, ClientIdentity};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,8 +45,10 @@ pub enum Decision {
 /// What a connection may do, as decided so far.
 #[derive(Debug, Clone)]
 pub enum Standing {
-    /// One of Castkey's own programs: everything.
-    OwnTool,
+    /// The person at a terminal (Castkey's command typed there; in the app,
+    /// once that terminal session was allowed): any account, any scope,
+    /// and the user's own actions.
+    User,
     /// Approved always, with a policy.
     Approved(Arc<ClientApproval>),
     /// Allowed once: this connection, any scope the account holds.
@@ -55,19 +57,51 @@ pub enum Standing {
     Unknown,
 }
 
-/// One connection: who is on the other end and what was decided for it.
+/// "Allow once": valid while no revocation happened since (the value of
+/// `ApprovedClients::revocations` when given), for the account and scopes
+/// the prompt showed (`None`: the prompt showed no account, so no token).
+#[derive(Debug, Clone)]
+pub(crate) struct AllowedOnce {
+    pub(crate) revocations: u64,
+    pub(crate) account: Option<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
+impl AllowedOnce {
+    /// Whether a token of `account` with `scopes` is what the prompt showed.
+    pub(crate) fn covers(&self, account: &str, scopes: &[String]) -> bool {
+        self.account.as_deref() == Some(account) && scopes.iter().all(|s| self.scopes.contains(s))
+    }
+}
+
+/// An approval as looked up at a generation of `ApprovedClients`, with the
+/// account the program chose for itself.
+pub(crate) type Looked = (u64, Option<Arc<ClientApproval>>, Option<Arc<str>>);
+
+/// One connection: who is on the other end, whom it acts for, and what
+/// was decided for it.
 #[derive(Debug)]
 pub struct ClientSession {
+    /// The connecting process.
     pub caller: Caller,
+    /// Whom it acts for: itself, or (Castkey's own command) the program
+    /// that ran it or the person at its terminal.
+    pub principal: Principal,
+    /// The principal's identity: what consent, policy and the log name.
     pub identity: ClientIdentity,
-    /// From `hello`, at most 100 characters: a claim, shown as such.
+    /// From `hello`, at most 100 characters: a claim, shown as such. Not
+    /// taken from Castkey's command (it would name itself, not the program
+    /// it acts for).
     pub name: Option<String>,
     pub(crate) own_tool: bool,
     /// "Allow once", valid while no revocation happened since (the value of
     /// `ApprovedClients::revocations` when it was given).
-    pub(crate) once: Option<u64>,
-    /// The approval looked up at `ApprovedClients::generation`.
-    pub(crate) cached: Option<(u64, Option<Arc<ClientApproval>>)>,
+    pub(crate) once: Option<AllowedOnce>,
+    /// The approval looked up at `ApprovedClients::generation`, with the
+    /// account the program chose for itself (`switch`), if any.
+    pub(crate) cached: Option<Looked>,
+    /// The terminal's session was allowed (checked once per connection).
+    pub(crate) terminal_allowed: bool,
     /// The connection receives notifications.
     pub subscribed: bool,
     /// Token requests not yet in the activity log.
@@ -76,19 +110,78 @@ pub struct ClientSession {
 
 impl ClientSession {
     /// A session for `caller`; `broker_exe` is the serving process's own
-    /// executable (its neighbours `castkey`/`castkey-app` are own tools).
+    /// executable ([`Caller::is_own_tool`]). Castkey's own command acts for
+    /// whoever runs it, found from its parent chain.
     pub fn new(caller: Caller, broker_exe: Option<&std::path::Path>) -> Self {
-        let identity = caller.identity();
         let own_tool = caller.is_own_tool(broker_exe);
+        let principal = match own_tool {
+            true => crate::caller::acting_for(&caller),
+            false => Principal::Itself,
+        };
+        Self::acting_for(caller, own_tool, principal)
+    }
+
+    /// A session of `caller` acting for `principal`, as [`ClientSession::new`]
+    /// found it (and tests state it).
+    pub fn acting_for(caller: Caller, own_tool: bool, principal: Principal) -> Self {
+        let identity = match &principal {
+            Principal::Itself => caller.identity(),
+            Principal::Program(p) => p.identity(),
+            Principal::Terminal(t) => t.identity(),
+        };
         ClientSession {
             caller,
+            principal,
             identity,
             name: None,
             own_tool,
             once: None,
             cached: None,
+            terminal_allowed: false,
             subscribed: false,
             tally: None,
+        }
+    }
+
+    /// The process consent is about: the caller, or the program (the
+    /// shell, for a terminal) it acts for.
+    pub fn subject(&self) -> &Caller {
+        match &self.principal {
+            Principal::Itself => &self.caller,
+            Principal::Program(p) => p,
+            Principal::Terminal(t) => &t.shell,
+        }
+    }
+
+    /// The terminal this session acts for, if any.
+    pub fn terminal(&self) -> Option<&Terminal> {
+        match &self.principal {
+            Principal::Terminal(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether "Always allow" may be offered, and what the prompt must say
+    /// about the identity.
+    pub(crate) fn identity_note(&self) -> (bool, Option<String>) {
+        if let Some(t) = self.terminal() {
+            return (
+                false,
+                Some(format!(
+                    "a command typed in terminal {}: allowed until that terminal session ends (a program \
+                     started from it is allowed too, as with sudo)",
+                    t.tty
+                )),
+            );
+        }
+        let subject = self.subject();
+        match &subject.strength {
+            Strength::Weak(why) => (false, Some(format!("allowed once at most: {why}"))),
+            Strength::Sandboxed => (
+                true,
+                Some("a sandboxed app, named by its sandbox: the program cannot choose this name".into()),
+            ),
+            Strength::Executable => (true, None),
         }
     }
 
@@ -102,8 +195,11 @@ impl ClientSession {
     }
 
     pub(crate) fn set_name(&mut self, name: Option<&str>) {
+        if self.principal != Principal::Itself {
+            return;
+        }
         self.name = name
-            .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
+            .map(|n| n.chars().filter(|c| !crate::is_unsafe_char(*c)).take(100).collect::<String>())
             .filter(|n| !n.trim().is_empty());
     }
 }
@@ -138,6 +234,8 @@ pub struct ConsentPrompts {
     next_id: AtomicU64,
     open: Mutex<HashMap<ClientIdentity, Open>>,
     denied: Mutex<HashMap<ClientIdentity, u64>>,
+    /// Terminal sessions the user allowed: (device, session, leader's start).
+    terminals: Mutex<HashSet<(i32, i32, Option<u64>)>>,
     events: broadcast::Sender<CoreEvent>,
     clock: Arc<dyn Clock>,
 }
@@ -162,6 +260,7 @@ impl ConsentPrompts {
             next_id: AtomicU64::new(1),
             open: Default::default(),
             denied: Default::default(),
+            terminals: Default::default(),
             events,
             clock,
         }
@@ -199,16 +298,25 @@ impl ConsentPrompts {
                 }
                 None => {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let (always_offered, note) = session.identity_note();
+                    let via = (session.principal != Principal::Itself).then(|| {
+                        let cli = session.caller.identity().executable;
+                        let pid = session.caller.pid.map(|p| format!(" (process {p})")).unwrap_or_default();
+                        format!("Castkey's command {cli}{pid}")
+                    });
                     let request = ConsentRequest {
                         id,
                         client_name: session.name.clone(),
                         identity: session.identity.clone(),
-                        interpreted: session.caller.is_interpreted(),
-                        pid: session.caller.pid,
+                        interpreted: session.subject().is_interpreted(),
+                        pid: session.subject().pid,
                         account: asked.account,
                         scopes: asked.scopes,
                         method: asked.method,
                         expires_at: self.clock.now() + wait.as_secs(),
+                        always_offered,
+                        note,
+                        via,
                     };
                     open.insert(
                         session.identity.clone(),
@@ -271,6 +379,22 @@ impl ConsentPrompts {
         all
     }
 
+    /// Allows terminal session `t` until it ends.
+    pub(crate) fn allow_terminal(&self, t: &Terminal) {
+        let mut all = self.terminals.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert((t.tty_nr, t.session, t.leader_start));
+    }
+
+    /// Whether terminal session `t` was allowed and still runs (sessions
+    /// that ended are forgotten).
+    pub(crate) fn terminal_allowed(&self, t: &Terminal) -> bool {
+        let mut all = self.terminals.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(_, session, start)| {
+            crate::caller::proc_stat(*session).is_some_and(|s| Some(s.start_time) == *start)
+        });
+        all.contains(&(t.tty_nr, t.session, t.leader_start))
+    }
+
     /// Forgets a denial (the user allowed the program in Connected apps).
     pub fn forgive(&self, identity: &ClientIdentity) {
         self.denied.lock().unwrap_or_else(|e| e.into_inner()).remove(identity);
@@ -291,7 +415,14 @@ mod tests {
     use crate::clock::ManualClock;
 
     fn session(exe: &str) -> ClientSession {
-        let caller = Caller { uid: 0, pid: Some(42), executable: Some(exe.into()), script: None };
+        let caller = Caller {
+            uid: 0,
+            pid: Some(42),
+            executable: Some(exe.into()),
+            script: None,
+            start_time: None,
+            strength: Strength::Executable,
+        };
         ClientSession::new(caller, None)
     }
 
@@ -349,6 +480,8 @@ mod tests {
         assert_eq!(s.display_name(), "obs");
         s.set_name(Some("OBS\u{7}\nStudio"));
         assert_eq!(s.display_name(), "OBSStudio");
+        s.set_name(Some("\u{202E}oidutS SBO\u{1b}[2J"));
+        assert_eq!(s.display_name(), "oidutS SBO[2J");
         s.set_name(Some(&"x".repeat(500)));
         assert_eq!(s.display_name().len(), 100);
         s.set_name(Some("   "));

@@ -162,6 +162,10 @@ pub struct Core {
     pub(crate) prompts: Arc<ConsentPrompts>,
     pub(crate) activity: ActivityLog,
     pub(crate) consent: ConsentMode,
+    /// When each account's token was last refreshed on a program's demand
+    /// (`force_refresh`): at most one such refresh per account per
+    /// `access::FORCE_INTERVAL_SECS`.
+    pub(crate) forced: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// This process's executable: `castkey`/`castkey-app` beside it are
     /// Castkey's own tools.
     pub(crate) broker_exe: Option<PathBuf>,
@@ -226,6 +230,7 @@ impl Core {
         let clients = Arc::new(ApprovedClients::load(opts.config_dir.join("clients.json"))?);
         let prompts = Arc::new(ConsentPrompts::new(events.clone(), opts.clock.clone()));
         let activity = ActivityLog::start(opts.config_dir.join("activity.jsonl"));
+        crate::access::watch_clients_file(&clients, &events);
         Ok(Arc::new(Core {
             catalog,
             accounts,
@@ -234,6 +239,7 @@ impl Core {
             prompts,
             activity,
             consent: opts.consent,
+            forced: Default::default(),
             broker_exe: std::env::current_exe().ok(),
             _owner: owner,
             grants,
@@ -312,6 +318,15 @@ impl Core {
         self: &Arc<Self>,
         provider: &str,
     ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
+        self.begin_device_sign_in_then(provider, |_, _| {}).await
+    }
+
+    /// [`Core::begin_device_sign_in`], calling `then` with the outcome.
+    pub(crate) async fn begin_device_sign_in_then(
+        self: &Arc<Self>,
+        provider: &str,
+        then: impl FnOnce(&Core, &SignInResult) + Send + 'static,
+    ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
         let started = self.sign_in.start_device(provider).await?;
         let shown = castkey_ipc::ui::DeviceSignIn {
             provider: started.provider.clone(),
@@ -325,7 +340,8 @@ impl Core {
         };
         let this = self.clone();
         tokio::spawn(async move {
-            let _ = this.sign_in.complete_device(started).await;
+            let outcome = this.sign_in.complete_device(started).await;
+            then(&this, &outcome);
         });
         Ok(shown)
     }

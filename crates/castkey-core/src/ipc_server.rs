@@ -14,7 +14,7 @@
 //! hot path's cost is the broker's, not the envelope's.
 
 use crate::caller::Caller;
-use crate::consent::ClientSession;
+use crate::consent::{ClientSession, Standing};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
@@ -149,43 +149,64 @@ fn failure(id: &str, error: &RpcError) -> Vec<u8> {
     out
 }
 
-/// Runs `method`; the serialised result.
+/// Runs `method`; the serialised result. Who may call it comes from the
+/// method table ([`castkey_ipc::access_of`]) and is checked here, before
+/// any handler runs: a handler cannot forget it.
 async fn run(
     core: &Arc<Core>,
     session: &mut ClientSession,
     method: &str,
     params: Option<&RawValue>,
 ) -> Result<Vec<u8>, RpcError> {
-    let own_tools_only =
-        |session: &ClientSession| core.own_tools_only(session, method).map_err(|e| e.to_rpc());
+    let access = castkey_ipc::access_of(method).ok_or_else(|| RpcError::method_not_found(method))?;
+    // `token`'s prompt shows the account and scopes it asks for.
+    let token = match method {
+        Token::METHOD => Some(params_of::<Token>(params)?),
+        _ => None,
+    };
+    let standing = core.gate(session, method, access, token.as_ref()).await.map_err(|e| e.to_rpc())?;
     match method {
         Hello::METHOD => {
             let p = params_of::<Hello>(params)?;
             to_bytes(&core.hello(session, &p))
         }
         Token::METHOD => {
-            let p = params_of::<Token>(params)?;
-            core.token_json(session, &p).await.map(|served| served.json.to_vec()).map_err(|e| e.to_rpc())
+            let p = token.unwrap_or_default();
+            let served = core.token_json(session, &p, standing).await.map_err(|e| e.to_rpc())?;
+            Ok(served.json.to_vec())
         }
         Accounts::METHOD => {
             params_of::<Accounts>(params)?;
-            admitted(core, session, method).await?;
-            to_bytes(&core.accounts())
+            to_bytes(&core.accounts_for(session, &standing))
         }
         Providers::METHOD => {
             params_of::<Providers>(params)?;
-            admitted(core, session, method).await?;
             to_bytes(&core.providers())
         }
         Login::METHOD => {
             let p = params_of::<Login>(params)?;
-            admitted(core, session, method).await?;
-            respond(core.login(&session.caller, &p.provider).await)
+            if matches!(standing, Standing::User) {
+                return respond(core.login(&session.caller, &p.provider).await);
+            }
+            let before = core.active_before(&p.provider);
+            let outcome = core.login(&session.caller, &p.provider).await;
+            core.settle_program_sign_in(&session.identity, &before, &outcome);
+            respond(outcome)
         }
         LoginWithCode::METHOD => {
             let p = params_of::<LoginWithCode>(params)?;
-            admitted(core, session, method).await?;
-            respond(core.begin_device_sign_in(&p.provider).await.map(|d| DeviceCode {
+            let started = match standing {
+                Standing::User => core.begin_device_sign_in(&p.provider).await,
+                _ => {
+                    let before = core.active_before(&p.provider);
+                    let identity = session.identity.clone();
+                    core.begin_device_sign_in_then(&p.provider, move |core, outcome| {
+                        core.settle_program_sign_in(&identity, &before, outcome)
+                    })
+                    .await
+                }
+            };
+            respond(started.map(|d| DeviceCode {
                 provider: d.provider,
                 user_code: d.user_code,
                 verification_uri: d.verification_uri,
@@ -195,66 +216,52 @@ async fn run(
         }
         Switch::METHOD => {
             let p = params_of::<Switch>(params)?;
-            admitted(core, session, method).await?;
-            respond(core.switch(&p.account))
+            respond(core.switch_for(session, &standing, &p.account))
         }
         Subscribe::METHOD => {
             params_of::<Subscribe>(params)?;
-            admitted(core, session, method).await?;
             session.subscribed = true;
             to_bytes(&note::NOTIFICATIONS)
         }
         SignOut::METHOD => {
             let p = params_of::<SignOut>(params)?;
-            own_tools_only(session)?;
             respond(core.sign_out(&p.account).await)
         }
         Status::METHOD => {
             params_of::<Status>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.status())
         }
         Apps::METHOD => {
             params_of::<Apps>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.apps())
         }
         AllowApp::METHOD => {
             let p = params_of::<AllowApp>(params)?;
-            own_tools_only(session)?;
             respond(core.allow_app(&p))
         }
         RevokeApp::METHOD => {
             let p = params_of::<RevokeApp>(params)?;
-            own_tools_only(session)?;
             respond(core.revoke_app(&p))
         }
         Activity::METHOD => {
             let p = params_of::<Activity>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.activity(&p))
         }
         AddProvider::METHOD => {
             let p = params_of::<AddProvider>(params)?;
-            own_tools_only(session)?;
             respond(core.add_provider(&p).await)
         }
         RemoveProvider::METHOD => {
             let p = params_of::<RemoveProvider>(params)?;
-            own_tools_only(session)?;
             respond(core.remove_provider(&p.provider).await)
         }
         ProviderTemplates::METHOD => {
             params_of::<ProviderTemplates>(params)?;
-            own_tools_only(session)?;
             to_bytes(&core.provider_templates())
         }
+        // In the table but not served here: a test catches it.
         other => Err(RpcError::method_not_found(other)),
     }
-}
-
-async fn admitted(core: &Core, session: &mut ClientSession, method: &str) -> Result<(), RpcError> {
-    core.admit_for(session, method).await.map_err(|e| e.to_rpc())
 }
 
 fn respond<T: Serialize>(result: Result<T, CoreError>) -> Result<Vec<u8>, RpcError> {
@@ -286,15 +293,23 @@ fn params_of<M: Method>(params: Option<&RawValue>) -> Result<M::Params, RpcError
 }
 
 /// Sends a subscribed connection the notification line of each event it
-/// hears, through `send` (false: the client is gone), until the core stops.
-async fn forward_notifications<F, Sent>(mut events: tokio::sync::broadcast::Receiver<CoreEvent>, mut send: F)
-where
+/// hears (`hears`: a program bound to an account hears that account's
+/// only, [`Core::hears`]), through `send` (false: the client is gone),
+/// until the core stops.
+async fn forward_notifications_if<F, Sent>(
+    mut events: tokio::sync::broadcast::Receiver<CoreEvent>,
+    hears: impl Fn(&CoreEvent) -> bool,
+    mut send: F,
+) where
     F: FnMut(Vec<u8>) -> Sent,
     Sent: std::future::Future<Output = bool>,
 {
     loop {
         match events.recv().await {
             Ok(e) => {
+                if !hears(&e) {
+                    continue;
+                }
                 if let Some(bytes) = e.outward().notification {
                     if !send(bytes).await {
                         return;
@@ -312,16 +327,59 @@ where
 /// Limits that keep one misbehaving program from starving the others.
 #[derive(Debug, Clone, Copy)]
 pub struct IpcLimits {
-    /// Connections served at once; more get one `busy` error and are closed.
+    /// Connections served at once, for anyone; more get one `busy` error
+    /// and are closed.
     pub max_connections: usize,
-    /// A connection that sends no complete line for this long is closed
-    /// (not while a request of it runs, nor once it subscribed).
+    /// Connections beyond `max_connections` kept for programs the user
+    /// approved and Castkey's own command, so that one program holding
+    /// every ordinary slot shuts out nobody who matters.
+    pub reserved: usize,
+    /// Connections one program (one user and executable) may hold at once.
+    pub per_program: usize,
+    /// A connection that sends no complete line for this long is closed,
+    /// however it trickles bytes: the deadline is for the whole line (not
+    /// while a request of it runs, nor once it subscribed).
     pub idle: Duration,
 }
 
 impl Default for IpcLimits {
     fn default() -> Self {
-        IpcLimits { max_connections: 128, idle: Duration::from_secs(30) }
+        IpcLimits { max_connections: 128, reserved: 32, per_program: 32, idle: Duration::from_secs(30) }
+    }
+}
+
+/// Connections held per program (executable), for [`IpcLimits::per_program`].
+#[derive(Debug, Default)]
+struct PerProgram(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One of a program's connections; counted until dropped.
+#[derive(Debug)]
+struct Held {
+    all: Arc<PerProgram>,
+    key: String,
+}
+
+impl PerProgram {
+    fn take(all: &Arc<PerProgram>, key: String, limit: usize) -> Option<Held> {
+        let mut map = all.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key.clone()).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Held { all: all.clone(), key })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut map = self.all.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -336,17 +394,28 @@ pub struct IpcServer {
     pipe: windows::Pipe,
     path: PathBuf,
     limits: IpcLimits,
+    /// The socket file's device and inode: dropping removes only that.
+    #[cfg(unix)]
+    inode: Option<(u64, u64)>,
 }
 
 #[cfg(unix)]
 impl IpcServer {
-    /// Binds `path`: creates its directory 0700 (refusing one that another
-    /// user owns or others can enter), removes a stale socket left by a
-    /// crash but never one a live broker answers on, and makes the socket 0600.
+    /// Binds `path`. Castkey creates and removes only what is its own:
+    /// - the directory is created 0700 if missing; an existing one must be
+    ///   this user's and writable by nobody else (it is not chmodded: it may
+    ///   be the user's home);
+    /// - something at `path` that is not a socket (a regular file, a
+    ///   directory) is an error naming it, never removed;
+    /// - a socket nobody answers on (left by a crash) is removed, one a live
+    ///   broker answers on is an error;
+    /// - the socket is made 0600, and dropping the server removes it only
+    ///   while it is still this server's (same inode).
     pub fn bind(path: &Path) -> Result<Self, CoreError> {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
         let storage = |e: std::io::Error| CoreError::Storage(format!("{}: {e}", path.display()));
         let dir = path.parent().ok_or_else(|| CoreError::Storage("socket path has no directory".into()))?;
+        let created = !dir.exists();
         crate::atomic_file::create_private_dir(dir).map_err(storage)?;
         let meta = std::fs::symlink_metadata(dir).map_err(storage)?;
         let uid = castkey_ipc::socket::current_uid();
@@ -356,10 +425,24 @@ impl IpcServer {
                 dir.display()
             )));
         }
-        if meta.mode() & 0o077 != 0 {
+        if created && meta.mode() & 0o077 != 0 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(storage)?;
+        } else if meta.mode() & 0o022 != 0 {
+            return Err(CoreError::Storage(format!(
+                "{} can be written by other users, who could replace the socket; refusing to listen \
+                 there (choose another path, or `chmod go-w` it)",
+                dir.display()
+            )));
         }
-        if std::fs::symlink_metadata(path).is_ok() {
+        if let Ok(existing) = std::fs::symlink_metadata(path) {
+            if !existing.file_type().is_socket() {
+                return Err(CoreError::Storage(format!(
+                    "{} exists and is not a socket (a {}); Castkey does not remove what is not its own: \
+                     move it away or choose another socket path",
+                    path.display(),
+                    if existing.is_dir() { "directory" } else { "file" }
+                )));
+            }
             match std::os::unix::net::UnixStream::connect(path) {
                 Ok(_) => {
                     return Err(CoreError::Storage(format!(
@@ -377,7 +460,8 @@ impl IpcServer {
         let listener = std::os::unix::net::UnixListener::bind(path).map_err(storage)?;
         listener.set_nonblocking(true).map_err(storage)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(storage)?;
-        Ok(IpcServer { listener, path: path.to_path_buf(), limits: IpcLimits::default() })
+        let inode = std::fs::symlink_metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        Ok(IpcServer { listener, path: path.to_path_buf(), limits: IpcLimits::default(), inode })
     }
 
     /// The same server with other limits (tests of the limits).
@@ -401,6 +485,9 @@ impl IpcServer {
             }
         };
         let slots = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
+        let reserve = Arc::new(tokio::sync::Semaphore::new(self.limits.reserved));
+        let per_program = Arc::new(PerProgram::default());
+        let limits = self.limits;
         let idle = self.limits.idle;
         loop {
             let stream = match listener.accept().await {
@@ -412,10 +499,19 @@ impl IpcServer {
                     continue;
                 }
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tokio::spawn(refuse_busy(stream));
-                continue;
+            // An ordinary slot, else one of the reserve (kept, once the
+            // caller is known, only by an approved program or Castkey's command).
+            let (slot, reserved) = match slots.clone().try_acquire_owned() {
+                Ok(slot) => (slot, false),
+                Err(_) => match reserve.clone().try_acquire_owned() {
+                    Ok(slot) => (slot, true),
+                    Err(_) => {
+                        tokio::spawn(refuse_busy(stream));
+                        continue;
+                    }
+                },
             };
+            let per_program = per_program.clone();
             let core = core.clone();
             let runtime = tokio::runtime::Handle::current();
             // A thread per connection (at most `max_connections`): a request
@@ -434,7 +530,17 @@ impl IpcServer {
                     tracing::warn!(peer_uid = caller.uid, "ipc: connection from another user refused");
                     return;
                 }
+                let key = format!("{}:{}", caller.uid, caller.identity().executable);
+                let Some(held) = PerProgram::take(&per_program, key, limits.per_program) else {
+                    tracing::warn!(client = %caller.identity(), "ipc: a program holds too many connections; refused");
+                    busy_blocking(stream);
+                    return;
+                };
                 let mut session = ClientSession::new(caller, core.broker_exe.as_deref());
+                if reserved && !core.may_use_reserve(&mut session) {
+                    busy_blocking(stream);
+                    return;
+                }
                 let served = stream
                     .into_std()
                     .and_then(|s| s.set_nonblocking(false).map(|()| s))
@@ -443,6 +549,7 @@ impl IpcServer {
                     tracing::debug!("ipc connection ended: {e}");
                 }
                 core.end_tally(&mut session);
+                drop(held);
                 drop(slot);
             });
             if let Err(e) = spawned {
@@ -450,6 +557,41 @@ impl IpcServer {
             }
         }
     }
+}
+
+/// Reads what one read brings, up to and including a newline and at most
+/// `room` bytes, onto `line`; 0 at end of input. Unlike `read_until`, it
+/// returns after each read, so the line's deadline is checked between them.
+#[cfg(unix)]
+fn read_some(
+    reader: &mut std::io::BufReader<std::os::unix::net::UnixStream>,
+    line: &mut Vec<u8>,
+    room: usize,
+) -> std::io::Result<usize> {
+    use std::io::BufRead;
+    let available = reader.fill_buf()?;
+    let window = &available[..available.len().min(room)];
+    let n = match window.iter().position(|b| *b == b'\n') {
+        Some(i) => i + 1,
+        None => window.len(),
+    };
+    line.extend_from_slice(&window[..n]);
+    reader.consume(n);
+    Ok(n)
+}
+
+/// [`refuse_busy`] from a connection's own thread.
+#[cfg(unix)]
+fn busy_blocking(stream: tokio::net::UnixStream) {
+    use std::io::Write;
+    let Ok(mut stream) = stream.into_std() else { return };
+    let error =
+        RpcError::new(Reason::Busy, "Castkey serves as many connections as it can; try again shortly");
+    let mut line = failure("null", &error);
+    line.push(b'\n');
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&line);
 }
 
 /// One `busy` error line (best effort, a second at most), then close.
@@ -474,7 +616,7 @@ fn serve_connection(
     idle: Duration,
     runtime: &tokio::runtime::Handle,
 ) -> std::io::Result<()> {
-    use std::io::{BufRead, Read, Write};
+    use std::io::Write;
     let writer = Arc::new(std::sync::Mutex::new(stream.try_clone()?));
     stream.set_read_timeout(Some(idle))?;
     let control = stream.try_clone()?;
@@ -485,9 +627,24 @@ fn serve_connection(
         writer.lock().unwrap_or_else(|e| e.into_inner()).write_all(&bytes)
     };
     let mut line = Vec::new();
+    // The whole line is due `idle` after the previous answer: a client that
+    // trickles a byte now and then is closed all the same. The first read
+    // of a line keeps the socket's timeout (`idle`, no extra system call on
+    // the hot path); only a line that arrives in pieces shortens it.
+    let mut deadline = std::time::Instant::now() + idle;
+    let mut shortened = false;
     let outcome = loop {
-        let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len()) as u64;
-        match (&mut reader).take(room).read_until(b'\n', &mut line) {
+        if !line.is_empty() && !session.subscribed {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::debug!(client = %session.identity, "ipc: a line took too long; connection closed");
+                break Ok(());
+            }
+            control.set_read_timeout(Some(left))?;
+            shortened = true;
+        }
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len());
+        match read_some(&mut reader, &mut line, room) {
             Ok(0) => break Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -499,6 +656,10 @@ fn serve_connection(
         }
         if line.last() == Some(&b'\n') {
             line.pop();
+            if shortened && !session.subscribed {
+                control.set_read_timeout(Some(idle))?;
+                shortened = false;
+            }
         } else if line.len() > MAX_LINE_BYTES {
             // The rest of the line is unknown: answer, then close.
             let r = failure("null", &RpcError::parse_error("the request line is longer than 64 KiB"));
@@ -521,16 +682,20 @@ fn serve_connection(
                 // Subscribed: never idle; notifications from now on.
                 control.set_read_timeout(None)?;
                 let writer = writer.clone();
-                notifier = Some(runtime.spawn(forward_notifications(core.subscribe(), move |bytes| {
-                    let w = writer.clone();
-                    async move {
-                        let sent = tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
-                        matches!(sent, Ok(Ok(())))
-                    }
-                })));
+                let (listener, identity) = (core.clone(), session.identity.clone());
+                let hears = move |e: &CoreEvent| listener.hears(&identity, e);
+                notifier =
+                    Some(runtime.spawn(forward_notifications_if(core.subscribe(), hears, move |bytes| {
+                        let w = writer.clone();
+                        async move {
+                            let sent = tokio::task::spawn_blocking(move || write_line(&w, bytes)).await;
+                            matches!(sent, Ok(Ok(())))
+                        }
+                    })));
             }
         }
         line.clear();
+        deadline = std::time::Instant::now() + idle;
     };
     if let Some(n) = notifier {
         n.abort();
@@ -541,7 +706,11 @@ fn serve_connection(
 #[cfg(unix)]
 impl Drop for IpcServer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::symlink_metadata(&self.path).map(|m| (m.dev(), m.ino())).ok();
+        if now.is_some() && now == self.inode {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -32,7 +32,7 @@ mod account;
 mod activity;
 mod atomic_file;
 mod broker;
-mod caller;
+pub(crate) mod caller;
 mod catalog;
 mod clients;
 mod clock;
@@ -60,7 +60,8 @@ mod template;
 pub mod test_support;
 
 pub use crate::core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
-pub use caller::Caller;
+pub use access::FORCE_INTERVAL_SECS;
+pub use caller::{Caller, Principal, Strength, Terminal};
 pub use consent::{ClientSession, ConsentMode, CONSENT_WAIT, DENIED_QUIET_SECS};
 pub use error::CoreError;
 pub use event::CoreEvent;
@@ -77,6 +78,54 @@ pub use secret::{
 };
 pub use settings::SettingsFile;
 
+/// Whether `c` must not reach a terminal or a window as it is: a control
+/// character (escape sequences) or a bidirectional override or isolate
+/// (text that reads differently from what it is).
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` without control and bidirectional-override characters: how
+/// provider- and caller-given names enter the core.
+pub fn clean_text(text: &str) -> String {
+    text.chars().filter(|c| !is_unsafe_char(*c)).collect()
+}
+
+/// `text` with each control or bidirectional-override character written as
+/// `\uXXXX` (newlines and tabs kept when `keep_lines`): for paths, where
+/// dropping characters could make two names one, and for printing.
+pub fn escape_text(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_lines => out.push(c),
+            c if is_unsafe_char(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` for a desktop notification's body, which GNOME and Plasma read
+/// as markup (`<b>`, `<a href>`, `&amp;`): `&`, `<` and `>` escaped, and
+/// control and bidi-override characters dropped. Names in it come from
+/// providers and programs.
+pub fn notification_body(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => out.push('\n'),
+            c if is_unsafe_char(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Writes `bytes` to `path` atomically, readable by the user only (0600).
 pub fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     atomic_file::write(path, bytes)
@@ -87,3 +136,18 @@ pub const APP_SCHEME: &str = "dev.castkey.app";
 
 /// The redirect URI for browser sign-ins that come back through the deep link.
 pub const APP_REDIRECT_URI: &str = "dev.castkey.app:/callback";
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn outside_text_is_made_harmless_for_each_place() {
+        let evil = "Bot <a href=\"http://x\">OK</a> & \u{1b}[31m\u{202E}fdp.exe";
+        assert_eq!(
+            super::notification_body(evil),
+            "Bot &lt;a href=\"http://x\"&gt;OK&lt;/a&gt; &amp; [31mfdp.exe"
+        );
+        assert_eq!(super::clean_text("a\u{7}b\u{2067}c\nd"), "abcd");
+        assert_eq!(super::escape_text("a\u{1b}b\n", true), "a\\u001Bb\n");
+        assert_eq!(super::escape_text("a\nb", false), "a\\u000Ab");
+    }
+}

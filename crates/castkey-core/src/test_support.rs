@@ -172,20 +172,98 @@ fn sandbox(issuer: &str) -> CatalogMaker {
 
 impl World {
     /// A connection from this test process, which is the serving process:
-    /// one of Castkey's own tools (no consent asked).
+    /// one of Castkey's own tools, acting for whoever runs it (this test's
+    /// parent chain decides; prefer [`World::terminal_session`] or
+    /// [`World::session_for`], which say whom).
     pub fn own_session(&self) -> crate::ClientSession {
         crate::ClientSession::new(crate::Caller::this_process(), std::env::current_exe().ok().as_deref())
+    }
+
+    /// Approves whom `session` acts for: its program always (a terminal:
+    /// until it closes), as the user would in the window.
+    pub fn approve(&self, session: &crate::ClientSession) {
+        match session.terminal() {
+            Some(t) => self.core.prompts.allow_terminal(t),
+            None => {
+                let id = &session.identity;
+                let params = castkey_ipc::AllowAppParams {
+                    executable: id.executable.clone(),
+                    script: id.script.clone(),
+                    ..Default::default()
+                };
+                self.core.allow_app(&params).unwrap_or_else(|e| panic!("cannot approve {id}: {e}"));
+            }
+        }
+    }
+
+    /// Approves this test process as the broker sees it when it connects to
+    /// the socket (it is Castkey's own executable: whoever runs it).
+    pub fn approve_this_process(&self) {
+        let me = crate::Caller::this_process();
+        let seen = crate::Caller::from_peer(me.uid, me.pid);
+        self.approve(&crate::ClientSession::new(seen, std::env::current_exe().ok().as_deref()));
+    }
+
+    /// The person: Castkey's command typed at a terminal, that terminal
+    /// already allowed.
+    pub fn user_session(&self) -> crate::ClientSession {
+        let session = self.terminal_session();
+        self.approve(&session);
+        session
+    }
+
+    /// Castkey's own command typed at a terminal: the person. The terminal
+    /// session is this test process's own (it runs while the test does).
+    pub fn terminal_session(&self) -> crate::ClientSession {
+        let me = crate::Caller::this_process();
+        let pid = me.pid.unwrap_or(1);
+        let shell = crate::Caller { executable: Some("/bin/bash".into()), ..me.clone() };
+        let terminal = crate::caller::Terminal {
+            tty: "/dev/pts/99".into(),
+            tty_nr: (136 << 8) | 99,
+            session: pid,
+            leader_start: me.start_time,
+            shell,
+        };
+        crate::ClientSession::acting_for(me, true, crate::caller::Principal::Terminal(terminal))
+    }
+
+    /// Castkey's own command run by another program, `executable` (with
+    /// `script`), pid 4343: it acts for that program.
+    pub fn cli_run_by(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {
+        let program = Self::caller(executable, script, 4343);
+        crate::ClientSession::acting_for(
+            crate::Caller::this_process(),
+            true,
+            crate::caller::Principal::Program(program),
+        )
+    }
+
+    fn caller(executable: &str, script: Option<&str>, pid: i32) -> crate::Caller {
+        crate::Caller {
+            uid: crate::Caller::this_process().uid,
+            pid: Some(pid),
+            executable: Some(executable.into()),
+            script: script.map(str::to_string),
+            start_time: None,
+            strength: crate::caller::Strength::Executable,
+        }
+    }
+
+    /// A connection from a program whose identity any program can take
+    /// (`script`: `-c`, a module name…), pid 4444.
+    pub fn weak_session(executable: &str, script: &str) -> crate::ClientSession {
+        let mut caller = Self::caller(executable, Some(script), 4444);
+        caller.strength = crate::caller::Strength::Weak("code on a command line".into());
+        crate::ClientSession::new(caller, None)
     }
 
     /// A connection from another program, `executable` (with `script` for
     /// an interpreter), with pid 4242: a broadcasting app as the core sees it.
     pub fn session_for(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {
-        let caller = crate::Caller {
-            uid: crate::Caller::this_process().uid,
-            pid: Some(4242),
-            executable: Some(executable.into()),
-            script: script.map(str::to_string),
-        };
-        crate::ClientSession::new(caller, std::env::current_exe().ok().as_deref())
+        crate::ClientSession::new(
+            Self::caller(executable, script, 4242),
+            std::env::current_exe().ok().as_deref(),
+        )
     }
 }

@@ -202,7 +202,10 @@ async fn castkey_s_own_methods_are_refused_to_other_programs() {
     let (w, main, _bot) = two_accounts().await;
     w.core.allow_app(&AllowAppParams { executable: OBS.into(), ..Default::default() }).unwrap();
     let mut obs = w.session_for(OBS, None);
-    let mut own = w.own_session();
+    // Castkey's own command, run by an approved program: acts for it.
+    let mut obs_cli = w.cli_run_by(OBS, None);
+    let mut own = w.terminal_session();
+    w.approve(&own);
     for (method, params) in [
         ("sign_out", json!({"account": main})),
         ("apps", json!({})),
@@ -213,13 +216,15 @@ async fn castkey_s_own_methods_are_refused_to_other_programs() {
         ("add_provider", json!({"template": "oidc", "values": {}})),
     ] {
         let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let answer = dispatch(&w.core, &mut obs, line.as_bytes()).await.unwrap();
-        let reason = answer.error.as_ref().and_then(|e| e.reason());
-        assert_eq!(reason, Some(Reason::ClientNotAllowed), "{method}: {answer:?}");
+        for session in [&mut obs, &mut obs_cli] {
+            let answer = dispatch(&w.core, session, line.as_bytes()).await.unwrap();
+            let reason = answer.error.as_ref().and_then(|e| e.reason());
+            assert_eq!(reason, Some(Reason::ClientNotAllowed), "{method}: {answer:?}");
+        }
     }
     assert_eq!(w.core.apps().len(), 1, "nothing changed");
     assert!(w.core.accounts().iter().any(|a| a.id == main), "nothing signed out");
-    // Castkey's own command may.
+    // Castkey's own command typed at a terminal may.
     let line = br#"{"jsonrpc":"2.0","id":2,"method":"status"}"#;
     let answer = dispatch(&w.core, &mut own, line).await.unwrap();
     let health: Value = answer.result.expect("status");
@@ -296,7 +301,9 @@ async fn a_subscribed_connection_hears_a_switch_and_sign_out_without_token_value
     let path = dir.path().join("castkey.sock");
     let server = IpcServer::bind(&path).unwrap();
     tokio::spawn(server.serve(w.core.clone()));
-    // This test process is the broker's own executable: an own tool.
+    // This test process is the broker's own executable: it acts for
+    // whoever runs it, approved here.
+    w.approve_this_process();
     let mut c = Line::connect(&path).await;
     c.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe"}"#).await;
     let answer = c.next().await.unwrap();
@@ -324,9 +331,15 @@ async fn the_socket_holds_up_against_floods_idlers_and_garbage() {
     let (w, _main, _bot) = two_accounts().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("castkey.sock");
-    let limits = castkey_core::IpcLimits { max_connections: 8, idle: Duration::from_millis(500) };
+    let limits = castkey_core::IpcLimits {
+        max_connections: 8,
+        reserved: 0,
+        idle: Duration::from_millis(500),
+        ..Default::default()
+    };
     let server = IpcServer::bind(&path).unwrap().with_limits(limits);
     tokio::spawn(server.serve(w.core.clone()));
+    w.approve_this_process();
     // Eight silent connections fill the broker…
     let mut silent = Vec::new();
     for _ in 0..8 {
@@ -390,4 +403,306 @@ async fn the_headless_broker_refuses_unlisted_programs_and_says_how_to_allow_the
         w.core.token(&mut other, &TokenParams::default()).await.unwrap_err().reason(),
         Reason::ClientNotAllowed
     );
+}
+
+fn call(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+}
+
+/// The account ids `accounts` answers `session`.
+async fn account_ids(w: &World, session: &mut castkey_core::ClientSession) -> Vec<String> {
+    let line = call("accounts", json!({}));
+    let r = dispatch(&w.core, session, line.as_bytes()).await.and_then(|a| a.result).expect("accounts");
+    let ids = r.as_array().expect("a list").iter().map(|a| a["id"].as_str().map(str::to_string));
+    ids.collect::<Option<_>>().expect("ids")
+}
+
+#[tokio::test]
+async fn a_program_s_switch_changes_only_what_it_gets_and_a_bound_one_sees_only_its_account() {
+    let (w, main, bot) = two_accounts().await;
+    let chatbot_exe = "/opt/chatbot/bot";
+    for (exe, account) in [(chatbot_exe, None), (OBS, None), ("/opt/overlay", Some(bot.clone()))] {
+        w.core.allow_app(&AllowAppParams { executable: exe.into(), account, ..Default::default() }).unwrap();
+    }
+    let mut chatbot = w.session_for(chatbot_exe, None);
+    let mut obs = w.session_for(OBS, None);
+    let mut overlay = w.session_for("/opt/overlay", None);
+    // The chat bot switches to `main`: it gets main from now on…
+    let answer = dispatch(&w.core, &mut chatbot, call("switch", json!({"account": main})).as_bytes()).await;
+    assert_eq!(answer.unwrap().result.unwrap()["id"], json!(main));
+    assert_eq!(w.core.token(&mut chatbot, &TokenParams::default()).await.unwrap().account.id, main);
+    // …and so does its next connection (Castkey's command run by it, say)…
+    let mut chatbot_cli = w.cli_run_by(chatbot_exe, None);
+    assert_eq!(w.core.token(&mut chatbot_cli, &TokenParams::default()).await.unwrap().account.id, main);
+    // …but the active account, and what OBS gets, did not move.
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, bot);
+    assert!(w.core.accounts().iter().any(|a| a.id == bot && a.active));
+    // A program the user bound to an account may not switch away from it.
+    let answer = dispatch(&w.core, &mut overlay, call("switch", json!({"account": main})).as_bytes()).await;
+    let error = answer.unwrap().error.expect("refused");
+    assert_eq!(error.reason(), Some(Reason::ClientNotAllowed), "{error:?}");
+    assert_eq!(w.core.token(&mut overlay, &TokenParams::default()).await.unwrap().account.id, bot);
+    // It sees its account only; the others see every account.
+    assert_eq!(account_ids(&w, &mut overlay).await, std::slice::from_ref(&bot));
+    assert_eq!(account_ids(&w, &mut obs).await.len(), 2);
+    // The person at a terminal switches for everyone that follows.
+    let mut me = w.user_session();
+    let answer = dispatch(&w.core, &mut me, call("switch", json!({"account": main})).as_bytes()).await;
+    assert!(answer.unwrap().result.unwrap()["active"].as_bool().unwrap());
+    assert_eq!(w.core.token(&mut obs, &TokenParams::default()).await.unwrap().account.id, main);
+}
+
+#[tokio::test]
+async fn a_bound_program_hears_only_its_account_s_notifications() {
+    let (w, main, bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    tokio::spawn(IpcServer::bind(&path).unwrap().serve(w.core.clone()));
+    // This process, as the broker sees it on the socket, bound to `bot`.
+    let me = castkey_core::Caller::this_process();
+    let seen = castkey_core::Caller::from_peer(me.uid, me.pid);
+    let session = castkey_core::ClientSession::new(seen, std::env::current_exe().ok().as_deref());
+    if session.terminal().is_some() {
+        return; // run straight from a terminal: the person, who hears everything
+    }
+    let params = AllowAppParams {
+        executable: session.identity.executable.clone(),
+        script: session.identity.script.clone(),
+        account: Some(bot.clone()),
+        ..Default::default()
+    };
+    w.core.allow_app(&params).unwrap();
+    let mut c = Line::connect(&path).await;
+    c.send(r#"{"jsonrpc":"2.0","id":1,"method":"subscribe"}"#).await;
+    assert!(c.next().await.unwrap()["result"].is_array());
+    // The user's switch and the other account's sign-out are not its business…
+    w.core.switch(&main).unwrap();
+    w.core.sign_out(&main).await.unwrap();
+    // …its own account's sign-out is, and is the next line it hears.
+    w.core.sign_out(&bot).await.unwrap();
+    let n = c.next().await.unwrap();
+    assert_eq!(n["method"], "signed_out", "{n}");
+    assert_eq!(n["params"]["account"]["id"], json!(bot));
+}
+
+#[tokio::test]
+async fn a_terminal_is_allowed_once_until_it_closes_never_always() {
+    let (w, _main, bot) = two_accounts().await;
+    let core = w.core.clone();
+    let mut tty = w.terminal_session();
+    let asking = tokio::spawn(async move {
+        let r = core.token(&mut tty, &TokenParams::default()).await;
+        (r, tty)
+    });
+    let Some(CoreEvent::ConsentRequested(req)) =
+        w.events.wait_for(|e| matches!(e, CoreEvent::ConsentRequested(_))).await
+    else {
+        panic!("no prompt")
+    };
+    assert!(!req.always_offered);
+    assert!(req.note.as_deref().is_some_and(|n| n.contains("until that terminal session ends")), "{req:?}");
+    assert!(req.identity.script.as_deref().is_some_and(|s| s.starts_with("terminal /dev/pts/99")));
+    // "Always" is taken as "until it closes": nothing lands in clients.json.
+    let args =
+        AnswerConsentArgs { id: req.id, decision: ConsentDecision::Always, scopes: None, bind_account: None };
+    w.core.answer_consent(&args).unwrap();
+    let (served, _) = asking.await.unwrap();
+    assert_eq!(served.unwrap().account.id, bot);
+    assert!(w.core.apps().is_empty(), "a terminal is never allowed always");
+    // The next command typed there is served without a prompt.
+    let mut again = w.terminal_session();
+    w.core.token(&mut again, &TokenParams::default()).await.expect("same terminal session");
+    assert!(w.core.pending_consents().is_empty());
+    // A weak identity (code on a command line) is not allowed always either.
+    let core = w.core.clone();
+    let asking = tokio::spawn(async move {
+        let mut code = World::weak_session("/usr/bin/python3.11", "-c");
+        core.token(&mut code, &TokenParams::default()).await
+    });
+    let Some(CoreEvent::ConsentRequested(req)) = w
+        .events
+        .wait_for(
+            |e| matches!(e, CoreEvent::ConsentRequested(r) if r.identity.script.as_deref() == Some("-c")),
+        )
+        .await
+    else {
+        panic!("no prompt")
+    };
+    assert!(!req.always_offered);
+    let args =
+        AnswerConsentArgs { id: req.id, decision: ConsentDecision::Always, scopes: None, bind_account: None };
+    w.core.answer_consent(&args).unwrap();
+    asking.await.unwrap().expect("allowed once");
+    assert!(w.core.apps().is_empty(), "`-c` is never allowed always");
+}
+
+#[tokio::test]
+async fn a_trickling_or_hoarding_program_shuts_out_no_approved_one() {
+    let (w, _main, _bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    let limits = castkey_core::IpcLimits {
+        max_connections: 8,
+        reserved: 4,
+        per_program: 4,
+        idle: Duration::from_millis(1_000),
+    };
+    tokio::spawn(IpcServer::bind(&path).unwrap().with_limits(limits).serve(w.core.clone()));
+    w.approve_this_process();
+    // A connection that sends a byte every 200 ms never completes a line:
+    // closed after the line's deadline, however busy it looks.
+    let started = std::time::Instant::now();
+    let mut trickle = Line::connect(&path).await;
+    let closed = loop {
+        if trickle.stream.get_mut().write_all(b" ").await.is_err() {
+            break true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if started.elapsed() > Duration::from_secs(4) {
+            break false;
+        }
+        let mut probe = [0u8; 1];
+        let read =
+            tokio::time::timeout(Duration::from_millis(1), trickle.stream.get_mut().read(&mut probe)).await;
+        if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+            break true;
+        }
+    };
+    assert!(closed, "a trickling connection stayed open");
+    assert!(started.elapsed() < Duration::from_millis(2_500), "{:?}", started.elapsed());
+    // Another program opens 20 connections and trickles on all of them.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        return;
+    }
+    let hoarder = dir.path().join("hoard.py");
+    std::fs::write(
+        &hoarder,
+        format!(
+            "import socket, time\n\
+             socks = []\n\
+             for _ in range(20):\n\
+             \x20   s = socket.socket(socket.AF_UNIX); s.connect({:?}); socks.append(s)\n\
+             open_ = set(range(20))\n\
+             for _ in range(15):\n\
+             \x20   time.sleep(0.2)\n\
+             \x20   for i in list(open_):\n\
+             \x20       try: socks[i].send(b' ')\n\
+             \x20       except OSError: open_.discard(i)\n\
+             print('OPEN', len(open_))\n",
+            path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let child = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/python3").arg(hoarder).output().expect("python runs")
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While it holds what it may, the approved program is answered at once.
+    for _ in 0..3 {
+        let asked = std::time::Instant::now();
+        let mut fine = Line::connect(&path).await;
+        fine.send(r#"{"jsonrpc":"2.0","id":5,"method":"token"}"#).await;
+        let answer = fine.next().await.unwrap();
+        assert!(answer["result"]["access_token"].is_string(), "{answer}");
+        assert!(asked.elapsed() < Duration::from_millis(100), "{:?}", asked.elapsed());
+    }
+    let out = child.await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), "OPEN 0", "the hoarder's connections outlived their lines: {text}");
+}
+
+#[test]
+fn the_socket_path_takes_nothing_that_is_not_castkey_s() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file at the path: an error naming it, the file untouched.
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let err = IpcServer::bind(&file).unwrap_err().to_string();
+    assert!(err.contains(&file.display().to_string()) && err.contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    // A directory at the path: the same.
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    assert!(IpcServer::bind(&folder).unwrap_err().to_string().contains("a directory"));
+    assert!(folder.is_dir());
+    // An existing folder of this user is not chmodded (it may be $HOME)…
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = IpcServer::bind(&home.join("castkey.sock")).unwrap();
+    assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode() & 0o777, 0o755);
+    // …and dropping the server removes its socket only while it is its own.
+    std::fs::remove_file(home.join("castkey.sock")).unwrap();
+    std::fs::write(home.join("castkey.sock"), b"someone else's").unwrap();
+    drop(server);
+    assert_eq!(std::fs::read(home.join("castkey.sock")).unwrap(), b"someone else's");
+    // A folder others may write to is refused, not chmodded.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = IpcServer::bind(&shared.join("castkey.sock")).unwrap_err().to_string();
+    assert!(err.contains("other users"), "{err}");
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o777);
+}
+
+#[tokio::test]
+async fn allow_once_covers_only_the_account_and_scopes_the_prompt_showed() {
+    let (w, main, bot) = two_accounts().await;
+    let core = w.core.clone();
+    let mut program = w.session_for("/opt/overlay", None);
+    let asking = tokio::spawn(async move {
+        let r = core.token(&mut program, &TokenParams::default()).await;
+        (r, program)
+    });
+    let Some(CoreEvent::ConsentRequested(req)) =
+        w.events.wait_for(|e| matches!(e, CoreEvent::ConsentRequested(_))).await
+    else {
+        panic!("no prompt")
+    };
+    assert_eq!(req.account.as_ref().map(|a| a.id.as_str()), Some(bot.as_str()));
+    let args = AnswerConsentArgs {
+        id: req.id,
+        decision: ConsentDecision::AllowOnce,
+        scopes: None,
+        bind_account: None,
+    };
+    w.core.answer_consent(&args).unwrap();
+    let (r, mut program) = asking.await.unwrap();
+    assert_eq!(r.unwrap().account.id, bot);
+    // The same again: covered.
+    assert_eq!(w.core.token(&mut program, &TokenParams::default()).await.unwrap().account.id, bot);
+    // Another account on the same connection: asked again, not served.
+    let core = w.core.clone();
+    let other = TokenParams { account: Some(main.clone()), ..Default::default() };
+    let asking = tokio::spawn(async move { core.token(&mut program, &other).await });
+    let Some(CoreEvent::ConsentRequested(req)) = w
+        .events
+        .wait_for(|e| matches!(e, CoreEvent::ConsentRequested(r) if r.account.as_ref().is_some_and(|a| a.id == main)))
+        .await
+    else {
+        panic!("not asked again for the other account")
+    };
+    let args =
+        AnswerConsentArgs { id: req.id, decision: ConsentDecision::Deny, scopes: None, bind_account: None };
+    w.core.answer_consent(&args).unwrap();
+    assert_eq!(asking.await.unwrap().unwrap_err().reason(), Reason::ConsentDenied);
+}
+
+#[tokio::test]
+async fn a_program_forces_a_refresh_at_most_once_per_account_per_interval() {
+    let (w, _main, _bot) = two_accounts().await;
+    w.core.allow_app(&AllowAppParams { executable: OBS.into(), ..Default::default() }).unwrap();
+    let mut obs = w.session_for(OBS, None);
+    let forced = TokenParams { force_refresh: Some(true), ..Default::default() };
+    let first = w.core.token(&mut obs, &TokenParams::default()).await.unwrap().access_token;
+    let refreshed = w.core.token(&mut obs, &forced).await.unwrap().access_token;
+    assert_ne!(refreshed, first, "the first forced refresh goes to the provider");
+    // Forced again at once, many times: the provider is not asked again.
+    for _ in 0..5 {
+        assert_eq!(w.core.token(&mut obs, &forced).await.unwrap().access_token, refreshed);
+    }
+    w.clock.advance(11);
+    let later = w.core.token(&mut obs, &forced).await.unwrap().access_token;
+    assert_ne!(later, refreshed, "after the interval, a forced refresh is one again");
 }

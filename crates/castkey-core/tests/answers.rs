@@ -210,7 +210,7 @@ async fn ten_apps_reporting_the_same_refused_token_cause_one_refresh() {
         ("refresh-1".into(), rotated("access-2", "refresh-2")),
         ("refresh-2".into(), rotated("access-3", "refresh-3")),
     ];
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     assert_eq!(w.core.token(&mut me, &params(&id)).await.expect("cached").access_token, "access-1");
     assert_eq!(p.lock().unwrap().posts, 1, "only the code exchange so far");
 
@@ -218,7 +218,7 @@ async fn ten_apps_reporting_the_same_refused_token_cause_one_refresh() {
     let core = w.core.clone();
     let asks: Vec<_> = (0..10)
         .map(|_| {
-            let (core, mut session, params) = (core.clone(), w.own_session(), rejected(&id, "access-1"));
+            let (core, mut session, params) = (core.clone(), w.user_session(), rejected(&id, "access-1"));
             tokio::spawn(async move { core.token(&mut session, &params).await })
         })
         .collect();
@@ -248,7 +248,7 @@ async fn a_token_without_expiry_or_refresh_token_is_kept_across_a_restart() {
     let (w, p, issuer) = world().await;
     // GitHub OAuth apps: no `expires_in`, no `refresh_token`.
     let id = sign_in(&w, &p, &issuer, json!({"access_token": "gho_forever", "token_type": "bearer"})).await;
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     assert_eq!(w.core.token(&mut me, &params(&id)).await.unwrap().access_token, "gho_forever");
     // Kept in the secret store, not on disk.
     assert_eq!(stored(&w, &format!("account/{id}/access_token")).as_deref(), Some("gho_forever"));
@@ -267,7 +267,7 @@ async fn a_token_without_expiry_or_refresh_token_is_kept_across_a_restart() {
     // Days later, after a restart of Castkey: still served, the provider not asked.
     w.clock.advance(3 * 86_400);
     let w = w.restart().await;
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let g = w.core.token(&mut me, &params(&id)).await.expect("served after a restart");
     assert_eq!(g.access_token, "gho_forever");
     // (The world starts at 1_700_000_000.)
@@ -296,7 +296,7 @@ async fn a_token_with_a_lifetime_but_no_refresh_token_is_not_kept() {
             .await;
     assert!(stored(&w, &format!("account/{id}/access_token")).is_none());
     let w = w.restart().await;
-    let err = w.core.token(&mut w.own_session(), &params(&id)).await.unwrap_err();
+    let err = w.core.token(&mut w.user_session(), &params(&id)).await.unwrap_err();
     assert_eq!(err.reason(), Reason::ReauthRequired, "{err}");
 }
 
@@ -309,7 +309,7 @@ async fn a_refreshed_id_token_naming_another_user_keeps_nothing_of_that_user() {
     other["id_token"] = id_token(&issuer, "someone-else", None).into();
     p.lock().unwrap().live = vec![("refresh-1".into(), other)];
     w.clock.advance(14_400);
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let err = w.core.token(&mut me, &params(&id)).await.unwrap_err();
     assert_eq!(err.reason(), Reason::ReauthRequired, "{err}");
     assert!(w
@@ -338,7 +338,7 @@ async fn a_refreshed_id_token_of_the_same_user_is_accepted_without_a_nonce() {
     same["id_token"] = id_token(&issuer, "streamer", None).into();
     p.lock().unwrap().live = vec![("refresh-1".into(), same)];
     w.clock.advance(14_400);
-    let g = w.core.token(&mut w.own_session(), &params(&id)).await.expect("refreshed");
+    let g = w.core.token(&mut w.user_session(), &params(&id)).await.expect("refreshed");
     assert_eq!(g.access_token, "access-2");
     assert_eq!(stored(&w, &format!("account/{id}/refresh_token")).as_deref(), Some("refresh-2"));
 }
@@ -351,7 +351,7 @@ async fn an_app_reports_the_refused_token_over_the_wire() {
     let line = json!({"jsonrpc": "2.0", "id": 1, "method": "token",
         "params": {"account": id, "rejected": "access-1"}})
     .to_string();
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let answer = castkey_core::dispatch(&w.core, &mut me, line.as_bytes()).await.expect("answered");
     let answer = serde_json::to_value(answer).unwrap();
     assert_eq!(answer["result"]["access_token"], "access-2", "{answer}");

@@ -64,7 +64,7 @@ async fn the_client_is_served_and_this_process_is_an_own_tool() {
 async fn the_pipe_holds_up_against_floods_idlers_and_oversized_lines() {
     let w = World::with_sandbox("http://127.0.0.1:9/").await;
     let path = pipe_path("limits");
-    let limits = IpcLimits { max_connections: 2, idle: Duration::from_millis(700) };
+    let limits = IpcLimits { max_connections: 2, idle: Duration::from_millis(700), ..Default::default() };
     tokio::spawn(IpcServer::bind(&path).unwrap().with_limits(limits).serve(w.core.clone()));
     let mut subscribed = raw(&path).await;
     send(&mut subscribed, r#"{"jsonrpc":"2.0","id":1,"method":"subscribe"}"#).await;

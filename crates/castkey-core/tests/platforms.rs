@@ -132,7 +132,7 @@ async fn twitch_signs_in_with_a_code_and_a_public_client() {
     assert!(last["device"]["scopes"].as_str().unwrap().contains("channel:manage:broadcast"), "{last}");
     assert!(last["device"].get("scope").is_none() && last["device"].get("client_secret").is_none(), "{last}");
     // `scope` came as a JSON array; the Client-Id header comes with the token.
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let grant = w.core.token(&mut me, &params(&account.id)).await.expect("token");
     assert!(grant.scope.iter().any(|s| s == "user:read:chat"), "{:?}", grant.scope);
     assert_eq!(grant.headers.get("Client-Id").map(String::as_str), Some("castkey-twitch"));
@@ -146,10 +146,12 @@ async fn twitch_public_refresh_tokens_are_one_time_and_a_replay_ends_the_grant()
     let s = Standin::start("twitch");
     let w = twitch_world(&s).await;
     let account = twitch_code_sign_in(&w, &s, "streamer").await;
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let forced = TokenParams { force_refresh: Some(true), ..params(&account.id) };
     let first = w.core.token(&mut me, &params(&account.id)).await.unwrap().access_token;
+    // A forced refresh is honoured at most once per account per interval.
     let second = w.core.token(&mut me, &forced).await.unwrap().access_token;
+    w.clock.advance(castkey_core::FORCE_INTERVAL_SECS);
     let third = w.core.token(&mut me, &forced).await.unwrap().access_token;
     assert!(first != second && second != third);
     // Castkey used each rotated refresh token once: the grant is alive.
@@ -238,14 +240,14 @@ async fn the_validation_duty_is_one_call_per_account_per_hour_with_one_or_fifty_
     let account = twitch_code_sign_in(&w, &s, "streamer").await;
     assert_eq!(s.count("/oauth2/validate").await, 1, "the sign-in asked who signed in: that validated");
     // One app at start: the sign-in's validation counts for this hour.
-    let mut app = w.own_session();
+    let mut app = w.user_session();
     w.core.token(&mut app, &params(&account.id)).await.expect("token");
     assert_eq!(s.count("/oauth2/validate").await, 1);
     // Fifty apps at once, and again: no more calls within the hour.
     let ask_fifty = || async {
         let mut tasks = Vec::new();
         for _ in 0..50 {
-            let (core, mut session, p) = (w.core.clone(), w.own_session(), params(&account.id));
+            let (core, mut session, p) = (w.core.clone(), w.user_session(), params(&account.id));
             tasks.push(tokio::spawn(async move { core.token(&mut session, &p).await.map(|_| ()) }));
         }
         for t in tasks {
@@ -286,7 +288,7 @@ async fn a_disconnected_twitch_app_is_told_to_every_subscriber_at_once() {
     let s = Standin::start("twitch");
     let w = twitch_world(&s).await;
     let account = twitch_code_sign_in(&w, &s, "streamer").await;
-    let mut app = w.own_session();
+    let mut app = w.user_session();
     w.core.token(&mut app, &params(&account.id)).await.expect("token");
     let mut subscribers: Vec<_> = (0..5).map(|_| w.core.subscribe()).collect();
     // The user disconnects Castkey on twitch.tv (Settings > Connections).
@@ -312,7 +314,7 @@ async fn a_token_refused_while_the_grant_lives_is_replaced_not_revoked() {
     let s = Standin::start("twitch");
     let w = twitch_world(&s).await;
     let account = twitch_code_sign_in(&w, &s, "streamer").await;
-    let mut app = w.own_session();
+    let mut app = w.user_session();
     let old = w.core.token(&mut app, &params(&account.id)).await.unwrap().access_token;
     let mut events = w.core.subscribe();
     s.post("/_test/expire_access?login=streamer").await;
@@ -333,7 +335,7 @@ async fn a_rate_limited_validation_waits_for_retry_after() {
     let s = Standin::start("twitch");
     let w = twitch_world(&s).await;
     let account = twitch_code_sign_in(&w, &s, "streamer").await;
-    let mut app = w.own_session();
+    let mut app = w.user_session();
     w.core.token(&mut app, &params(&account.id)).await.expect("token");
     let base = s.count("/oauth2/validate").await;
     s.post("/_test/ratelimit?count=1&retry_after=120").await;
@@ -402,7 +404,7 @@ async fn youtube_signs_in_through_loopback_with_pkce_and_adds_another_account() 
     assert!(url.query_pairs().any(|(k, v)| k == "prompt" && v == "select_account consent"), "{url}");
     assert_eq!(bot.expect("bot").id, "youtube:222");
     // Google does not rotate: a refresh keeps the refresh token.
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let forced = TokenParams { force_refresh: Some(true), ..params("youtube:222") };
     w.core.token(&mut me, &forced).await.expect("refreshed");
     w.core.token(&mut me, &forced).await.expect("refreshed with the same refresh token");
@@ -458,10 +460,12 @@ async fn kick_signs_in_with_pkce_and_its_secret_and_rotates_refresh_tokens() {
     for k in ["client_id", "client_secret", "code", "code_verifier", "redirect_uri"] {
         assert!(keys.as_array().unwrap().iter().any(|v| v == k), "{k} not in {keys}");
     }
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     let forced = TokenParams { force_refresh: Some(true), ..params(&account.id) };
     for _ in 0..3 {
         w.core.token(&mut me, &forced).await.expect("each rotated token used once");
+        // A forced refresh is honoured at most once per account per interval.
+        w.clock.advance(castkey_core::FORCE_INTERVAL_SECS);
     }
     assert_eq!(s.count("refresh").await, 3);
     // The access token Castkey serves is active by Kick's introspection.
@@ -501,10 +505,11 @@ async fn every_app_subscribed_on_the_socket_hears_revoked() {
     let s = Standin::start("twitch");
     let w = twitch_world(&s).await;
     let account = twitch_code_sign_in(&w, &s, "streamer").await;
-    w.core.token(&mut w.own_session(), &params(&account.id)).await.expect("token");
+    w.core.token(&mut w.user_session(), &params(&account.id)).await.expect("token");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("castkey.sock");
     tokio::spawn(castkey_core::IpcServer::bind(&path).unwrap().serve(w.core.clone()));
+    w.approve_this_process();
     let mut apps = Vec::new();
     for _ in 0..3 {
         let mut c = tokio::io::BufReader::new(tokio::net::UnixStream::connect(&path).await.unwrap());

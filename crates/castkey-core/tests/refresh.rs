@@ -76,7 +76,7 @@ fn params(account: &str) -> TokenParams {
 #[tokio::test]
 async fn a_refused_refresh_token_falls_back_to_the_key_and_a_refused_key_asks_for_sign_in() {
     let (w, script, id) = signed_in().await;
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     assert_eq!(w.core.token(&mut me, &params(&id)).await.expect("cached").access_token, "access-1");
 
     // An hour later: the refresh token is refused (400, no `error` member),
@@ -101,7 +101,7 @@ async fn a_refused_refresh_token_falls_back_to_the_key_and_a_refused_key_asks_fo
 #[tokio::test]
 async fn a_provider_that_is_down_is_try_later_and_loses_nothing() {
     let (w, script, id) = signed_in().await;
-    let mut me = w.own_session();
+    let mut me = w.user_session();
     script.lock().unwrap().refresh = (503, "<html>maintenance</html>".into());
     w.clock.advance(3600);
     let err = w.core.token(&mut me, &params(&id)).await.unwrap_err();

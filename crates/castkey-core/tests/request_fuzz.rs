@@ -79,7 +79,7 @@ proptest! {
         let rt = runtime();
         rt.block_on(async {
             let w = World::with_sandbox("http://127.0.0.1:9").await;
-            let mut own = w.own_session();
+            let mut own = w.user_session();
             if let Some(a) = dispatch(&w.core, &mut own, &bytes).await {
                 well_formed(&a, None);
             }

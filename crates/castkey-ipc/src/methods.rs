@@ -424,7 +424,7 @@ impl Method for Subscribe {
     type Result = Vec<String>;
 }
 
-/// `sign_out` (Castkey's own tools only): revoke an account's grant at the
+/// `sign_out` (the user's, [`Access::UserAction`]): revoke an account's grant at the
 /// provider (RFC 7009) and forget it here.
 #[derive(Debug)]
 pub enum SignOut {}
@@ -435,7 +435,7 @@ impl Method for SignOut {
     type Result = crate::ui::SignedOut;
 }
 
-/// `status` (Castkey's own tools only): every account's token health.
+/// `status` (the user's, [`Access::UserAction`]): every account's token health.
 #[derive(Debug)]
 pub enum Status {}
 
@@ -545,7 +545,7 @@ pub struct ClientApproval {
     pub approved_at: u64,
 }
 
-/// `apps` (Castkey's own tools only): the clients allowed always.
+/// `apps` (the user's, [`Access::UserAction`]): the clients allowed always.
 #[derive(Debug)]
 pub enum Apps {}
 
@@ -555,7 +555,7 @@ impl Method for Apps {
     type Result = Vec<ClientApproval>;
 }
 
-/// `allow_app` (Castkey's own tools only): allow a client always, or change
+/// `allow_app` (the user's, [`Access::UserAction`]): allow a client always, or change
 /// what it may get. This is how a headless broker learns its clients.
 #[derive(Debug)]
 pub enum AllowApp {}
@@ -587,7 +587,7 @@ pub struct AllowAppParams {
     pub account: Option<String>,
 }
 
-/// `revoke_app` (Castkey's own tools only): forget a client's approval; its
+/// `revoke_app` (the user's, [`Access::UserAction`]): forget a client's approval; its
 /// open connections lose it at once.
 #[derive(Debug)]
 pub enum RevokeApp {}
@@ -598,7 +598,7 @@ impl Method for RevokeApp {
     type Result = bool;
 }
 
-/// `activity` (Castkey's own tools only): the activity log, newest last.
+/// `activity` (the user's, [`Access::UserAction`]): the activity log, newest last.
 #[derive(Debug)]
 pub enum Activity {}
 
@@ -661,7 +661,7 @@ fn one() -> u32 {
     1
 }
 
-/// `add_provider` (Castkey's own tools only): the window's "add a
+/// `add_provider` (the user's, [`Access::UserAction`]): the window's "add a
 /// service", for machines without one. Secrets in `values` go to the
 /// keychain.
 #[derive(Debug)]
@@ -673,7 +673,7 @@ impl Method for AddProvider {
     type Result = ProviderInfo;
 }
 
-/// `remove_provider` (Castkey's own tools only).
+/// `remove_provider` (the user's, [`Access::UserAction`]).
 #[derive(Debug)]
 pub enum RemoveProvider {}
 
@@ -683,7 +683,7 @@ impl Method for RemoveProvider {
     type Result = ();
 }
 
-/// `provider_templates` (Castkey's own tools only): what `add_provider` takes.
+/// `provider_templates` (the user's, [`Access::UserAction`]): what `add_provider` takes.
 #[derive(Debug)]
 pub enum ProviderTemplates {}
 
@@ -693,41 +693,71 @@ impl Method for ProviderTemplates {
     type Result = Vec<crate::ui::ProviderTemplate>;
 }
 
-/// Every method name, for dispatch tables, `hello` and docs.
-pub const METHODS: &[&str] = &[
-    Hello::METHOD,
-    Token::METHOD,
-    Accounts::METHOD,
-    Providers::METHOD,
-    Login::METHOD,
-    LoginWithCode::METHOD,
-    Switch::METHOD,
-    Subscribe::METHOD,
-    SignOut::METHOD,
-    Status::METHOD,
-    Apps::METHOD,
-    AllowApp::METHOD,
-    RevokeApp::METHOD,
-    Activity::METHOD,
-    AddProvider::METHOD,
-    RemoveProvider::METHOD,
-    ProviderTemplates::METHOD,
-];
+/// Who may call a method: the one access rule of the protocol. The broker
+/// checks it before any handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Anyone on this user's socket (`hello`).
+    Open,
+    /// A program the user approved (always, or once in a prompt; a
+    /// headless broker: listed in `clients.json`). Castkey's `castkey`
+    /// command has no standing of its own: it acts for the program that runs
+    /// it, or for the person at the terminal it was typed in.
+    ApprovedProgram,
+    /// The user's own action, or a read of what every program did: changing
+    /// what other programs get (approving, revoking, adding or removing a
+    /// provider, signing out), the token health of every account and the
+    /// activity log. Only the window, or `castkey` typed at a terminal.
+    UserAction,
+}
 
-/// Methods only Castkey's own programs (the `castkey` command and the app,
-/// installed side by side with the broker) may call: they change what
-/// other clients get, or show what they did.
-pub const OWN_TOOLS_ONLY: &[&str] = &[
-    SignOut::METHOD,
-    Status::METHOD,
-    Apps::METHOD,
-    AllowApp::METHOD,
-    RevokeApp::METHOD,
-    Activity::METHOD,
-    AddProvider::METHOD,
-    RemoveProvider::METHOD,
-    ProviderTemplates::METHOD,
-];
+/// One method and who may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodAccess {
+    pub method: &'static str,
+    pub access: Access,
+}
+
+macro_rules! method_table {
+    ($($method:ty => $access:ident),* $(,)?) => {
+        /// Every method and its [`Access`]: the one list. A method type not
+        /// listed here is not served (JSON-RPC "method not found").
+        pub const METHOD_TABLE: &[MethodAccess] =
+            &[$(MethodAccess { method: <$method as Method>::METHOD, access: Access::$access }),*];
+        /// Every method name, for dispatch tables, `hello` and docs.
+        pub const METHODS: &[&str] = &[$(<$method as Method>::METHOD),*];
+    };
+}
+
+method_table! {
+    Hello => Open,
+    Token => ApprovedProgram,
+    Accounts => ApprovedProgram,
+    Providers => ApprovedProgram,
+    Login => ApprovedProgram,
+    LoginWithCode => ApprovedProgram,
+    Switch => ApprovedProgram,
+    Subscribe => ApprovedProgram,
+    SignOut => UserAction,
+    Status => UserAction,
+    Apps => UserAction,
+    AllowApp => UserAction,
+    RevokeApp => UserAction,
+    Activity => UserAction,
+    AddProvider => UserAction,
+    RemoveProvider => UserAction,
+    ProviderTemplates => UserAction,
+}
+
+/// Who may call `method`; `None`: no such method.
+pub fn access_of(method: &str) -> Option<Access> {
+    METHOD_TABLE.iter().find(|m| m.method == method).map(|m| m.access)
+}
+
+/// The methods of one access class, in table order.
+pub fn methods_with(access: Access) -> impl Iterator<Item = &'static str> {
+    METHOD_TABLE.iter().filter(move |m| m.access == access).map(|m| m.method)
+}
 
 #[cfg(test)]
 mod tests {
@@ -749,6 +779,31 @@ mod tests {
     fn unknown_parameter_is_refused() {
         let err = serde_json::from_str::<TokenParams>(r#"{"scopes":"x"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn every_method_has_one_access_class() {
+        assert_eq!(METHOD_TABLE.len(), METHODS.len());
+        let mut names: Vec<&str> = METHODS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), METHODS.len(), "a method listed twice");
+        for name in METHODS {
+            assert!(access_of(name).is_some(), "{name}");
+        }
+        assert_eq!(access_of(Hello::METHOD), Some(Access::Open));
+        assert_eq!(methods_with(Access::Open).collect::<Vec<_>>(), [Hello::METHOD]);
+        for m in [
+            AllowApp::METHOD,
+            RevokeApp::METHOD,
+            SignOut::METHOD,
+            AddProvider::METHOD,
+            RemoveProvider::METHOD,
+        ] {
+            assert_eq!(access_of(m), Some(Access::UserAction), "{m} changes what others get");
+        }
+        assert_eq!(access_of(Token::METHOD), Some(Access::ApprovedProgram));
+        assert_eq!(access_of("refresh_token"), None);
     }
 
     #[test]

@@ -390,6 +390,23 @@ pub struct ConsentRequest {
     /// Unix seconds; after it the request fails with `consent_timeout`.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub expires_at: u64,
+    /// Whether "Always allow" may be offered: not for an identity any
+    /// program can take (code on a command line, an interpreter with no
+    /// script, a relative script path, a terminal session). The broker
+    /// takes "Always" for such a prompt as "Allow once".
+    #[serde(default)]
+    pub always_offered: bool,
+    /// What the prompt must say about the identity: why "Always" is not
+    /// offered, that it is a sandboxed app (the strongest identity), or
+    /// that a terminal is allowed until it closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub note: Option<String>,
+    /// Who ran Castkey's `castkey` command on this program's behalf, when
+    /// the request came through it (`castkey token` run by a script).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub via: Option<String>,
 }
 
 /// The user's answer to a consent prompt.

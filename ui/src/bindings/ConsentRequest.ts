@@ -33,4 +33,22 @@ method: string,
 /**
  * Unix seconds; after it the request fails with `consent_timeout`.
  */
-expires_at: number, };
+expires_at: number, 
+/**
+ * Whether "Always allow" may be offered: not for an identity any
+ * program can take (code on a command line, an interpreter with no
+ * script, a relative script path, a terminal session). The broker
+ * takes "Always" for such a prompt as "Allow once".
+ */
+always_offered: boolean, 
+/**
+ * What the prompt must say about the identity: why "Always" is not
+ * offered, that it is a sandboxed app (the strongest identity), or
+ * that a terminal is allowed until it closes.
+ */
+note?: string, 
+/**
+ * Who ran Castkey's `castkey` command on this program's behalf, when
+ * the request came through it (`castkey token` run by a script).
+ */
+via?: string, };

@@ -14,6 +14,7 @@ const request: ConsentRequest = {
   scopes: ["broadcaster"],
   method: "token",
   expires_at: NOW + 120,
+  always_offered: true,
 };
 
 async function prompt(overrides = {}) {
@@ -47,6 +48,25 @@ describe("Consent prompt", () => {
     app.store.showScreen("settings");
     await waitFor(() => expect(document.getElementById("panel-settings")?.hidden).toBe(false));
     expect(document.querySelector('#consent:not([hidden]) [role="dialog"]')).not.toBeNull();
+  });
+
+  it("offers no Always for an identity any program can take, says why and through what it asked", async () => {
+    fakeBackend({ answer_consent: () => null });
+    await renderApp();
+    await shellEmits(events.consentRequested, {
+      ...request,
+      id: 42,
+      identity: { executable: "/usr/bin/python3", script: "-c" },
+      always_offered: false,
+      note: "allowed once at most: it runs code from its command line, as any program can",
+      via: "Castkey's command /usr/bin/castkey (process 99)",
+    });
+    const dialog = await waitFor(() => document.querySelector<HTMLElement>('[data-consent-id="42"]')!);
+    expect(dialog.querySelector("#consent-always")).toBeNull();
+    expect(dialog.querySelector<HTMLElement>(".consent-always")?.hidden).toBe(true);
+    expect(dialog.querySelector("#consent-once")).not.toBeNull();
+    expect(dialog.textContent).toContain("allowed once at most");
+    expect(dialog.textContent).toContain("Castkey's command /usr/bin/castkey (process 99)");
   });
 
   it("denies on Escape", async () => {

@@ -145,6 +145,12 @@ function Dialog(props: { request: ConsentRequest; more: number }) {
             <dd>{String(request.pid)}</dd>
           </>
         )}
+        {request.via && (
+          <>
+            <dt>{t.via}</dt>
+            <dd>{request.via}</dd>
+          </>
+        )}
         <dt>{t.wants}</dt>
         <dd>{t.method(request.method)}</dd>
         {request.method === "token" && (
@@ -167,7 +173,12 @@ function Dialog(props: { request: ConsentRequest; more: number }) {
           {t.weakIdentity}
         </p>
       )}
-      <fieldset class="consent-always">
+      {request.note && (
+        <p class="consent-warning" id="consent-note">
+          {request.note}
+        </p>
+      )}
+      <fieldset class="consent-always" hidden={!request.always_offered}>
         <legend>{t.alwaysOptions}</legend>
         {request.scopes.length > 0 && (
           <label class="check">
@@ -222,15 +233,17 @@ function Dialog(props: { request: ConsentRequest; more: number }) {
         >
           {t.allowOnce}
         </button>
-        <button
-          id="consent-always"
-          type="button"
-          class="btn btn-primary"
-          disabled={busy}
-          onClick={() => void answer("always")}
-        >
-          {t.always}
-        </button>
+        {request.always_offered && (
+          <button
+            id="consent-always"
+            type="button"
+            class="btn btn-primary"
+            disabled={busy}
+            onClick={() => void answer("always")}
+          >
+            {t.always}
+          </button>
+        )}
       </div>
     </div>
   );

@@ -23,8 +23,8 @@
 #![allow(unsafe_code)]
 
 use super::{
-    answer, failure, forward_notifications, AsyncWriteExt as _, Caller, ClientSession, Core, CoreError,
-    IpcLimits, IpcServer, Path, Reason, RpcError, MAX_LINE_BYTES,
+    answer, failure, forward_notifications_if, AsyncWriteExt as _, Caller, ClientSession, Core, CoreError,
+    CoreEvent, IpcLimits, IpcServer, Path, Reason, RpcError, MAX_LINE_BYTES,
 };
 use castkey_ipc::pipe::{self as os, OwnerOnlyPipe};
 use std::io;
@@ -242,10 +242,13 @@ async fn serve_connection(
             if session.subscribed && !was_subscribed {
                 // Subscribed: never idle; notifications from now on.
                 let writer = writer.clone();
-                notifier = Some(tokio::spawn(forward_notifications(core.subscribe(), move |bytes| {
-                    let w = writer.clone();
-                    async move { write_line(&w, bytes).await.is_ok() }
-                })));
+                let (listener, identity) = (core.clone(), session.identity.clone());
+                let hears = move |e: &CoreEvent| listener.hears(&identity, e);
+                notifier =
+                    Some(tokio::spawn(forward_notifications_if(core.subscribe(), hears, move |bytes| {
+                        let w = writer.clone();
+                        async move { write_line(&w, bytes).await.is_ok() }
+                    })));
             }
         }
         line.clear();
