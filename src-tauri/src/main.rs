@@ -114,7 +114,7 @@ fn main() {
                 }
             };
             app.manage(shell);
-            forward_core_events(app.handle().clone(), &core);
+            forward_core_events(app.handle().clone(), core.clone());
             // The scheme is registered (and a cold start's URL taken) before
             // the broker answers: once apps and scripts see Castkey up, a
             // sign-in's redirect finds its way back.
@@ -180,7 +180,7 @@ fn stop_on_sigterm(app: tauri::AppHandle) {
 
 /// Core events become window events (no secrets in any of them), each by
 /// [`CoreEvent::outward`], the one mapping the IPC server uses too.
-fn forward_core_events(app: tauri::AppHandle, core: &Core) {
+fn forward_core_events(app: tauri::AppHandle, core: std::sync::Arc<Core>) {
     let mut events = core.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -200,8 +200,12 @@ fn forward_core_events(app: tauri::AppHandle, core: &Core) {
                         notify::check_readiness(&app);
                     }
                     if let CoreEvent::ConsentRequested(_) = e {
-                        // A local program waits: the window comes forward with the prompt.
-                        window::show_main_window(&app);
+                        // A local program waits: the window comes forward with
+                        // the prompt, at most once per few seconds (a program
+                        // asking over and over cannot keep taking the focus).
+                        if core.prompt_may_raise_window() {
+                            window::show_main_window(&app);
+                        }
                     }
                     let window = e.outward().window;
                     let _ = app.emit(window.name, window.payload);

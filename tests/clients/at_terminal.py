@@ -5,6 +5,8 @@ person does: `at_terminal.py <dir> <program> [args...]`.
 Starts `bash --norc --noprofile -i` on a new pseudo-terminal (its controlling
 terminal, with job control), types the command with its output sent to
 <dir>/stdout and <dir>/stderr, and its exit code to <dir>/status, then `exit`.
+What this script reads on its standard input is typed after the command,
+for the command to read from the terminal (answers to its prompts).
 Castkey treats a `castkey` command run this way as the user's own action
 (docs/security.md: a person at a terminal; forgeable by same-user code, which
 is why it is not a security boundary). Standard library only."""
@@ -14,12 +16,15 @@ out_dir, argv = sys.argv[1], sys.argv[2:]
 line = " ".join(shlex.quote(a) for a in argv)
 files = {k: shlex.quote(os.path.join(out_dir, k)) for k in ("stdout", "stderr", "status")}
 typed = f"{line} >{files['stdout']} 2>{files['stderr']}; echo $? >{files['status']}; exit\n"
+answers = sys.stdin.buffer.read()
 
 pid, fd = pty.fork()
 if pid == 0:
     os.environ["PS1"] = "$ "
     os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
 os.write(fd, typed.encode())
+if answers:
+    os.write(fd, answers)
 seen = b""
 while True:
     try:

@@ -32,6 +32,12 @@ impl TestEnv {
     /// signing out, switching the active account, `status`), unlike
     /// [`TestEnv::castkey`], which runs it from this test binary, a program.
     pub fn castkey_at_terminal(&self, args: &[&str]) -> Output {
+        self.castkey_at_terminal_answering(args, b"")
+    }
+
+    /// [`TestEnv::castkey_at_terminal`], the person then typing `answers`
+    /// (e.g. `b"\n"`: Enter at a prompt the command shows).
+    pub fn castkey_at_terminal_answering(&self, args: &[&str], answers: &[u8]) -> Output {
         use std::os::unix::process::ExitStatusExt;
         let dir =
             tempfile::Builder::new().prefix("terminal-").tempdir_in(self.home.path()).expect("temp dir");
@@ -40,7 +46,7 @@ impl TestEnv {
             .arg(dir.path())
             .arg(binary("castkey"))
             .args(args);
-        let run = self.run_with_stdin(cmd, b"");
+        let run = self.run_with_stdin(cmd, answers);
         assert!(run.status.success(), "at_terminal.py failed: {}{}", text(&run.stdout), text(&run.stderr));
         let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap_or_default();
         let code: i32 = text(&read("status")).trim().parse().expect("the command's exit code");

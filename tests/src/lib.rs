@@ -36,7 +36,10 @@ pub use apps::{answered_refusal, answered_token, LocalProgram};
 pub use env::{screenshot_dir, EnvOptions, TestEnv};
 pub use provider::{standin_calls, standin_get, standin_post};
 pub use secrets::{in_session_keyring, KEYRING_PASSWORD};
-pub use wait::{first_matching_line, patience, patient, wait_for, wait_out_backoff};
+pub use wait::{
+    first_matching_line, patience, patient, wait_for, wait_out_backoff, wait_out_forced_refresh,
+    FORCE_INTERVAL_SECS,
+};
 
 use std::path::PathBuf;
 

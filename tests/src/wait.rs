@@ -66,3 +66,15 @@ pub fn wait_out_backoff(failures: u32) {
     let secs = 5u64 << failures.saturating_sub(1).min(6);
     std::thread::sleep(Duration::from_secs(secs.min(300) + 1));
 }
+
+/// Castkey sends at most one forced refresh (`force_refresh`) per account
+/// to the provider in this many seconds; one within it is served the token
+/// the last one brought (docs/ipc.md, `token`).
+pub const FORCE_INTERVAL_SECS: u64 = 10;
+
+/// Sleeps past the forced-refresh interval after a forced refresh that
+/// succeeded, so that the next forced request reaches the provider. Not
+/// stretched: it is the product's own clock.
+pub fn wait_out_forced_refresh() {
+    std::thread::sleep(Duration::from_secs(FORCE_INTERVAL_SECS + 1));
+}

@@ -262,7 +262,24 @@ fn two_accounts_of_one_provider_are_switched_with_make_active() {
     let other = castkey_ipc::TokenParams { account: Some("sandbox:streamer".into()), ..Default::default() };
     let err = env.client().call::<castkey_ipc::Token>(&other).unwrap_err().to_string();
     assert!(err.contains("client_not_allowed"), "{err}");
-    assert_eq!(castkey_token_user(&env), "streamer", "Castkey's own command follows the active account");
+    assert_eq!(
+        castkey_token_user(&env),
+        "viewer",
+        "Castkey's command acts for the program that runs it: this one, bound to viewer"
+    );
+    // The person types `castkey token` at a terminal: asked about once in
+    // the window (that terminal, until it closes), and gets the active account.
+    let typed = std::thread::scope(|s| {
+        let typed = s.spawn(|| env.castkey_at_terminal(&["token"]));
+        wait_for("the prompt about the terminal", Duration::from_secs(30), || driver.find(CONSENT_DIALOG));
+        let shown = driver.text(&driver.find(CONSENT_DIALOG).expect("the prompt"));
+        assert!(shown.contains("/dev/pts/"), "the prompt does not name the terminal: {shown}");
+        answer_consent_prompt(&driver, ConsentAnswer::AllowOnce);
+        typed.join().expect("the terminal")
+    });
+    assert!(typed.status.success(), "{}", String::from_utf8_lossy(&typed.stderr));
+    let token = String::from_utf8_lossy(&typed.stdout).trim().to_string();
+    assert_eq!(env.introspect(&token)["sub"], "streamer", "a person at a terminal gets the active account");
 
     // …and limited to `openid` it no longer gets `broadcaster`. The card
     // re-renders when the binding's save is announced, which may replace

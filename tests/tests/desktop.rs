@@ -49,8 +49,16 @@ fn streamer_signs_in_through_the_deep_link_and_a_broadcast_app_gets_a_token() {
     env.stop(app);
     env.start_app("app2", &[]);
     assert_eq!(env.account_ids(), vec!["sandbox:streamer"]);
-    let grant =
-        env.client().call::<Token>(&TokenParams { force_refresh: Some(true), ..Default::default() }).unwrap();
+    // The account a program signed in with is that program's choice while
+    // the app runs, not the active account: after a restart it names it.
+    let named = TokenParams {
+        force_refresh: Some(true),
+        account: Some("sandbox:streamer".into()),
+        ..Default::default()
+    };
+    let unnamed = env.client().call::<Token>(&TokenParams::default()).unwrap_err().to_string();
+    assert!(unnamed.contains("no account is active") && unnamed.contains("sandbox:streamer"), "{unnamed}");
+    let grant = env.client().call::<Token>(&named).unwrap();
     assert_ne!(grant.access_token, access);
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
 }

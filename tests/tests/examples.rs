@@ -185,8 +185,11 @@ fn the_examples_get_the_token_castkey_token_prints_and_an_unapproved_copy_is_ref
         err.contains(&format!("castkey apps allow {python} --script {copy_path}")),
         "the hint does not name this program:\n{err}"
     );
-    // The command the hint gives allows it, on the running broker.
-    let allow = env.castkey(&["apps", "allow", &python, "--script", &copy_path]);
+    // The command the hint gives allows it, on the running broker, typed by
+    // the person at a terminal (a program that runs it is refused).
+    let refused = env.castkey(&["apps", "allow", &python, "--script", &copy_path]);
+    assert_eq!(refused.status.code(), Some(6), "a program approved a program: {}", text(&refused.stdout));
+    let allow = env.castkey_at_terminal(&["apps", "allow", &python, "--script", &copy_path]);
     assert!(allow.status.success(), "castkey apps allow failed: {}", text(&allow.stderr));
     let out = run("python3 <the copy, now allowed>/castkey_token.py", {
         let mut c = env.command("python3");

@@ -258,29 +258,59 @@ fn two_accounts_of_one_provider_switched_from_the_cli_with_a_subscriber_told_the
     let mut subscriber = env.client();
     subscriber.subscribe().unwrap();
 
-    // `castkey switch` by the part after the colon.
+    // The person types `castkey switch` (by the part after the colon): the
+    // active account changes for every program, and subscribers hear it.
     let name = first.split_once(':').unwrap().1;
-    let out = env.castkey(&["switch", name]);
+    let out = env.castkey_at_terminal(&["switch", name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(who(&env), first, "the next request sees the switch");
     let heard = subscriber.next_notification(Some(patient(Duration::from_secs(10)))).unwrap().expect("told");
     assert_eq!(heard.method, "active_changed");
     assert_eq!(heard.params["account"]["id"], serde_json::json!(first));
 
-    // Status shows both, the active one marked; logout reports the revocation.
-    let status = env.castkey(&["status", "--json"]);
+    // A program that runs `castkey switch` changes only what it gets itself.
+    let out = env.castkey(&["switch", &second]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(who(&env), second, "the program's own choice");
+    let person = env.castkey_at_terminal(&["token", "--json"]);
+    assert!(person.status.success(), "{}", text(&person.stderr));
+    let grant: serde_json::Value = serde_json::from_slice(&person.stdout).unwrap();
+    assert_eq!(
+        grant["account"]["id"],
+        serde_json::json!(first),
+        "everyone else still gets the active account"
+    );
+
+    // Status shows both, the active one marked; signing out is the person's,
+    // and reports the revocation.
+    let status = env.castkey_at_terminal(&["status", "--json"]);
     let health: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(health.as_array().unwrap().len(), 2, "{health}");
     assert!(health.as_array().unwrap().iter().all(|h| h["state"] == "signed_in"), "{health}");
-    let out = env.castkey(&["logout", &second]);
+    let refused = env.castkey(&["logout", &second]);
+    assert_eq!(refused.status.code(), Some(6), "a program may not sign anyone out");
+    assert!(
+        text(&refused.stderr).contains("type the `castkey` command at a terminal"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let out = env.castkey_at_terminal(&["logout", &second]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Signed out of"), "{}", text(&out.stdout));
     let heard = loop {
         let n = subscriber.next_notification(Some(patient(Duration::from_secs(10)))).unwrap().expect("told");
+        assert_ne!(n.method, "active_changed", "a program's switch changed the active account: {n:?}");
         if n.method == "signed_out" {
             break n;
         }
     };
     assert_eq!(heard.params["account"]["id"], serde_json::json!(second));
-    assert_eq!(who(&env), first);
+    // The program that chose the signed-out account is told so; it does not
+    // silently get the streamer's account instead.
+    let out = env.castkey(&["token"]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(&second), "{}", text(&out.stderr));
+    let person = env.castkey_at_terminal(&["token", "--json"]);
+    let grant: serde_json::Value = serde_json::from_slice(&person.stdout).unwrap();
+    assert_eq!(grant["account"]["id"], serde_json::json!(first));
 }

@@ -34,14 +34,14 @@ fn the_encrypted_file_store_signs_in_serves_tokens_across_restarts_and_refuses_a
     let log = env.log("serve");
     assert!(log.contains("secrets: encrypted file") && log.contains("--secret-store file"), "{log}");
 
-    let status = env.castkey(&["status"]);
+    let status = env.castkey_at_terminal(&["status"]);
     let shown = text(&status.stdout);
     let line =
         format!("Secrets: encrypted file {} (chosen with --secret-store file", env.secrets_file().display());
     assert!(shown.contains(&line), "{shown}");
 
     // Sign in through the running broker (loopback, the scripted browser).
-    let login = env.castkey(&["login", "sandbox"]);
+    let login = env.castkey_at_terminal(&["login", "sandbox"]);
     assert!(login.status.success(), "login failed: {}", text(&login.stderr));
     assert!(text(&login.stdout).contains("Signed in as streamer (sandbox:streamer)"));
     let token = env.castkey(&["token"]);
@@ -93,7 +93,7 @@ fn the_encrypted_file_store_signs_in_serves_tokens_across_restarts_and_refuses_a
     env.start_serve_with("serve3", cmd, PASSPHRASE);
     let again = env.client().call::<Token>(&TokenParams::default()).unwrap();
     assert_eq!(again.account.id, "sandbox:streamer");
-    let shown = text(&env.castkey(&["status"]).stdout);
+    let shown = text(&env.castkey_at_terminal(&["status"]).stdout);
     assert!(shown.contains("(chosen with CASTKEY_SECRET_STORE=file"), "{shown}");
 }
 
@@ -101,9 +101,9 @@ fn the_encrypted_file_store_signs_in_serves_tokens_across_restarts_and_refuses_a
 fn the_default_keychain_without_a_secret_service_names_the_other_stores_and_stores_nothing() {
     let mut env = TestEnv::start(EnvOptions { no_keyring: true, ..Default::default() });
     env.start_serve();
-    let shown = text(&env.castkey(&["status"]).stdout);
+    let shown = text(&env.castkey_at_terminal(&["status"]).stdout);
     assert!(shown.contains("Secrets: OS keychain") && shown.contains("(chosen with the default)"), "{shown}");
-    let login = env.castkey(&["login", "sandbox"]);
+    let login = env.castkey_at_terminal(&["login", "sandbox"]);
     assert!(!login.status.success());
     let err = text(&login.stderr);
     for alternative in ["keychain is unavailable", "--secret-store file", "--secret-store kernel"] {
@@ -126,11 +126,11 @@ fn the_kernel_keyring_store_keeps_secrets_off_disk_for_the_login_session() {
         env.start_serve_with(name, cmd, b"")
     };
     let serve = start(&mut env, "serve");
-    let shown = text(&env.castkey(&["status"]).stdout);
+    let shown = text(&env.castkey_at_terminal(&["status"]).stdout);
     assert!(shown.contains("Secrets: kernel keyring") && shown.contains("lost at reboot"), "{shown}");
     assert!(shown.contains("chosen with --secret-store kernel"), "{shown}");
 
-    let login = env.castkey(&["login", "sandbox"]);
+    let login = env.castkey_at_terminal(&["login", "sandbox"]);
     assert!(login.status.success(), "login failed: {}", text(&login.stderr));
     let first = env.client().call::<Token>(&TokenParams::default()).unwrap();
     assert_eq!(env.introspect(&first.access_token)["active"], true);
@@ -146,7 +146,7 @@ fn the_kernel_keyring_store_keeps_secrets_off_disk_for_the_login_session() {
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
 
     // Signing out removes the key from the kernel keyring too.
-    let out = env.castkey(&["logout", "sandbox:streamer"]);
+    let out = env.castkey_at_terminal(&["logout", "sandbox:streamer"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     castkey_scenarios::wait_for("the account to go", Duration::from_secs(10), || {
         env.client().call::<castkey_ipc::Accounts>(&Default::default()).ok().filter(|a| a.is_empty())
@@ -182,14 +182,14 @@ fn scripts_run_without_display_or_secret_service_hands_out_tokens() {
     assert_eq!(std::fs::metadata(&passfile).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(env.secrets_file().exists(), "{log}");
 
-    let login = env.castkey(&["login", "sandbox"]);
+    let login = env.castkey_at_terminal(&["login", "sandbox"]);
     assert!(login.status.success(), "login failed: {}\n{}", text(&login.stderr), env.log("run"));
     let token = env.castkey(&["token"]);
     assert!(token.status.success(), "{}", text(&token.stderr));
     // The token comes from scripts/run's own sandbox provider.
     env.issuer = format!("http://127.0.0.1:{port}");
     assert_eq!(env.introspect(text(&token.stdout).trim())["active"], true);
-    let shown = text(&env.castkey(&["status"]).stdout);
+    let shown = text(&env.castkey_at_terminal(&["status"]).stdout);
     assert!(shown.contains("Secrets: encrypted file"), "{shown}");
 }
 

@@ -234,7 +234,9 @@ fn lifeomic_sso_exchanges_the_identity_token_and_hands_out_both_headers() {
     let _ = first_refresh;
 
     // Faults of the exchange: a clear error over IPC, the account and its
-    // secrets kept, and the next good answer works again.
+    // secrets kept, and the next good answer works again. (A forced refresh
+    // just succeeded: the next within 10 s is served from memory.)
+    castkey_scenarios::wait_out_forced_refresh();
     for (mode, says) in
         [("500", "answered HTTP 500"), ("garbage", "not a token"), ("hang", "timed out after 10 s")]
     {

@@ -90,10 +90,11 @@ fn closing_the_window_leaves_castkey_serving_from_the_tray() {
 #[test]
 fn start_in_tray_at_login_opens_no_window_until_launched_again() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
-    // First run: sign in, turn "start in tray" on (as Settings does), quit.
+    // First run: sign in (the person, with `castkey login` before Castkey
+    // runs: the account is active), turn "start in tray" on (as Settings
+    // does), quit.
+    env.login_headless("sandbox");
     let app = env.start_app("first", &[]);
-    let login = env.castkey(&["login", "sandbox"]);
-    assert!(login.status.success(), "{}", text(&login.stderr));
     env.signal(app, libc::SIGTERM);
     assert_eq!(env.wait_exit(app, Duration::from_secs(20)), Some(0));
     let settings = std::path::Path::new(&env.vars["XDG_CONFIG_HOME"]).join("castkey/settings.json");
@@ -127,9 +128,10 @@ fn an_account_whose_sign_in_ends_within_the_horizon_is_not_ready_to_go_live() {
     let mut env = TestEnv::start(EnvOptions { display: true, gate: true, ..Default::default() });
     env.gate_fail("/token", "refresh_ends");
     watch_notifications(&mut env);
+    // The person signs in (before Castkey runs: the account is active; a
+    // program's sign-in would be that program's alone, not the streamer's).
+    env.login_headless("sandbox");
     env.start_app("app", &[]);
-    let login = env.castkey(&["login", "sandbox"]);
-    assert!(login.status.success(), "{}", text(&login.stderr));
 
     // Before going live, not in the middle of it: told once, right away.
     wait_for("the not-ready notification", Duration::from_secs(15), || {
@@ -137,12 +139,8 @@ fn an_account_whose_sign_in_ends_within_the_horizon_is_not_ready_to_go_live() {
     });
     let notes = env.log("notifications");
     assert!(notes.contains("ends before then"), "{notes}");
-    let status = env.castkey(&["status"]);
-    let status_text = text(&status.stdout);
-    assert!(
-        status_text.contains("sign-in ends in 59 min") || status_text.contains("sign-in ends in 1 h"),
-        "{status_text}"
-    );
+    // (`castkey status` is the person's: typed at a terminal, which the app
+    // asks about in its window; tests/tests/no_keyring.rs reads it headless.)
 
     // A broadcasting app keeps working meanwhile: the grant has not ended.
     let token = token(&env);
@@ -196,6 +194,23 @@ fn menu_entries(env: &TestEnv, dest: &str, menu_path: &str) -> Vec<MenuEntry> {
     entries
 }
 
+/// Clicks the entry labelled `label…` as the menu is now (the tray
+/// rebuilds its menu when accounts change, which renumbers the entries),
+/// until `done` says it took.
+fn click_until(env: &TestEnv, dest: &str, menu_path: &str, label: &str, done: impl Fn() -> bool) {
+    wait_for(&format!("a click on `{label}` to take"), Duration::from_secs(15), || {
+        if let Some(e) = menu_entries(env, dest, menu_path).iter().find(|e| e.label.starts_with(label)) {
+            let _ = env
+                .command("gdbus")
+                .args(["call", "--session", "--dest", dest, "--object-path", menu_path, "--method"])
+                .args(["com.canonical.dbusmenu.Event", "--", &e.id.to_string(), "clicked", "<0>", "0"])
+                .output();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        done().then_some(())
+    });
+}
+
 fn click(env: &TestEnv, dest: &str, menu_path: &str, id: i32) {
     gdbus_call(
         env,
@@ -232,12 +247,25 @@ fn the_tray_menu_says_ready_switches_accounts_and_quits() {
     );
     let menu_path = menu.split('\'').nth(1).expect("the item's Menu object path").to_string();
 
-    // Two accounts of the sandbox, the second one active after its sign-in.
+    // Two accounts of the sandbox, signed in by a program (this test): each
+    // is that program's own, neither becomes the active account…
     for who in ["streamer", "bot"] {
         env.login_as(who);
         let login = env.castkey(&["login", "sandbox"]);
         assert!(login.status.success(), "{}", text(&login.stderr));
     }
+    let entries = wait_for("both accounts in the menu", Duration::from_secs(15), || {
+        let entries = menu_entries(&env, &sender, &menu_path);
+        (entries.iter().filter(|e| e.label.starts_with("streamer") || e.label.starts_with("bot")).count()
+            == 2)
+            .then_some(entries)
+    });
+    assert!(entries.iter().any(|e| e.label == "Local sandbox: none"), "{entries:?}");
+    assert!(entries.iter().all(|e| !e.checked), "a program's sign-in became active: {entries:?}");
+    // …until the person picks one in the tray.
+    click_until(&env, &sender, &menu_path, "bot", || {
+        menu_entries(&env, &sender, &menu_path).iter().any(|e| e.label.starts_with("Local sandbox: bot"))
+    });
     let shown = || {
         let entries = menu_entries(&env, &sender, &menu_path);
         entries.iter().any(|e| e.label.starts_with("Local sandbox: bot")).then_some(entries)
@@ -263,10 +291,10 @@ fn the_tray_menu_says_ready_switches_accounts_and_quits() {
     let bot = entries.iter().find(|e| e.label.starts_with("bot")).expect("bot in the switch menu");
     assert!(bot.checked && !streamer.checked, "{entries:?}");
 
-    // Switch from the tray: the next token is the other account's.
-    click(&env, &sender, &menu_path, streamer.id);
-    wait_for("the switch", Duration::from_secs(10), || {
-        (token(&env).account.id == "sandbox:streamer").then_some(())
+    // Switch from the tray: the active account is the other one.
+    click_until(&env, &sender, &menu_path, "streamer", || {
+        let accounts = env.client().call::<castkey_ipc::Accounts>(&Default::default()).unwrap_or_default();
+        accounts.iter().any(|a| a.active && a.id == "sandbox:streamer")
     });
     wait_for("the menu to follow", Duration::from_secs(10), || {
         menu_entries(&env, &sender, &menu_path)

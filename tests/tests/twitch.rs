@@ -58,8 +58,9 @@ fn a_streamer_adds_twitch_with_a_code_then_a_bot_and_a_disconnect_reaches_every_
 
     // Twitch added once with the public app's client id: no secret asked for
     // is kept (Enter at the secret's prompt).
-    let added = env.run_with_stdin(
-        env.castkey_command(&["provider", "add", "twitch", "--field", "client_id=castkey-twitch"]),
+    // Adding a provider is the person's own action: typed at a terminal.
+    let added = env.castkey_at_terminal_answering(
+        &["provider", "add", "twitch", "--field", "client_id=castkey-twitch"],
         b"\n",
     );
     assert!(added.status.success(), "{}{}", text(&added.stdout), text(&added.stderr));

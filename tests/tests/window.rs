@@ -240,6 +240,8 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     // IPC; the account stays signed in and keeps its secrets.
     let refresh_key = format!("account/{}/refresh_token", grant.account.id);
     let refresh = env.keychain_lookup(&refresh_key).unwrap();
+    // (A forced refresh just succeeded: the next within 10 s is served from memory.)
+    castkey_scenarios::wait_out_forced_refresh();
     for (mode, says) in
         [("500", "answered HTTP 500"), ("garbage", "not a token response"), ("hang", "timed out")]
     {

@@ -146,21 +146,34 @@ impl Core {
     }
 
     /// Whether a forced refresh of the account `params` names may go to the
-    /// provider now ([`FORCE_INTERVAL_SECS`]); notes it if so.
-    fn may_force(&self, params: &TokenParams) -> bool {
-        let Ok((account, _)) = self.broker.resolve(params) else { return true };
+    /// provider now ([`FORCE_INTERVAL_SECS`]); notes it if so, and answers
+    /// what to put back if that refresh fails ([`Core::forget_force`]): a
+    /// failed refresh brought no newer token, and the broker's back-off
+    /// already spaces the retries.
+    fn may_force(&self, params: &TokenParams) -> Result<Option<(String, Option<u64>)>, ()> {
+        let Ok((account, _)) = self.broker.resolve(params) else { return Ok(None) };
         let now = self.clock.now();
         let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
         match forced.get(&account.id) {
             Some(at) if now.saturating_sub(*at) < FORCE_INTERVAL_SECS => {
                 tracing::debug!(account = %account.id, "forced refresh too soon after the last: cached token served");
-                false
+                Err(())
             }
-            _ => {
+            before => {
+                let before = before.copied();
                 forced.insert(account.id.clone(), now);
-                true
+                Ok(Some((account.id.clone(), before)))
             }
         }
+    }
+
+    /// Puts back what [`Core::may_force`] noted, after that refresh failed.
+    fn forget_force(&self, (account, before): (String, Option<u64>)) {
+        let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
+        match before {
+            Some(at) => forced.insert(account, at),
+            None => forced.remove(&account),
+        };
     }
 
     /// Whether `session` may keep a reserved connection slot: a program the
@@ -371,14 +384,30 @@ impl Core {
         params: &TokenParams,
         standing: Standing,
     ) -> Result<ServedJson, CoreError> {
-        let unforced;
-        let params = match params.force_refresh == Some(true) && !self.may_force(params) {
-            true => {
-                unforced = TokenParams { force_refresh: None, ..params.clone() };
-                &unforced
+        if params.force_refresh != Some(true) {
+            return self.token_as_allowed(session, params, standing).await;
+        }
+        match self.may_force(params) {
+            Err(()) => {
+                let unforced = TokenParams { force_refresh: None, ..params.clone() };
+                self.token_as_allowed(session, &unforced, standing).await
             }
-            false => params,
-        };
+            Ok(noted) => {
+                let result = self.token_as_allowed(session, params, standing).await;
+                if let (Err(_), Some(noted)) = (&result, noted) {
+                    self.forget_force(noted);
+                }
+                result
+            }
+        }
+    }
+
+    async fn token_as_allowed(
+        &self,
+        session: &mut ClientSession,
+        params: &TokenParams,
+        standing: Standing,
+    ) -> Result<ServedJson, CoreError> {
         // The account the program chose for itself, unless the user bound
         // it or it names one (no allocation on the hot path: an `Arc` copy
         // only when it chose).
@@ -629,6 +658,12 @@ impl Core {
         self.activity.flush().await
     }
 
+    /// Whether a consent prompt that just opened may bring the window
+    /// forward (at most once per `consent::RAISE_INTERVAL_SECS`).
+    pub fn prompt_may_raise_window(&self) -> bool {
+        self.prompts.may_raise_window()
+    }
+
     /// The consent prompts waiting for the user.
     pub fn pending_consents(&self) -> Vec<ConsentRequest> {
         self.prompts.pending()
@@ -716,5 +751,14 @@ mod tests {
         w.core.settle_program_sign_in(&bot_program, &before, &outcome);
         assert!(w.core.accounts().iter().all(|a| !a.active));
         assert_eq!(w.core.accounts.default_provider(), None);
+        // A program that names no account hears which are signed in and how
+        // to make one active, not "no account is signed in".
+        let err = w.core.accounts.resolve(None, None).unwrap_err();
+        assert!(
+            matches!(&err, crate::CoreError::NoActiveAccount { signed_in, .. } if signed_in.len() == 1),
+            "{err}"
+        );
+        assert_eq!(err.reason(), castkey_ipc::Reason::NotSignedIn);
+        assert!(err.to_string().contains("castkey switch"), "{err}");
     }
 }

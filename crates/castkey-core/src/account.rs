@@ -183,12 +183,24 @@ impl AccountStore {
             }
             return Ok(a.clone());
         }
+        let none_active = |provider: Option<&str>| {
+            let signed_in: Vec<String> = s
+                .accounts
+                .iter()
+                .filter(|a| provider.is_none_or(|p| a.provider == p))
+                .map(|a| a.id.clone())
+                .collect();
+            match signed_in.is_empty() {
+                true => CoreError::NotSignedIn(provider.map(String::from)),
+                false => CoreError::NoActiveAccount { provider: provider.map(String::from), signed_in },
+            }
+        };
         let provider = match provider {
             Some(p) => p.to_string(),
-            None => s.default_provider.clone().ok_or(CoreError::NotSignedIn(None))?,
+            None => s.default_provider.clone().ok_or_else(|| none_active(None))?,
         };
-        let id = s.active.get(&provider).ok_or_else(|| CoreError::NotSignedIn(Some(provider.clone())))?;
-        s.accounts.iter().find(|a| &a.id == id).cloned().ok_or(CoreError::NotSignedIn(Some(provider)))
+        let id = s.active.get(&provider).ok_or_else(|| none_active(Some(&provider)))?;
+        s.accounts.iter().find(|a| &a.id == id).cloned().ok_or_else(|| none_active(Some(&provider)))
     }
 
     /// Adds or replaces an account and makes it its provider's active one.

@@ -278,70 +278,160 @@ impl Caller {
         !matches!(self.strength, Strength::Weak(_))
     }
 
-    /// Whether this is one of Castkey's own programs, by the file it runs,
-    /// never by its name:
-    /// - the very file the broker runs (same device and inode as
-    ///   `/proc/self/exe`; a copy is another file), or
-    /// - an installed `castkey`/`castkey-app` beside `broker_exe` that the
-    ///   broker's user cannot write: owned by root, writable by root only,
-    ///   in a directory likewise (a broker running as root has no such
-    ///   neighbour: everything is its own to write).
-    ///
-    /// An own tool acts for whoever runs it (see `consent::Principal`): it
-    /// has no standing of its own.
-    pub fn is_own_tool(&self, broker_exe: Option<&Path>) -> bool {
-        let (Some(exe), Some(broker)) = (self.executable.as_deref(), broker_exe) else {
+    /// Whether this is one of Castkey's own programs ([`OwnTools`]), by the
+    /// file it runs, never by its name. An own tool acts for whoever runs
+    /// it (see `consent::Principal`): it has no standing of its own.
+    pub fn is_own_tool(&self, own: Option<&OwnTools>) -> bool {
+        let (Some(exe), Some(own)) = (self.executable.as_deref(), own) else {
             return false;
         };
         if self.script.is_some() || self.strength != Strength::Executable {
             return false;
         }
-        own_tool_file(self.pid, exe, broker)
+        own.runs(self.pid, exe)
+    }
+}
+
+/// Castkey's own executables as the running broker knows them, by file
+/// (device, inode), never by name:
+/// - the very file the broker runs (`/proc/self/exe`; a copy is another
+///   file);
+/// - an installed `castkey`/`castkey-app` beside it that the broker's user
+///   cannot write: owned by root, writable by root only, in a directory
+///   likewise (the `.deb`'s `/usr/bin`);
+/// - in an installation that is the user's own (a development build, `cargo
+///   install`: the broker's file is the user's, as writable by the user as
+///   its neighbour), the neighbour **as it was when the broker started**:
+///   same file, unchanged since (its ctime, which no unprivileged program
+///   can set back; root's own files count as the user's for a broker
+///   running as root). A program that replaces or rewrites it while the
+///   broker runs is not Castkey's; one that did so before the broker started could
+///   as well have replaced the broker itself (docs/security.md). Rebuild
+///   the command, restart the broker.
+///
+/// Taken once, when the broker starts ([`OwnTools::of_this_process`]).
+#[derive(Debug, Clone)]
+pub struct OwnTools {
+    broker: PathBuf,
+    /// The user-owned neighbours as they were at the start.
+    #[cfg(unix)]
+    pinned: Vec<PinnedFile>,
+}
+
+#[cfg(unix)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PinnedFile {
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+#[cfg(unix)]
+impl PinnedFile {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        PinnedFile { dev: m.dev(), ino: m.ino(), ctime: (m.ctime(), m.ctime_nsec()) }
     }
 }
 
 /// Castkey's own executables.
 const OWN_TOOLS: &[&str] = &["castkey", "castkey-app", "castkey.exe", "castkey-app.exe"];
 
-#[cfg(unix)]
-fn own_tool_file(pid: Option<i32>, exe: &Path, broker: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // The file the process runs: on Linux the one it was started from
-    // (through /proc, even if replaced on disk since); elsewhere its path.
-    let running = match pid {
-        Some(p) if cfg!(target_os = "linux") => std::fs::metadata(format!("/proc/{p}/exe")),
-        _ => std::fs::metadata(exe),
-    };
-    let Ok(running) = running else { return false };
-    let same = |m: &std::fs::Metadata| m.dev() == running.dev() && m.ino() == running.ino();
-    let me = match cfg!(target_os = "linux") {
-        true => std::fs::metadata("/proc/self/exe"),
-        false => std::fs::metadata(broker),
-    };
-    if me.as_ref().is_ok_and(same) {
-        return true;
+impl OwnTools {
+    /// This process's executable and its neighbours, as they are now: call
+    /// when the broker starts.
+    pub fn of_this_process() -> Option<Self> {
+        std::env::current_exe().ok().map(|e| Self::at(&e))
     }
-    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if !OWN_TOOLS.contains(&name) || exe.parent().is_none() || exe.parent() != broker.parent() {
-        return false;
+
+    /// `broker` (the broker's executable) and its neighbours as they are now.
+    pub fn at(broker: &Path) -> Self {
+        #[cfg(unix)]
+        {
+            OwnTools { broker: broker.to_path_buf(), pinned: pin_neighbours(broker) }
+        }
+        #[cfg(not(unix))]
+        {
+            OwnTools { broker: broker.to_path_buf() }
+        }
     }
-    let uid = castkey_ipc::socket::current_uid();
-    let installed = |m: &std::fs::Metadata| uid != 0 && m.uid() == 0 && m.mode() & 0o022 == 0;
-    let (Ok(file), Some(Ok(dir))) = (std::fs::metadata(exe), exe.parent().map(std::fs::metadata)) else {
-        return false;
-    };
-    installed(&file) && installed(&dir) && same(&file)
+
+    /// Whether process `pid`, running `exe`, runs one of these files.
+    #[cfg(unix)]
+    fn runs(&self, pid: Option<i32>, exe: &Path) -> bool {
+        // The file the process runs: on Linux the one it was started from
+        // (through /proc, even if replaced on disk since); elsewhere its path.
+        let running = match pid {
+            Some(p) if cfg!(target_os = "linux") => std::fs::metadata(format!("/proc/{p}/exe")),
+            _ => std::fs::metadata(exe),
+        };
+        let Ok(running) = running else { return false };
+        let same = |m: &std::fs::Metadata| {
+            use std::os::unix::fs::MetadataExt;
+            m.dev() == running.dev() && m.ino() == running.ino()
+        };
+        let me = match cfg!(target_os = "linux") {
+            true => std::fs::metadata("/proc/self/exe"),
+            false => std::fs::metadata(&self.broker),
+        };
+        if me.as_ref().is_ok_and(same) {
+            return true;
+        }
+        let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !OWN_TOOLS.contains(&name) || exe.parent().is_none() || exe.parent() != self.broker.parent() {
+            return false;
+        }
+        if self.pinned.contains(&PinnedFile::of(&running)) {
+            return true;
+        }
+        let (Ok(file), Some(Ok(dir))) = (std::fs::metadata(exe), exe.parent().map(std::fs::metadata)) else {
+            return false;
+        };
+        let uid = castkey_ipc::socket::current_uid();
+        uid != 0 && writable_by_root_only(&file) && writable_by_root_only(&dir) && same(&file)
+    }
+
+    /// Windows: the broker's own executable, or a `castkey` beside it (the
+    /// installer's Program Files folder, which users cannot write by default).
+    #[cfg(not(unix))]
+    fn runs(&self, _pid: Option<i32>, exe: &Path) -> bool {
+        if exe == self.broker {
+            return true;
+        }
+        let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+        OWN_TOOLS.contains(&name.as_str()) && exe.parent().is_some() && exe.parent() == self.broker.parent()
+    }
 }
 
-/// Windows: the broker's own executable, or a `castkey` beside it (the
-/// installer's Program Files folder, which users cannot write by default).
-#[cfg(not(unix))]
-fn own_tool_file(_pid: Option<i32>, exe: &Path, broker: &Path) -> bool {
-    if exe == broker {
-        return true;
+#[cfg(unix)]
+fn writable_by_root_only(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.uid() == 0 && m.mode() & 0o022 == 0
+}
+
+/// The neighbours of `broker` named as Castkey's tools, when the
+/// installation is the user's own: the broker's file, each neighbour and
+/// their directory owned by this user (root, for a broker running as root)
+/// and writable by no one else. Root-installed neighbours of a broker
+/// running as another user are checked at each use instead.
+#[cfg(unix)]
+fn pin_neighbours(broker: &Path) -> Vec<PinnedFile> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = castkey_ipc::socket::current_uid();
+    let users = |m: &std::fs::Metadata| m.uid() == uid && m.mode() & 0o022 == 0;
+    let Some(dir) = broker.parent() else { return Vec::new() };
+    let ok = |p: &Path| std::fs::metadata(p).is_ok_and(|m| users(&m));
+    if !ok(broker) || !ok(dir) {
+        return Vec::new();
     }
-    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
-    OWN_TOOLS.contains(&name.as_str()) && exe.parent().is_some() && exe.parent() == broker.parent()
+    OWN_TOOLS
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.as_path() != broker)
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .filter(|m| m.is_file() && users(m))
+        .map(|m| PinnedFile::of(&m))
+        .collect()
 }
 
 /// `/proc/<pid>/exe` of a file replaced on disk (a package update) reads
@@ -1061,24 +1151,26 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn own_tools_are_the_broker_s_own_file_not_a_copy_or_a_name() {
         let me = std::env::current_exe().unwrap();
-        let broker = me.clone();
-        assert!(Caller::this_process().is_own_tool(Some(&broker)), "the broker's own file");
-        assert!(caller(&me).is_own_tool(Some(&broker)));
+        let own = OwnTools::at(&me);
+        assert!(Caller::this_process().is_own_tool(Some(&own)), "the broker's own file");
+        assert!(caller(&me).is_own_tool(Some(&own)));
         // A copy of the very same bytes, beside the broker or anywhere, named
         // `castkey`, is another file: not an own tool.
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("castkey");
-        std::fs::copy(&me, &copy).unwrap();
         let fake_broker = dir.path().join("castkey-app");
         std::fs::copy(&me, &fake_broker).unwrap();
-        assert!(!caller(&copy).is_own_tool(Some(&broker)));
-        assert!(!caller(&copy).is_own_tool(Some(&fake_broker)), "a writable neighbour");
-        assert!(!caller(Path::new("/usr/bin/obs")).is_own_tool(Some(&broker)));
+        let fake_own = OwnTools::at(&fake_broker);
+        std::fs::copy(&me, &copy).unwrap();
+        assert!(!caller(&copy).is_own_tool(Some(&own)));
+        assert!(!caller(&copy).is_own_tool(Some(&fake_own)), "a writable neighbour placed after the start");
+        assert!(!caller(Path::new("/usr/bin/obs")).is_own_tool(Some(&own)));
         let mut scripted = caller(&me);
         scripted.script = Some("x".into());
-        assert!(!scripted.is_own_tool(Some(&broker)));
+        assert!(!scripted.is_own_tool(Some(&own)));
         assert!(!caller(&me).is_own_tool(None));
         // A running copy, seen through /proc, is not one either.
+        std::fs::remove_file(&copy).unwrap();
         std::fs::copy("/bin/sleep", &copy).unwrap();
         let mut child = std::process::Command::new(&copy).arg("5").spawn().unwrap();
         let pid = i32::try_from(child.id()).ok();
@@ -1087,7 +1179,44 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(seen.executable.as_deref(), Some(copy.as_path()));
-        assert!(!seen.is_own_tool(Some(&fake_broker)));
+        assert!(!seen.is_own_tool(Some(&fake_own)));
+    }
+
+    /// In an installation that is the user's own (a development build), the
+    /// neighbour is Castkey's as it was when the broker started, and stops
+    /// being so when it is rewritten in place or replaced while it runs.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_user_installed_neighbour_is_pinned_when_the_broker_starts() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let broker = dir.path().join("castkey-app");
+        let cli = dir.path().join("castkey");
+        std::fs::copy("/bin/sleep", &broker).unwrap();
+        std::fs::copy("/bin/sleep", &cli).unwrap();
+        for f in [&broker, &cli] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let own = OwnTools::at(&broker);
+        assert!(caller(&cli).is_own_tool(Some(&own)), "the neighbour as it was at the start");
+        // Writable by the group: not pinned.
+        std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o775)).unwrap();
+        assert!(OwnTools::at(&broker).pinned.is_empty());
+        std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let own = OwnTools::at(&broker);
+        // Rewritten in place (same inode, new ctime): no longer Castkey's.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&cli, b"#!/bin/sh\necho stolen\n").unwrap();
+        assert!(!caller(&cli).is_own_tool(Some(&own)), "rewritten after the start");
+        // Replaced by another file: not either.
+        let own = OwnTools::at(&broker);
+        std::fs::remove_file(&cli).unwrap();
+        std::fs::copy("/bin/sleep", &cli).unwrap();
+        assert!(!caller(&cli).is_own_tool(Some(&own)), "replaced after the start");
+        // A broker in a folder others may write pins nothing.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(OwnTools::at(&broker).pinned.is_empty());
     }
 
     /// Spawns `/usr/bin/python3 <script>` with `body`; the pid of the

@@ -34,6 +34,10 @@ pub const CONSENT_WAIT: Duration = Duration::from_secs(120);
 /// How long a denied program is refused without a new prompt.
 pub const DENIED_QUIET_SECS: u64 = 300;
 
+/// A new prompt brings the window forward at most once in this many
+/// seconds, however many programs ask (the prompts still queue in it).
+pub const RAISE_INTERVAL_SECS: u64 = 5;
+
 /// What the user decided in a prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -109,11 +113,11 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// A session for `caller`; `broker_exe` is the serving process's own
-    /// executable ([`Caller::is_own_tool`]). Castkey's own command acts for
-    /// whoever runs it, found from its parent chain.
-    pub fn new(caller: Caller, broker_exe: Option<&std::path::Path>) -> Self {
-        let own_tool = caller.is_own_tool(broker_exe);
+    /// A session for `caller`; `own` are Castkey's own executables as the
+    /// serving process knows them ([`Caller::is_own_tool`]). Castkey's own
+    /// command acts for whoever runs it, found from its parent chain.
+    pub fn new(caller: Caller, own: Option<&crate::OwnTools>) -> Self {
+        let own_tool = caller.is_own_tool(own);
         let principal = match own_tool {
             true => crate::caller::acting_for(&caller),
             false => Principal::Itself,
@@ -236,6 +240,8 @@ pub struct ConsentPrompts {
     denied: Mutex<HashMap<ClientIdentity, u64>>,
     /// Terminal sessions the user allowed: (device, session, leader's start).
     terminals: Mutex<HashSet<(i32, i32, Option<u64>)>>,
+    /// When a prompt last brought the window forward ([`RAISE_INTERVAL_SECS`]).
+    raised_at: Mutex<Option<u64>>,
     events: broadcast::Sender<CoreEvent>,
     clock: Arc<dyn Clock>,
 }
@@ -261,8 +267,25 @@ impl ConsentPrompts {
             open: Default::default(),
             denied: Default::default(),
             terminals: Default::default(),
+            raised_at: Default::default(),
             events,
             clock,
+        }
+    }
+
+    /// Whether a prompt that just opened may bring the window forward: at
+    /// most once per [`RAISE_INTERVAL_SECS`], so that a program asking over
+    /// and over (under new names, or again after each timeout) cannot keep
+    /// taking the user's focus. The prompt shows in the window either way.
+    pub fn may_raise_window(&self) -> bool {
+        let now = self.clock.now();
+        let mut at = self.raised_at.lock().unwrap_or_else(|e| e.into_inner());
+        match *at {
+            Some(t) if now.saturating_sub(t) < RAISE_INTERVAL_SECS => false,
+            _ => {
+                *at = Some(now);
+                true
+            }
         }
     }
 
@@ -463,6 +486,20 @@ mod tests {
         let CoreEvent::ConsentRequested(req) = rx.recv().await.unwrap() else { panic!("no prompt") };
         prompts.close(req.id, Some(Decision::AllowOnce));
         assert_eq!(third.await.unwrap().unwrap(), Decision::AllowOnce);
+    }
+
+    #[test]
+    fn prompts_raise_the_window_at_most_once_per_interval() {
+        let (events, _rx) = broadcast::channel(16);
+        let clock = ManualClock::new(1_000);
+        let prompts = ConsentPrompts::new(events, clock.clone());
+        assert!(prompts.may_raise_window());
+        let raised = (0..100).filter(|_| prompts.may_raise_window()).count();
+        assert_eq!(raised, 0, "a flood of prompts raises nothing more");
+        clock.advance(RAISE_INTERVAL_SECS - 1);
+        assert!(!prompts.may_raise_window());
+        clock.advance(1);
+        assert!(prompts.may_raise_window());
     }
 
     #[tokio::test]

@@ -166,9 +166,8 @@ pub struct Core {
     /// (`force_refresh`): at most one such refresh per account per
     /// `access::FORCE_INTERVAL_SECS`.
     pub(crate) forced: std::sync::Mutex<std::collections::HashMap<String, u64>>,
-    /// This process's executable: `castkey`/`castkey-app` beside it are
-    /// Castkey's own tools.
-    pub(crate) broker_exe: Option<PathBuf>,
+    /// Castkey's own executables, as they were when this broker started.
+    pub(crate) own_tools: Option<crate::OwnTools>,
     /// Held for the life of the process: one process owns the state.
     _owner: StateLock,
     grants: Arc<Grants>,
@@ -240,7 +239,7 @@ impl Core {
             activity,
             consent: opts.consent,
             forced: Default::default(),
-            broker_exe: std::env::current_exe().ok(),
+            own_tools: crate::OwnTools::of_this_process(),
             _owner: owner,
             grants,
             sign_in,

@@ -11,6 +11,13 @@ pub enum CoreError {
     InvalidRequest(String),
     #[error("no account is signed in{}", for_provider(.0))]
     NotSignedIn(Option<String>),
+    /// Accounts are signed in but none is active (the ones programs added
+    /// for themselves are nobody's default until the user says so).
+    #[error(
+        "no account is active{}: {} signed in; make one active in Castkey's window or with `castkey switch` typed at a terminal, or ask for one by name (`--account`)",
+        for_provider(.provider), .signed_in.join(", ")
+    )]
+    NoActiveAccount { provider: Option<String>, signed_in: Vec<String> },
     #[error("unknown account `{0}`")]
     UnknownAccount(String),
     #[error("unknown provider `{id}`; {}", known_providers(.known))]
@@ -91,7 +98,7 @@ impl CoreError {
     pub fn reason(&self) -> Reason {
         match self {
             CoreError::InvalidRequest(_) => Reason::InvalidRequest,
-            CoreError::NotSignedIn(_) => Reason::NotSignedIn,
+            CoreError::NotSignedIn(_) | CoreError::NoActiveAccount { .. } => Reason::NotSignedIn,
             CoreError::UnknownAccount(_) | CoreError::UnknownProvider { .. } => Reason::UnknownAccount,
             CoreError::ScopeNotGranted { .. } => Reason::ScopeNotGranted,
             CoreError::ReauthRequired(_) => Reason::ReauthRequired,

@@ -536,7 +536,7 @@ impl IpcServer {
                     busy_blocking(stream);
                     return;
                 };
-                let mut session = ClientSession::new(caller, core.broker_exe.as_deref());
+                let mut session = ClientSession::new(caller, core.own_tools.as_ref());
                 if reserved && !core.may_use_reserve(&mut session) {
                     busy_blocking(stream);
                     return;

@@ -176,7 +176,7 @@ impl World {
     /// parent chain decides; prefer [`World::terminal_session`] or
     /// [`World::session_for`], which say whom).
     pub fn own_session(&self) -> crate::ClientSession {
-        crate::ClientSession::new(crate::Caller::this_process(), std::env::current_exe().ok().as_deref())
+        crate::ClientSession::new(crate::Caller::this_process(), self.core.own_tools.as_ref())
     }
 
     /// Approves whom `session` acts for: its program always (a terminal:
@@ -201,7 +201,7 @@ impl World {
     pub fn approve_this_process(&self) {
         let me = crate::Caller::this_process();
         let seen = crate::Caller::from_peer(me.uid, me.pid);
-        self.approve(&crate::ClientSession::new(seen, std::env::current_exe().ok().as_deref()));
+        self.approve(&crate::ClientSession::new(seen, self.core.own_tools.as_ref()));
     }
 
     /// The person: Castkey's command typed at a terminal, that terminal
@@ -261,9 +261,6 @@ impl World {
     /// A connection from another program, `executable` (with `script` for
     /// an interpreter), with pid 4242: a broadcasting app as the core sees it.
     pub fn session_for(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {
-        crate::ClientSession::new(
-            Self::caller(executable, script, 4242),
-            std::env::current_exe().ok().as_deref(),
-        )
+        crate::ClientSession::new(Self::caller(executable, script, 4242), self.core.own_tools.as_ref())
     }
 }

@@ -11,7 +11,7 @@ use castkey_ipc::ui::{AnswerConsentArgs, ConsentDecision};
 use castkey_ipc::{ActivityParams, AllowAppParams, ClientIdentity, Reason, ScopeParam, TokenParams};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// api.video's `/auth/api-key` and `/auth/refresh`: every answer carries a
 /// new access token, `access-<n>`.
 async fn api_video() -> String {
+    api_video_failing_when(Arc::new(AtomicBool::new(false))).await
+}
+
+/// [`api_video`], answering HTTP 500 while `failing` is set.
+async fn api_video_failing_when(failing: Arc<AtomicBool>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://127.0.0.1:{}/", listener.local_addr().expect("addr").port());
     let issued = Arc::new(AtomicU32::new(0));
@@ -26,6 +31,10 @@ async fn api_video() -> String {
         while let Ok((mut s, _)) = listener.accept().await {
             let mut buf = vec![0u8; 16 * 1024];
             let _ = s.read(&mut buf).await;
+            if failing.load(Ordering::SeqCst) {
+                let _ = s.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+                continue;
+            }
             let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
             let body = format!(
                 r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"access-{n}","refresh_token":"refresh-{n}"}}"#
@@ -461,7 +470,7 @@ async fn a_bound_program_hears_only_its_account_s_notifications() {
     // This process, as the broker sees it on the socket, bound to `bot`.
     let me = castkey_core::Caller::this_process();
     let seen = castkey_core::Caller::from_peer(me.uid, me.pid);
-    let session = castkey_core::ClientSession::new(seen, std::env::current_exe().ok().as_deref());
+    let session = castkey_core::ClientSession::new(seen, castkey_core::OwnTools::of_this_process().as_ref());
     if session.terminal().is_some() {
         return; // run straight from a terminal: the person, who hears everything
     }
@@ -705,4 +714,25 @@ async fn a_program_forces_a_refresh_at_most_once_per_account_per_interval() {
     w.clock.advance(11);
     let later = w.core.token(&mut obs, &forced).await.unwrap().access_token;
     assert_ne!(later, refreshed, "after the interval, a forced refresh is one again");
+}
+
+#[tokio::test]
+async fn a_forced_refresh_that_failed_does_not_hold_back_the_next() {
+    let failing = Arc::new(AtomicBool::new(false));
+    let w = World::with_api_video(&api_video_failing_when(failing.clone()).await).await;
+    w.core.add_api_key_account("apivideo", "sandbox", &SecretString::from("main-key")).await.expect("main");
+    w.core.allow_app(&AllowAppParams { executable: OBS.into(), ..Default::default() }).unwrap();
+    let mut obs = w.session_for(OBS, None);
+    let forced = TokenParams { force_refresh: Some(true), ..Default::default() };
+    let first = w.core.token(&mut obs, &TokenParams::default()).await.unwrap().access_token;
+    failing.store(true, Ordering::SeqCst);
+    let err = w.core.token(&mut obs, &forced).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::ProviderUnavailable, "{err}");
+    // The provider is back; once the broker's back-off is over (5 s, less
+    // than the forced-refresh interval), the next forced refresh goes out:
+    // the failed one brought no newer token to hand out instead.
+    failing.store(false, Ordering::SeqCst);
+    w.clock.advance(6);
+    let refreshed = w.core.token(&mut obs, &forced).await.unwrap().access_token;
+    assert_ne!(refreshed, first);
 }
