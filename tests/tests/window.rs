@@ -266,7 +266,9 @@ fn an_api_video_key_is_added_from_the_window_and_refreshed_without_resending_it(
     assert_eq!(standin_get(&sandbox, &format!("/_test/token/{}", third.access_token))["active"], true);
     assert_eq!(standin_calls(&sandbox, "/auth/api-key"), 3);
 
-    // The key revoked too: "sign in again", and nothing is deleted.
+    // The key revoked too: "sign in again", and nothing is deleted. (A
+    // forced refresh just succeeded: wait out the interval.)
+    castkey_scenarios::wait_out_forced_refresh();
     standin_post(&sandbox, "/_test/revoke-refresh");
     standin_post(&sandbox, "/_test/revoke-key");
     let err = env.client().call::<castkey_ipc::Token>(&fresh).unwrap_err();

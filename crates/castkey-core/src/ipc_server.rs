@@ -334,7 +334,11 @@ pub struct IpcLimits {
     /// approved and Castkey's own command, so that one program holding
     /// every ordinary slot shuts out nobody who matters.
     pub reserved: usize,
-    /// Connections one program (one user and executable) may hold at once.
+    /// Connections one program the user has not approved (one user and
+    /// executable, whatever script it names) may hold at once. Approved
+    /// programs and Castkey's command are bounded by the slots alone (an
+    /// OBS with many sources, a benchmark): the reserve keeps room for the
+    /// others.
     pub per_program: usize,
     /// A connection that sends no complete line for this long is closed,
     /// however it trickles bytes: the deadline is for the whole line (not
@@ -531,16 +535,26 @@ impl IpcServer {
                     return;
                 }
                 let key = format!("{}:{}", caller.uid, caller.identity().executable);
-                let Some(held) = PerProgram::take(&per_program, key, limits.per_program) else {
-                    tracing::warn!(client = %caller.identity(), "ipc: a program holds too many connections; refused");
-                    busy_blocking(stream);
-                    return;
-                };
                 let mut session = ClientSession::new(caller, core.own_tools.as_ref());
-                if reserved && !core.may_use_reserve(&mut session) {
+                // The user's programs (approved, or Castkey's command acting
+                // for one or for the person) are bounded by the slots alone;
+                // any other is held to its quota.
+                let known = core.may_use_reserve(&mut session);
+                if reserved && !known {
                     busy_blocking(stream);
                     return;
                 }
+                let held = match known {
+                    true => None,
+                    false => match PerProgram::take(&per_program, key, limits.per_program) {
+                        Some(held) => Some(held),
+                        None => {
+                            tracing::warn!(client = %session.identity, "ipc: a program holds too many connections; refused");
+                            busy_blocking(stream);
+                            return;
+                        }
+                    },
+                };
                 let served = stream
                     .into_std()
                     .and_then(|s| s.set_nonblocking(false).map(|()| s))

@@ -22,7 +22,13 @@
 //! 3. `castkey token` as a whole process, spawn to exit, 200 runs; and
 //!    `castkey --version`, which starts the same binary without touching the
 //!    socket.
-//! 4. Single flight: with the fault gate in front of the provider and 5 s
+//! 4. Room for the user's programs: a program nobody approved
+//!    (`tests/clients/hoard.py`) tries to hold 1 000 connections, trickling a
+//!    byte on each every 200 ms and reconnecting whenever one is closed;
+//!    meanwhile this approved binary opens a new connection and asks for a
+//!    token, 200 times (30 with `--quick`): p50 and p99, next to the same
+//!    with nobody else connected (target: p99 under 100 ms).
+//! 5. Single flight: with the fault gate in front of the provider and 5 s
 //!    access tokens, 100 connections ask at the same instant once the cached
 //!    token has expired; how many requests reached the provider's token
 //!    endpoint (`/token`; must be exactly 1).
@@ -62,6 +68,18 @@ const QUICK: Plan = Plan { latency_requests: 2_000, warmup: 500, seconds: 1.0, p
 const CLIENT_COUNTS: [usize; 3] = [1, 8, 64];
 const BURST: usize = 100;
 const BURST_TTL: u64 = 5;
+const HOARD: usize = 1_000;
+
+/// Connect, `token`, close, `n` times: what a new app's first request
+/// costs; and how many of them got no token (refused, `busy`, closed).
+fn fresh_connections(socket: &Path, n: usize) -> (Series, usize) {
+    let mut failed = 0;
+    let s = bench::time_n(n, || {
+        let ok = LineClient::connect(socket).and_then(|mut c| c.token()).unwrap_or(false);
+        failed += usize::from(!ok);
+    });
+    (s, failed)
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -436,6 +454,36 @@ fn run(plan: Plan) {
         ratio(cli.percentile(99.0).as_secs_f64(), once.percentile(99.0).as_secs_f64()),
         "",
     ));
+    eprintln!("ipc-bench: an approved program while another tries to hold {HOARD} connections…");
+    let (quiet, _) = fresh_connections(&socket, plan.process_runs);
+    let mut hoard = env.command("python3");
+    hoard
+        .arg(castkey_scenarios::repo().join("tests/clients/hoard.py"))
+        .arg(&socket)
+        .arg(HOARD.to_string())
+        .arg("6")
+        .stdout(Stdio::piped());
+    let hoarder = hoard.spawn().expect("start hoard.py");
+    std::thread::sleep(Duration::from_secs(2));
+    let (hoarded, failed) = fresh_connections(&socket, plan.process_runs);
+    let said = hoarder.wait_with_output().expect("hoard.py");
+    let said = String::from_utf8_lossy(&said.stdout).trim().to_string();
+    for (name, p) in [("p50", 50.0), ("p99", 99.0)] {
+        rows.push(row(
+            &format!(
+                "new connection + `token` of an approved program, {name} of {}, while a program nobody approved \
+                 tries to hold {HOARD} connections trickling bytes (it: {said})",
+                plan.process_runs
+            ),
+            match failed {
+                0 => bench::show(hoarded.percentile(p)),
+                n => format!("{} ({n} of {} got no token)", bench::show(hoarded.percentile(p)), plan.process_runs),
+            },
+            format!("{} (nobody else connected)", bench::show(quiet.percentile(p))),
+            ratio(hoarded.percentile(p).as_secs_f64(), quiet.percentile(p).as_secs_f64()),
+            if name == "p99" { "< 100 ms" } else { "" },
+        ));
+    }
     drop(env);
 
     eprintln!("ipc-bench: {BURST} clients at once on an expired token…");
