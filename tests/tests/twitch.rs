@@ -10,7 +10,9 @@
 //! tested in-process (crates/castkey-core/tests/platforms.rs).
 
 use castkey_ipc::{Token, TokenParams};
-use castkey_scenarios::{standin_get, standin_post, text, wait_for, EnvOptions, TestEnv};
+use castkey_scenarios::{
+    answered_token, standin_get, standin_post, text, wait_for, EnvOptions, LocalProgram, TestEnv,
+};
 use std::time::Duration;
 
 /// Runs `castkey login --code twitch` and plays the user who enters the
@@ -86,6 +88,36 @@ fn a_streamer_adds_twitch_with_a_code_then_a_bot_and_a_disconnect_reaches_every_
     assert_eq!(validate(&twitch, &obs.access_token).expect("valid")["login"], "streamer");
     assert_eq!(validate(&twitch, &chat.access_token).expect("valid")["login"], "bot");
     assert_eq!(obs.headers.get("Client-Id").map(String::as_str), Some("castkey-twitch"));
+
+    // The accounts this program (the test) signed in with are its own, not
+    // the streamer's default: the person makes the streamer's account the
+    // active one and binds a chat bot (a Python script) to the bot's, typed
+    // at a terminal.
+    let chat_bot = std::fs::canonicalize(LocalProgram::install(&env, "chat-bot.py")).unwrap();
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap().display().to_string();
+    let chat_bot_path = chat_bot.display().to_string();
+    let allow = env.castkey_at_terminal(&[
+        "apps",
+        "allow",
+        &python,
+        "--script",
+        &chat_bot_path,
+        "--account",
+        &bot,
+        "--name",
+        "Chat bot",
+    ]);
+    assert!(allow.status.success(), "{}", text(&allow.stderr));
+    let switched = env.castkey_at_terminal(&["switch", &streamer]);
+    assert!(switched.status.success(), "{}", text(&switched.stderr));
+    // The bot asks without naming an account: the bot's token. The person's
+    // own `castkey token` (as every app that follows the active account):
+    // the streamer's.
+    let said = LocalProgram::start(&env, &chat_bot, "Chat bot").answer(Duration::from_secs(30));
+    assert_eq!(validate(&twitch, &answered_token(&said)).expect("valid")["login"], "bot", "{said}");
+    let person = env.castkey_at_terminal(&["token"]);
+    assert!(person.status.success(), "{}", text(&person.stderr));
+    assert_eq!(validate(&twitch, text(&person.stdout).trim()).expect("valid")["login"], "streamer");
 
     // The streamer disconnects the bot's app on twitch.tv, which ends the
     // grant: the next start of Castkey finds it, and every subscribed app
