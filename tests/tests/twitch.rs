@@ -156,3 +156,43 @@ fn a_streamer_adds_twitch_with_a_code_then_a_bot_and_a_disconnect_reaches_every_
     assert_eq!(validate(&twitch, &again.access_token).expect("valid")["login"], "streamer");
     assert_eq!(env.account_status(&streamer), castkey_ipc::AccountStatus::SignedIn);
 }
+
+/// The streamer's way in the window: Twitch added from "Add a service" (the
+/// form names the redirect URI to register), then "Sign in with a code":
+/// the code and twitch.tv/activate shown in the window, entered on another
+/// device; then the bot's account the same way, beside it.
+#[test]
+fn twitch_is_added_and_signed_in_with_a_code_from_the_window() {
+    use castkey_scenarios::{binary, webdriver::WebDriver};
+    let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
+    let twitch = env.start_standin("twitch", "twitch.mjs", &[]);
+    env.vars.insert("CASTKEY_TWITCH_URL".into(), twitch.clone());
+    let driver = WebDriver::start(&mut env, &binary("castkey-app"));
+    env.wait_for_broker();
+    driver.show_screen("add");
+    driver.wait("#templates [data-setup-template=\"twitch\"]", Duration::from_secs(60));
+    let page = driver.source();
+    assert!(page.contains("17563/callback"), "the form does not name the redirect URI to register");
+    driver.set_up_service("twitch", &[("client_id", "castkey-twitch")]);
+
+    let mut signed_in = Vec::new();
+    for login in ["streamer", "bot"] {
+        driver.show_screen("add");
+        driver.click_css("#providers button[data-device-provider=\"twitch\"]", Duration::from_secs(60));
+        let code = driver.wait("#device-sign-in:not([hidden]) #device-user-code", Duration::from_secs(30));
+        let user_code = driver.text(&code);
+        let uri = driver.find("#device-verification-uri").expect("the verification URI");
+        assert!(driver.text(&uri).contains("/activate"), "{}", driver.text(&uri));
+        // Entered on twitch.tv/activate on a phone, as `login`.
+        standin_post(&twitch, &format!("/_test/approve?user_code={user_code}&login={login}"));
+        let id = if login == "streamer" { "twitch:1001" } else { "twitch:1002" };
+        driver.wait(&format!("#accounts [data-account-id=\"{id}\"]"), Duration::from_secs(60));
+        signed_in.push(id);
+    }
+    // Each account's token at Twitch, and the public client kept no secret.
+    for (id, login) in signed_in.iter().zip(["streamer", "bot"]) {
+        let grant = token_for(&env, id);
+        assert_eq!(validate(&twitch, &grant.access_token).expect("valid")["login"], login);
+        assert!(!driver.source().contains(&grant.access_token), "a token reached the window");
+    }
+}
