@@ -127,6 +127,10 @@ pub(crate) fn executable_path(
     path_var: Option<&OsStr>,
     warn: bool,
 ) -> anyhow::Result<PathBuf> {
+    // A sandboxed app (`flatpak:com.obsproject.Studio`) is known by its id.
+    if arg.to_str().is_some_and(castkey_core::is_sandbox_identity) {
+        return Ok(arg.to_path_buf());
+    }
     if arg.is_absolute() {
         return Ok(match std::fs::canonicalize(arg) {
             Ok(p) => p,

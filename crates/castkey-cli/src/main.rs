@@ -251,7 +251,8 @@ enum AppsAction {
     Allow {
         /// The program's executable: a path, or a name on PATH; made absolute
         /// with symlinks resolved (`python3` → /usr/bin/python3.11). For a
-        /// script, the interpreter.
+        /// script, the interpreter. A sandboxed app by its id:
+        /// `flatpak:com.obsproject.Studio`, `snap:<its AppArmor label>`.
         executable: PathBuf,
         /// The script the interpreter runs (or `-m <module>`).
         #[arg(long)]

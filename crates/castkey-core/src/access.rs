@@ -609,9 +609,17 @@ impl Core {
     /// Allows a program always (or changes its policy): what "Always allow"
     /// and `castkey apps allow` do. The account, if any, must exist.
     pub fn allow_app(&self, params: &AllowAppParams) -> Result<ClientApproval, CoreError> {
-        if !std::path::Path::new(&params.executable).is_absolute() {
+        let sandboxed = crate::caller::is_sandbox_identity(&params.executable);
+        if !sandboxed && !std::path::Path::new(&params.executable).is_absolute() {
             return Err(CoreError::InvalidRequest(format!(
-                "`{}` is not an absolute path: name the program's executable as the OS sees it",
+                "`{}` is not an absolute path: name the program's executable as the OS sees it, or a \
+                 sandboxed app by its id (`flatpak:com.obsproject.Studio`, `snap:<its AppArmor label>`)",
+                params.executable
+            )));
+        }
+        if sandboxed && params.script.is_some() {
+            return Err(CoreError::InvalidRequest(format!(
+                "`{}` is a sandboxed app, known by its id alone: it takes no script",
                 params.executable
             )));
         }

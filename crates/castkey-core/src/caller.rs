@@ -465,6 +465,21 @@ fn sandbox_of(pid: i32) -> Option<String> {
     snap_label(&label).map(|l| format!("snap:{l}"))
 }
 
+/// Whether `identity` names a sandboxed app as [`Caller`] reads one:
+/// `flatpak:<app id>` (e.g. `flatpak:com.obsproject.Studio`) or
+/// `snap:<AppArmor label>` (`snap:snap.obs-studio.obs-studio`). What the
+/// user approves for such an app instead of an executable path.
+pub fn is_sandbox_identity(identity: &str) -> bool {
+    let safe = |s: &str| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    match identity.split_once(':') {
+        Some(("flatpak", app)) => safe(app) && app.contains('.'),
+        Some(("snap", label)) => safe(label) && label.starts_with("snap."),
+        _ => false,
+    }
+}
+
 fn flatpak_app(info: &str) -> Option<String> {
     let mut in_application = false;
     for line in info.lines().map(str::trim) {
@@ -1134,6 +1149,14 @@ mod tests {
             Some("snap.obs-studio.obs-studio")
         );
         assert_eq!(snap_label("unconfined\n"), None);
+        for ok in ["flatpak:com.obsproject.Studio", "snap:snap.obs-studio.obs-studio"] {
+            assert!(is_sandbox_identity(ok), "{ok}");
+        }
+        for bad in
+            ["flatpak:", "flatpak:../x", "flatpak:obs", "snap:obs", "flatpak:a.b c", "/usr/bin/obs", "obs"]
+        {
+            assert!(!is_sandbox_identity(bad), "{bad}");
+        }
     }
 
     fn caller(exe: &Path) -> Caller {

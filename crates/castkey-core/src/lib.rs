@@ -61,7 +61,7 @@ pub mod test_support;
 
 pub use crate::core::{BrowserLauncher, Core, CoreOptions, LoopbackLogin, RedirectMode, SystemBrowser};
 pub use access::FORCE_INTERVAL_SECS;
-pub use caller::{Caller, OwnTools, Principal, Strength, Terminal};
+pub use caller::{is_sandbox_identity, Caller, OwnTools, Principal, Strength, Terminal};
 pub use consent::{ClientSession, ConsentMode, CONSENT_WAIT, DENIED_QUIET_SECS};
 pub use error::CoreError;
 pub use event::CoreEvent;

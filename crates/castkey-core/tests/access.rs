@@ -739,3 +739,74 @@ async fn a_forced_refresh_that_failed_does_not_hold_back_the_next() {
     let refreshed = w.core.token(&mut obs, &forced).await.unwrap().access_token;
     assert_ne!(refreshed, first);
 }
+
+/// A Flatpak app (OBS's recommended Linux install) is known by its app id,
+/// read from its sandbox's `/.flatpak-info`, over the real socket: here
+/// `python3` in a bubblewrap sandbox made as Flatpak makes one (its own
+/// root, the info file in it). The same program outside the sandbox is
+/// just `python3 -c`, which nobody approved.
+#[tokio::test]
+async fn a_flatpak_app_is_known_by_its_sandbox_s_app_id_over_the_socket() {
+    let bwrap = std::path::Path::new("/usr/bin/bwrap");
+    assert!(bwrap.exists(), "bubblewrap (Flatpak's sandbox) is needed: `scripts/deps test` installs it");
+    let (w, _main, bot) = two_accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castkey.sock");
+    tokio::spawn(IpcServer::bind(&path).unwrap().serve(w.core.clone()));
+    let info = dir.path().join("flatpak-info");
+    std::fs::write(&info, "[Application]\nname=com.obsproject.Studio\n\n[Instance]\ninstance-id=1\n")
+        .unwrap();
+    let id = "flatpak:com.obsproject.Studio";
+    w.core
+        .allow_app(&AllowAppParams {
+            executable: id.into(),
+            account: Some(bot.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    // A script cannot be named for an app id.
+    let with_script =
+        AllowAppParams { executable: id.into(), script: Some("/x.py".into()), ..Default::default() };
+    assert!(w.core.allow_app(&with_script).is_err());
+
+    let code = format!(
+        "import json, socket\n\
+         s = socket.socket(socket.AF_UNIX); s.connect({:?}); f = s.makefile('rwb')\n\
+         def call(i, m):\n\
+         \x20   f.write(json.dumps({{'jsonrpc': '2.0', 'id': i, 'method': m}}).encode() + b'\\n'); f.flush()\n\
+         \x20   return json.loads(f.readline())\n\
+         print(json.dumps([call(1, 'hello'), call(2, 'token')]))\n",
+        path.display().to_string()
+    );
+    // `python3 -c <code>`, in the sandbox or not; its answers.
+    let run = |sandboxed: bool, code: String| {
+        let (dir, info) = (dir.path().to_path_buf(), info.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd =
+                std::process::Command::new(if sandboxed { "/usr/bin/bwrap" } else { "/usr/bin/python3" });
+            if sandboxed {
+                cmd.args(["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib"])
+                    .args(["--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin"])
+                    .args(["--proc", "/proc", "--dev", "/dev"])
+                    .arg("--ro-bind")
+                    .arg(&info)
+                    .arg("/.flatpak-info")
+                    .arg("--bind")
+                    .arg(&dir)
+                    .arg(&dir)
+                    .arg("/usr/bin/python3");
+            }
+            let out = cmd.args(["-c", &code]).output().expect("python3 runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).expect("the answers")
+        })
+    };
+    let inside = run(true, code.clone()).await.unwrap();
+    assert_eq!(inside[0]["result"]["client"]["approval"], "approved", "{inside}");
+    assert_eq!(inside[0]["result"]["client"]["bound_account"], Value::from(bot.clone()), "{inside}");
+    assert_eq!(inside[1]["result"]["account"]["id"], Value::from(bot), "{inside}");
+    // Outside the sandbox: only a `hello` (a token would wait for the prompt).
+    let hello_only = code.replace("call(1, 'hello'), call(2, 'token')", "call(1, 'hello')");
+    let outside = run(false, hello_only).await.unwrap();
+    assert_eq!(outside[0]["result"]["client"]["approval"], "unknown", "{outside}");
+}
