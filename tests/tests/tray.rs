@@ -11,7 +11,7 @@
 use castkey_ipc::{Token, TokenGrant, TokenParams};
 use castkey_scenarios::x11::{self, web_processes};
 use castkey_scenarios::{binary, text, wait_for, EnvOptions, LocalProgram, TestEnv};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 const TITLE: &str = "Castkey";
@@ -150,14 +150,18 @@ fn an_account_whose_sign_in_ends_within_the_horizon_is_not_ready_to_go_live() {
 
 /// `gdbus call` on the scenario's bus; its printed answer.
 fn gdbus_call(env: &TestEnv, dest: &str, path: &str, method: &str, args: &[&str]) -> String {
-    let out = env
-        .command("gdbus")
+    let out = try_gdbus_call(env, dest, path, method, args);
+    assert!(out.status.success(), "gdbus {method}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// [`gdbus_call`], whatever it answers.
+fn try_gdbus_call(env: &TestEnv, dest: &str, path: &str, method: &str, args: &[&str]) -> Output {
+    env.command("gdbus")
         .args(["call", "--session", "--dest", dest, "--object-path", path, "--method", method, "--"])
         .args(args)
         .output()
-        .expect("run gdbus");
-    assert!(out.status.success(), "gdbus {method}: {}", text(&out.stderr));
-    text(&out.stdout)
+        .expect("run gdbus")
 }
 
 /// One entry of the tray menu as a panel reads it (com.canonical.dbusmenu).
@@ -200,11 +204,15 @@ fn menu_entries(env: &TestEnv, dest: &str, menu_path: &str) -> Vec<MenuEntry> {
 fn click_until(env: &TestEnv, dest: &str, menu_path: &str, label: &str, done: impl Fn() -> bool) {
     wait_for(&format!("a click on `{label}` to take"), Duration::from_secs(15), || {
         if let Some(e) = menu_entries(env, dest, menu_path).iter().find(|e| e.label.starts_with(label)) {
-            let _ = env
-                .command("gdbus")
-                .args(["call", "--session", "--dest", dest, "--object-path", menu_path, "--method"])
-                .args(["com.canonical.dbusmenu.Event", "--", &e.id.to_string(), "clicked", "<0>", "0"])
-                .output();
+            // A stale id (the menu was rebuilt meanwhile) is refused: try again.
+            let id = e.id.to_string();
+            try_gdbus_call(
+                env,
+                dest,
+                menu_path,
+                "com.canonical.dbusmenu.Event",
+                &[&id, "clicked", "<0>", "0"],
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
         done().then_some(())

@@ -29,31 +29,18 @@ const TALLY_SECS: u64 = 60;
 /// forced refresh brought (newer than the one the program held).
 pub const FORCE_INTERVAL_SECS: u64 = 10;
 
-/// Reads `clients.json` again each second if it changed on disk (an edit by
-/// hand), off the token path; a malformed edit is logged once per change.
-pub(crate) fn watch_clients_file(
-    clients: &Arc<crate::clients::ApprovedClients>,
-    events: &tokio::sync::broadcast::Sender<CoreEvent>,
-) {
-    let (clients, events) = (Arc::downgrade(clients), events.clone());
-    tokio::spawn(async move {
-        let mut reported = String::new();
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            let Some(clients) = clients.upgrade() else { return };
-            match clients.reload_if_changed() {
-                Ok(true) => {
-                    let _ = events.send(CoreEvent::ClientsChanged);
-                }
-                Ok(false) => {}
-                Err(e) if e.to_string() != reported => {
-                    tracing::warn!("{e}; the approvals stay as they were");
-                    reported = e.to_string();
-                }
-                Err(_) => {}
-            }
-        }
-    });
+/// What [`Core::may_force`] decided about a forced refresh.
+enum Force {
+    /// Within [`FORCE_INTERVAL_SECS`] of the last: the cached token is served.
+    TooSoon,
+    /// To the provider; what was noted, to put back if it fails.
+    Go(Option<ForceNote>),
+}
+
+/// A forced refresh noted for `account`, and the note it replaced.
+struct ForceNote {
+    account: String,
+    before: Option<u64>,
 }
 
 impl Core {
@@ -146,33 +133,33 @@ impl Core {
     }
 
     /// Whether a forced refresh of the account `params` names may go to the
-    /// provider now ([`FORCE_INTERVAL_SECS`]); notes it if so, and answers
-    /// what to put back if that refresh fails ([`Core::forget_force`]): a
-    /// failed refresh brought no newer token, and the broker's back-off
-    /// already spaces the retries.
-    fn may_force(&self, params: &TokenParams) -> Result<Option<(String, Option<u64>)>, ()> {
-        let Ok((account, _)) = self.broker.resolve(params) else { return Ok(None) };
+    /// provider now ([`FORCE_INTERVAL_SECS`]); notes it if so. A noted
+    /// refresh that fails is put back ([`Core::forget_force`]): it brought
+    /// no newer token, and the broker's back-off already spaces the retries.
+    fn may_force(&self, params: &TokenParams) -> Force {
+        // An account that cannot be resolved fails in the broker with its error.
+        let Ok((account, _)) = self.broker.resolve(params) else { return Force::Go(None) };
         let now = self.clock.now();
         let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
         match forced.get(&account.id) {
             Some(at) if now.saturating_sub(*at) < FORCE_INTERVAL_SECS => {
                 tracing::debug!(account = %account.id, "forced refresh too soon after the last: cached token served");
-                Err(())
+                Force::TooSoon
             }
             before => {
                 let before = before.copied();
                 forced.insert(account.id.clone(), now);
-                Ok(Some((account.id.clone(), before)))
+                Force::Go(Some(ForceNote { account: account.id.clone(), before }))
             }
         }
     }
 
     /// Puts back what [`Core::may_force`] noted, after that refresh failed.
-    fn forget_force(&self, (account, before): (String, Option<u64>)) {
+    fn forget_force(&self, note: ForceNote) {
         let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
-        match before {
-            Some(at) => forced.insert(account, at),
-            None => forced.remove(&account),
+        match note.before {
+            Some(at) => forced.insert(note.account, at),
+            None => forced.remove(&note.account),
         };
     }
 
@@ -388,11 +375,11 @@ impl Core {
             return self.token_as_allowed(session, params, standing).await;
         }
         match self.may_force(params) {
-            Err(()) => {
+            Force::TooSoon => {
                 let unforced = TokenParams { force_refresh: None, ..params.clone() };
                 self.token_as_allowed(session, &unforced, standing).await
             }
-            Ok(noted) => {
+            Force::Go(noted) => {
                 let result = self.token_as_allowed(session, params, standing).await;
                 if let (Err(_), Some(noted)) = (&result, noted) {
                     self.forget_force(noted);

@@ -313,6 +313,10 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct OwnTools {
     broker: PathBuf,
+    /// The file the broker runs (device, inode), read once: on Linux
+    /// `/proc/self/exe` (the file it was started from), elsewhere `broker`.
+    #[cfg(unix)]
+    own: Option<(u64, u64)>,
     /// The user-owned neighbours as they were at the start.
     #[cfg(unix)]
     pinned: Vec<PinnedFile>,
@@ -348,7 +352,16 @@ impl OwnTools {
     pub fn at(broker: &Path) -> Self {
         #[cfg(unix)]
         {
-            OwnTools { broker: broker.to_path_buf(), pinned: pin_neighbours(broker) }
+            use std::os::unix::fs::MetadataExt;
+            let own = match cfg!(target_os = "linux") {
+                true => std::fs::metadata("/proc/self/exe"),
+                false => std::fs::metadata(broker),
+            };
+            OwnTools {
+                broker: broker.to_path_buf(),
+                own: own.ok().map(|m| (m.dev(), m.ino())),
+                pinned: pin_neighbours(broker),
+            }
         }
         #[cfg(not(unix))]
         {
@@ -370,12 +383,11 @@ impl OwnTools {
             use std::os::unix::fs::MetadataExt;
             m.dev() == running.dev() && m.ino() == running.ino()
         };
-        let me = match cfg!(target_os = "linux") {
-            true => std::fs::metadata("/proc/self/exe"),
-            false => std::fs::metadata(&self.broker),
-        };
-        if me.as_ref().is_ok_and(same) {
-            return true;
+        {
+            use std::os::unix::fs::MetadataExt;
+            if self.own == Some((running.dev(), running.ino())) {
+                return true;
+            }
         }
         let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if !OWN_TOOLS.contains(&name) || exe.parent().is_none() || exe.parent() != self.broker.parent() {

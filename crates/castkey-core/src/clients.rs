@@ -80,6 +80,35 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<ClientIdentity, Arc<Client
 }
 
 impl ApprovedClients {
+    /// Reads the file again each second if it changed on disk (an edit by
+    /// hand), off the token path, and tells `events` when the approvals
+    /// changed; a malformed edit is logged once per change. Stops when the
+    /// approvals are dropped.
+    pub(crate) fn watch_file(
+        self: &Arc<Self>,
+        events: &tokio::sync::broadcast::Sender<crate::event::CoreEvent>,
+    ) {
+        let (clients, events) = (Arc::downgrade(self), events.clone());
+        tokio::spawn(async move {
+            let mut reported = String::new();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(clients) = clients.upgrade() else { return };
+                match clients.reload_if_changed() {
+                    Ok(true) => {
+                        let _ = events.send(crate::event::CoreEvent::ClientsChanged);
+                    }
+                    Ok(false) => {}
+                    Err(e) if e.to_string() != reported => {
+                        tracing::warn!("{e}; the approvals stay as they were");
+                        reported = e.to_string();
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+
     /// Loads `path`; missing is empty, damaged is an error (never
     /// overwritten with an empty list).
     pub fn load(path: PathBuf) -> Result<Self, CoreError> {

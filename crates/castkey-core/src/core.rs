@@ -229,7 +229,7 @@ impl Core {
         let clients = Arc::new(ApprovedClients::load(opts.config_dir.join("clients.json"))?);
         let prompts = Arc::new(ConsentPrompts::new(events.clone(), opts.clock.clone()));
         let activity = ActivityLog::start(opts.config_dir.join("activity.jsonl"));
-        crate::access::watch_clients_file(&clients, &events);
+        clients.watch_file(&events);
         Ok(Arc::new(Core {
             catalog,
             accounts,
