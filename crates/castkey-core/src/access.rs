@@ -303,37 +303,17 @@ impl Core {
         Ok(info)
     }
 
-    /// A sign-in a program asked for: the account is added (and becomes
-    /// the account that program gets), but the active and default accounts
-    /// stay as the user left them. Called with the sign-in's outcome.
-    pub(crate) fn settle_program_sign_in(
+    /// A sign-in a program asked for ended: the account it added (never
+    /// made active, see [`crate::SignInFor`]) is the account that program
+    /// gets from now on.
+    pub(crate) fn bind_program_sign_in(
         &self,
         identity: &ClientIdentity,
-        before: &(Option<String>, Option<String>),
         outcome: &Result<AccountInfo, CoreError>,
     ) {
         let Ok(info) = outcome else { return };
-        let (active, default) = before;
-        if let Err(e) = self.accounts.restore_active(&info.provider, active.as_deref(), default.as_deref()) {
-            tracing::warn!("could not keep the active account after a program's sign-in: {e}");
-            return;
-        }
         self.clients.choose(identity, &info.id);
-        if active.as_deref() != Some(info.id.as_str()) {
-            let account = active.as_deref().and_then(|id| self.accounts.get(id));
-            let _ = self.events.send(CoreEvent::ActiveChanged {
-                provider: info.provider.clone(),
-                account: account.as_ref().map(account_ref),
-            });
-            let _ = self.events.send(CoreEvent::AccountsChanged);
-        }
         tracing::info!(client = %identity, account = %info.id, "a program signed in: the active account is unchanged");
-    }
-
-    /// Which account is active for `provider`, and the default provider:
-    /// what a program's sign-in must leave as it was.
-    pub(crate) fn active_before(&self, provider: &str) -> (Option<String>, Option<String>) {
-        (self.accounts.active_of(provider), self.accounts.default_provider())
     }
 
     /// A token for `session`'s program, as `params` asks and as the user
@@ -719,31 +699,51 @@ mod tests {
         base
     }
 
+    /// A program's sign-in, kept the way its flow ends
+    /// ([`crate::grant::AccountKeeper::keep`] with [`SignInFor::Program`]),
+    /// then bound to that program.
+    async fn program_signs_in(w: &World, program: &ClientIdentity, key: &str) -> castkey_ipc::AccountInfo {
+        let provider = w.core.catalog.get("apivideo").unwrap();
+        let (account, set) = w
+            .core
+            .grants
+            .add_api_key_account(&provider, "sandbox", &SecretString::from(key.to_string()))
+            .await
+            .unwrap();
+        let outcome = w.core.keep(account, &set, crate::SignInFor::Program);
+        w.core.bind_program_sign_in(program, &outcome);
+        outcome.unwrap()
+    }
+
     #[tokio::test]
     async fn a_program_s_sign_in_adds_the_account_without_making_it_everyone_s() {
         let w = World::with_api_video(&api_video().await).await;
         let key = |k: &str| SecretString::from(k.to_string());
         let main = w.core.add_api_key_account("apivideo", "sandbox", &key("main")).await.unwrap();
         let bot_program = ClientIdentity { executable: "/opt/chatbot/bot".into(), script: None };
-        // A program signs in (what `login`/`login_with_code` from it do
-        // around the sign-in): the account is added…
-        let before = w.core.active_before("apivideo");
-        let outcome = w.core.add_api_key_account("apivideo", "sandbox", &key("bot")).await;
-        w.core.settle_program_sign_in(&bot_program, &before, &outcome);
-        let bot = outcome.unwrap();
+        let mut events = w.core.subscribe();
+        // A program signs in: the account is added…
+        let bot = program_signs_in(&w, &bot_program, "bot").await;
         let accounts = w.core.accounts();
         assert_eq!(accounts.len(), 2);
-        // …but the active account is still the user's…
+        // …but the active account is still the user's, and never was the
+        // program's, not even for a moment (the tray follows these events)…
         let active: Vec<&str> = accounts.iter().filter(|a| a.active).map(|a| a.id.as_str()).collect();
         assert_eq!(active, [main.id.as_str()]);
         assert_eq!(w.core.accounts.default_provider().as_deref(), Some("apivideo"));
+        let mut seen = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            seen.push(e);
+        }
+        assert!(seen
+            .iter()
+            .any(|e| matches!(e, crate::CoreEvent::SignedIn { account } if account.id == bot.id)));
+        assert!(!seen.iter().any(|e| matches!(e, crate::CoreEvent::ActiveChanged { .. })), "{seen:?}");
         // …and the new account is the one that program gets.
         assert_eq!(w.core.clients.choice(&bot_program).as_deref(), Some(bot.id.as_str()));
         // The first account a program adds for a provider is nobody's default.
         let w = World::with_api_video(&api_video().await).await;
-        let before = w.core.active_before("apivideo");
-        let outcome = w.core.add_api_key_account("apivideo", "sandbox", &key("bot")).await;
-        w.core.settle_program_sign_in(&bot_program, &before, &outcome);
+        program_signs_in(&w, &bot_program, "bot").await;
         assert!(w.core.accounts().iter().all(|a| !a.active));
         assert_eq!(w.core.accounts.default_provider(), None);
         // A program that names no account hears which are signed in and how

@@ -204,7 +204,15 @@ impl AccountStore {
     }
 
     /// Adds or replaces an account and makes it its provider's active one.
-    pub fn upsert_active(&self, mut account: Account) -> Result<(), CoreError> {
+    #[cfg(test)]
+    pub fn upsert_active(&self, account: Account) -> Result<(), CoreError> {
+        self.upsert(account, true)
+    }
+
+    /// Adds or replaces an account; with `make_active`, it becomes its
+    /// provider's active account and its provider the default one. Without,
+    /// the active accounts stay as they are (a program's sign-in).
+    pub fn upsert(&self, mut account: Account, make_active: bool) -> Result<(), CoreError> {
         // Names come from the provider: no escape sequences or bidi overrides.
         account.display_name = crate::clean_text(&account.display_name);
         account.email = account.email.as_deref().map(crate::clean_text);
@@ -218,8 +226,10 @@ impl AccountStore {
                 }
                 None => f.accounts.push(Arc::new(account)),
             }
-            f.active.insert(provider.clone(), id);
-            f.default_provider = Some(provider);
+            if make_active {
+                f.active.insert(provider.clone(), id);
+                f.default_provider = Some(provider);
+            }
             Ok(())
         })
     }
@@ -257,34 +267,9 @@ impl AccountStore {
     }
 
     /// The provider whose active account `token` returns when asked for none.
+    #[cfg(test)]
     pub fn default_provider(&self) -> Option<String> {
         self.snapshot().default_provider.clone()
-    }
-
-    /// Puts back `provider`'s active account and the default provider as
-    /// they were (before a sign-in a program started: its account is added,
-    /// not made everyone's). An account that is gone since is not put back.
-    pub fn restore_active(
-        &self,
-        provider: &str,
-        active: Option<&str>,
-        default_provider: Option<&str>,
-    ) -> Result<(), CoreError> {
-        self.update(|f| {
-            match active.filter(|id| f.accounts.iter().any(|a| a.id == *id)) {
-                Some(id) => {
-                    f.active.insert(provider.to_string(), id.to_string());
-                }
-                None => {
-                    f.active.remove(provider);
-                }
-            }
-            f.default_provider = default_provider
-                .filter(|p| f.active.contains_key(*p))
-                .map(str::to_string)
-                .or_else(|| f.active.keys().next().cloned());
-            Ok(())
-        })
     }
 
     /// The active account of `provider`, if any.

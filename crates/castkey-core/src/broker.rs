@@ -12,7 +12,7 @@ use crate::catalog::ProviderCatalog;
 use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
-use crate::grant::{AccountKeeper, Grants, SignInResult, Validation};
+use crate::grant::{AccountKeeper, Grants, SignInFor, SignInResult, Validation};
 use crate::oauth::TokenSet;
 use crate::provider::ProviderConfig;
 use castkey_ipc::{AccountStatus, TokenGrant, TokenParams};
@@ -550,9 +550,10 @@ fn retry_after_secs(error: &CoreError) -> Option<u64> {
 
 impl AccountKeeper for TokenBroker {
     /// Saves a just-signed-in account (its secrets are already in the
-    /// keychain) as its provider's active one, and serves its first token
-    /// from memory.
-    fn keep(&self, mut account: Account, set: &TokenSet) -> SignInResult {
+    /// keychain) — as its provider's active one when the person signed in,
+    /// only added when a program did — and serves its first token from
+    /// memory.
+    fn keep(&self, mut account: Account, set: &TokenSet, for_whom: SignInFor) -> SignInResult {
         if let Ok(provider) = self.catalog.get(&account.provider) {
             let now = self.clock.now();
             account.grant_expires_at = crate::services::refresh_token_end(&provider, set, now);
@@ -568,9 +569,9 @@ impl AccountKeeper for TokenBroker {
         let id = account.id.clone();
         let before = self.accounts.active_of(&account.provider);
         let (provider, reference) = (account.provider.clone(), account_ref(&account));
-        self.accounts.upsert_active(account)?;
+        self.accounts.upsert(account, for_whom == SignInFor::Person)?;
         self.seed(&id, set);
-        if before.as_deref() != Some(id.as_str()) {
+        if for_whom == SignInFor::Person && before.as_deref() != Some(id.as_str()) {
             let _ = self.events.send(CoreEvent::ActiveChanged { provider, account: Some(reference) });
         }
         self.accounts.info(&id).ok_or_else(|| CoreError::Internal("account vanished".into()))

@@ -11,7 +11,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::consent::{ConsentMode, ConsentPrompts};
 use crate::error::CoreError;
 use crate::event::CoreEvent;
-use crate::grant::{AccountKeeper, DeviceStarted, Grants, RedirectTarget, SignIn, SignInResult, Started};
+use crate::grant::{
+    AccountKeeper, DeviceStarted, Grants, RedirectTarget, SignIn, SignInFor, SignInResult, Started,
+};
 use crate::oauth::OidcProviders;
 use crate::pending::PendingRedirects;
 use crate::provider::RedirectStyle;
@@ -170,7 +172,7 @@ pub struct Core {
     pub(crate) own_tools: Option<crate::OwnTools>,
     /// Held for the life of the process: one process owns the state.
     _owner: StateLock,
-    grants: Arc<Grants>,
+    pub(crate) grants: Arc<Grants>,
     sign_in: SignIn,
     secrets: Arc<dyn SecretStore>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -294,7 +296,7 @@ impl Core {
         provider: &str,
         on_started: impl FnOnce(&DeviceStarted),
     ) -> SignInResult {
-        let started = self.sign_in.start_device(provider).await?;
+        let started = self.sign_in.start_device(provider, SignInFor::Person).await?;
         on_started(&started);
         self.sign_in.complete_device(started).await
     }
@@ -311,22 +313,24 @@ impl Core {
         self.sign_in.cancel_device(provider)
     }
 
-    /// Starts a sign-in with a code (RFC 8628) and waits for it in the
-    /// background; the outcome is announced as a [`CoreEvent`].
+    /// Starts the person's sign-in with a code (RFC 8628) and waits for it
+    /// in the background; the outcome is announced as a [`CoreEvent`].
     pub async fn begin_device_sign_in(
         self: &Arc<Self>,
         provider: &str,
     ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
-        self.begin_device_sign_in_then(provider, |_, _| {}).await
+        self.begin_device_sign_in_then(provider, SignInFor::Person, |_, _| {}).await
     }
 
-    /// [`Core::begin_device_sign_in`], calling `then` with the outcome.
+    /// [`Core::begin_device_sign_in`] for `for_whom`, calling `then` with
+    /// the outcome.
     pub(crate) async fn begin_device_sign_in_then(
         self: &Arc<Self>,
         provider: &str,
+        for_whom: SignInFor,
         then: impl FnOnce(&Core, &SignInResult) + Send + 'static,
     ) -> Result<castkey_ipc::ui::DeviceSignIn, CoreError> {
-        let started = self.sign_in.start_device(provider).await?;
+        let started = self.sign_in.start_device(provider, for_whom).await?;
         let shown = castkey_ipc::ui::DeviceSignIn {
             provider: started.provider.clone(),
             user_code: started.user_code.clone(),
@@ -411,12 +415,21 @@ impl Core {
     /// completes or expires. The outcome is also announced as a
     /// [`CoreEvent`], a browser launcher that fails late included.
     pub async fn begin_app_sign_in(self: &Arc<Self>, provider: &str) -> Result<Started, CoreError> {
+        self.begin_app_sign_in_for(provider, SignInFor::Person).await
+    }
+
+    /// [`Core::begin_app_sign_in`] for `for_whom`.
+    async fn begin_app_sign_in_for(
+        self: &Arc<Self>,
+        provider: &str,
+        for_whom: SignInFor,
+    ) -> Result<Started, CoreError> {
         let config = self.catalog.get(provider)?;
         if Grants::redirect_style(&config) == RedirectStyle::Loopback {
             let redirect = config.sign_in.as_browser().map(|b| b.loopback.clone()).unwrap_or_default();
             let listener = crate::loopback::LoopbackListener::bind(&redirect).await?;
             let target = RedirectTarget::Loopback { port: listener.port(), path: listener.path().into() };
-            let started = self.sign_in.start(provider, target).await?;
+            let started = self.sign_in.start(provider, target, for_whom).await?;
             let late_failure = self.open_browser(&started).await?;
             let this = self.clone();
             let (ttl, state) = (self.time_left(&started), started.state.clone());
@@ -448,7 +461,7 @@ impl Core {
             });
             return Ok(started);
         }
-        let started = self.sign_in.start(provider, RedirectTarget::AppScheme).await?;
+        let started = self.sign_in.start(provider, RedirectTarget::AppScheme, for_whom).await?;
         if let Some(late_failure) = self.open_browser(&started).await? {
             let (this, state, ttl) = (self.clone(), started.state.clone(), self.time_left(&started));
             let provider = provider.to_string();
@@ -472,16 +485,23 @@ impl Core {
         self.sign_in.complete(url, crate::APP_REDIRECT_URI).await
     }
 
-    /// Signs in and waits for the outcome, the way this process receives
-    /// redirects ([`RedirectMode`]).
-    pub async fn login(self: &Arc<Self>, caller: &Caller, provider: &str) -> SignInResult {
-        tracing::info!(pid = ?caller.pid, exe = ?caller.executable, provider, "sign-in asked");
+    /// Signs in for `for_whom` and waits for the outcome, the way this
+    /// process receives redirects ([`RedirectMode`]).
+    pub async fn login(
+        self: &Arc<Self>,
+        caller: &Caller,
+        provider: &str,
+        for_whom: SignInFor,
+    ) -> SignInResult {
+        tracing::info!(pid = ?caller.pid, exe = ?caller.executable, provider, ?for_whom, "sign-in asked");
         match self.redirect_mode {
             RedirectMode::AppScheme => {
-                let started = self.begin_app_sign_in(provider).await?;
+                let started = self.begin_app_sign_in_for(provider, for_whom).await?;
                 self.wait(started).await
             }
-            RedirectMode::Loopback => self.login_loopback(provider, &LoopbackLogin::default(), |_| {}).await,
+            RedirectMode::Loopback => {
+                self.login_loopback_for(provider, &LoopbackLogin::default(), for_whom, |_| {}).await
+            }
         }
     }
 
@@ -496,6 +516,17 @@ impl Core {
         how: &LoopbackLogin,
         on_started: impl FnOnce(&Started),
     ) -> SignInResult {
+        self.login_loopback_for(provider, how, SignInFor::Person, on_started).await
+    }
+
+    /// [`Core::login_loopback`] for `for_whom`.
+    async fn login_loopback_for(
+        &self,
+        provider: &str,
+        how: &LoopbackLogin,
+        for_whom: SignInFor,
+        on_started: impl FnOnce(&Started),
+    ) -> SignInResult {
         let config = self.catalog.get(provider)?;
         let configured = config.sign_in.as_browser().map(|b| b.loopback.clone()).unwrap_or_default();
         let redirect = match (how.port, &how.path) {
@@ -507,7 +538,7 @@ impl Core {
         };
         let listener = crate::loopback::LoopbackListener::bind(&redirect).await?;
         let target = RedirectTarget::Loopback { port: listener.port(), path: listener.path().into() };
-        let started = self.sign_in.start(provider, target).await?;
+        let started = self.sign_in.start(provider, target, for_whom).await?;
         on_started(&started);
         let base = listener.redirect_uri();
         let state = started.state.clone();
@@ -626,7 +657,7 @@ impl Core {
     ) -> SignInResult {
         let provider = self.catalog.get(provider)?;
         let (account, set) = self.grants.add_service_account(&provider, client_id, client_secret).await?;
-        self.keep(account, &set)
+        self.keep(account, &set, SignInFor::Person)
     }
 
     /// Adds an API-key account (api.video) in `environment`. The key is
@@ -639,11 +670,18 @@ impl Core {
     ) -> SignInResult {
         let provider = self.catalog.get(provider)?;
         let (account, set) = self.grants.add_api_key_account(&provider, environment, api_key).await?;
-        self.keep(account, &set)
+        self.keep(account, &set, SignInFor::Person)
     }
 
-    fn keep(&self, account: crate::account::Account, set: &crate::oauth::TokenSet) -> SignInResult {
-        let info = self.broker.keep(account, set)?;
+    /// Keeps an added account for `for_whom` ([`AccountKeeper::keep`]) and
+    /// announces it.
+    pub(crate) fn keep(
+        &self,
+        account: crate::account::Account,
+        set: &crate::oauth::TokenSet,
+        for_whom: SignInFor,
+    ) -> SignInResult {
+        let info = self.broker.keep(account, set, for_whom)?;
         let _ = self.events.send(CoreEvent::SignedIn { account: info.clone() });
         let _ = self.events.send(CoreEvent::AccountsChanged);
         Ok(info)

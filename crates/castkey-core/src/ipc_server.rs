@@ -18,6 +18,7 @@ use crate::consent::{ClientSession, Standing};
 use crate::core::Core;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
+use crate::grant::SignInFor;
 use castkey_ipc::notification as note;
 use castkey_ipc::protocol::{Response, RpcError};
 use castkey_ipc::{
@@ -186,11 +187,10 @@ async fn run(
         Login::METHOD => {
             let p = params_of::<Login>(params)?;
             if matches!(standing, Standing::User) {
-                return respond(core.login(&session.caller, &p.provider).await);
+                return respond(core.login(&session.caller, &p.provider, SignInFor::Person).await);
             }
-            let before = core.active_before(&p.provider);
-            let outcome = core.login(&session.caller, &p.provider).await;
-            core.settle_program_sign_in(&session.identity, &before, &outcome);
+            let outcome = core.login(&session.caller, &p.provider, SignInFor::Program).await;
+            core.bind_program_sign_in(&session.identity, &outcome);
             respond(outcome)
         }
         LoginWithCode::METHOD => {
@@ -198,10 +198,9 @@ async fn run(
             let started = match standing {
                 Standing::User => core.begin_device_sign_in(&p.provider).await,
                 _ => {
-                    let before = core.active_before(&p.provider);
                     let identity = session.identity.clone();
-                    core.begin_device_sign_in_then(&p.provider, move |core, outcome| {
-                        core.settle_program_sign_in(&identity, &before, outcome)
+                    core.begin_device_sign_in_then(&p.provider, SignInFor::Program, move |core, outcome| {
+                        core.bind_program_sign_in(&identity, outcome)
                     })
                     .await
                 }

@@ -65,7 +65,7 @@ pub use caller::{is_sandbox_identity, Caller, OwnTools, Principal, Strength, Ter
 pub use consent::{ClientSession, ConsentMode, CONSENT_WAIT, DENIED_QUIET_SECS};
 pub use error::CoreError;
 pub use event::CoreEvent;
-pub use grant::{DeviceStarted, Started};
+pub use grant::{DeviceStarted, SignInFor, Started};
 pub use ipc_server::{dispatch, IpcLimits, IpcServer};
 pub use paths::config_dir;
 pub use pending::DEFAULT_TTL_SECS;

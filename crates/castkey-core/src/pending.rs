@@ -39,6 +39,10 @@ pub struct PendingFlow {
     pub expires_at: u64,
     /// Kept in the keychain so that a cold start can finish it.
     pub persist: bool,
+    /// Whose sign-in this is: the person's makes the account active, a
+    /// program's only adds it. Flows kept by older versions were the person's.
+    #[serde(default)]
+    pub for_whom: crate::grant::SignInFor,
 }
 
 impl fmt::Debug for PendingFlow {
@@ -199,6 +203,7 @@ mod tests {
             created_at: now,
             expires_at: now + DEFAULT_TTL_SECS,
             persist,
+            for_whom: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! `state`, exchanges the code, verifies the ID token, stores the refresh
 //! token in the keychain and the account's metadata on disk, in that order.
 
-use super::{AccountKeeper, Grants};
+use super::{AccountKeeper, Grants, SignInFor};
 use crate::account::Account;
 use crate::catalog::ProviderCatalog;
 use crate::error::CoreError;
@@ -81,6 +81,7 @@ pub struct DeviceStarted {
     pub expires_at: u64,
     interval: u64,
     device_code: secrecy::SecretString,
+    for_whom: SignInFor,
 }
 
 impl fmt::Debug for DeviceStarted {
@@ -134,7 +135,14 @@ impl SignIn {
         }
     }
 
-    pub async fn start(&self, provider_id: &str, target: RedirectTarget) -> Result<Started, CoreError> {
+    /// Starts a browser sign-in to `provider_id` for `for_whom`, redirected
+    /// to `target`: registers the pending flow and answers the URL to open.
+    pub async fn start(
+        &self,
+        provider_id: &str,
+        target: RedirectTarget,
+        for_whom: SignInFor,
+    ) -> Result<Started, CoreError> {
         let BrowserClient { provider, b, oidc, d } = self.browser_client(provider_id).await?;
         if let Some(p) = &b.platform {
             if p.kind == PlatformKind::Twitch && !b.confidential {
@@ -161,6 +169,7 @@ impl SignIn {
             created_at: now,
             expires_at: now + DEFAULT_TTL_SECS,
             persist: target == RedirectTarget::AppScheme,
+            for_whom,
         };
         let expires_at = flow.expires_at;
         if !flow.persist {
@@ -302,7 +311,7 @@ impl SignIn {
             )
             .await
             .map_err(|e| e.into_core(&provider.id, None))?;
-        self.keep_signed_in(&client, set, Some(&flow.nonce), now).await
+        self.keep_signed_in(&client, set, Some(&flow.nonce), now, flow.for_whom).await
     }
 
     /// The end of every browser-style sign-in: who signed in (a verified ID
@@ -315,6 +324,7 @@ impl SignIn {
         set: TokenSet,
         nonce: Option<&str>,
         now: u64,
+        for_whom: SignInFor,
     ) -> SignInResult {
         let BrowserClient { provider, b, oidc, d } = client;
         let identity = if let Some(p) = &b.platform {
@@ -420,13 +430,17 @@ impl SignIn {
         );
         account.email = identity.email.clone();
         account.api_headers = provider.api_headers.clone();
-        self.keeper.keep(account, &set)
+        self.keeper.keep(account, &set, for_whom)
     }
 
     /// RFC 8628: asks the provider for a user code. The user enters it at
     /// the verification URL on any device; [`SignIn::complete_device`]
     /// waits for that.
-    pub async fn start_device(&self, provider_id: &str) -> Result<DeviceStarted, CoreError> {
+    pub async fn start_device(
+        &self,
+        provider_id: &str,
+        for_whom: SignInFor,
+    ) -> Result<DeviceStarted, CoreError> {
         let BrowserClient { provider, b, oidc, d } = self.browser_client(provider_id).await?;
         if d.device_authorization_endpoint.is_none() {
             return Err(CoreError::InvalidRequest(format!(
@@ -451,6 +465,7 @@ impl SignIn {
             expires_at: now + auth.expires_in.unwrap_or(600).min(DEFAULT_TTL_SECS * 3),
             interval: auth.interval.unwrap_or(5).clamp(1, 60),
             device_code: auth.device_code,
+            for_whom,
         })
     }
 
@@ -529,7 +544,7 @@ impl SignIn {
                 now,
             };
             match oidc.poll_device(d, &started.device_code, client_secret.as_ref(), defaults).await {
-                Ok(set) => return self.keep_signed_in(&client, set, None, now).await,
+                Ok(set) => return self.keep_signed_in(&client, set, None, now, started.for_whom).await,
                 Err(TokenError::DeviceFlow(code)) if code == "authorization_pending" => {}
                 // RFC 8628 §3.5: slow down by 5 seconds.
                 Err(TokenError::DeviceFlow(code)) if code == "slow_down" => interval += 5,
@@ -792,8 +807,8 @@ mod tests {
     #[tokio::test]
     async fn each_sign_in_has_fresh_state_nonce_and_an_s256_pkce_challenge() {
         let w = world();
-        let a = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
-        let b = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let a = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
+        let b = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
         let (qa, qb) = (query(&a.authorization_url), query(&b.authorization_url));
         assert_ne!(qa["state"], qb["state"]);
         assert_ne!(qa["nonce"], qb["nonce"]);
@@ -814,7 +829,7 @@ mod tests {
     #[tokio::test]
     async fn a_forged_state_changes_nothing() {
         let w = world();
-        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
         login_failed(
             w.sign_in.complete(&redirect("forged", "&code=c"), crate::APP_REDIRECT_URI).await,
             "no sign-in is waiting",
@@ -827,7 +842,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_sign_in_refuses_its_redirect_and_tells_the_waiter() {
         let w = world();
-        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
         assert_eq!(w.sign_in.cancel("other-provider").await, 0, "only the named provider's sign-ins");
         assert_eq!(w.sign_in.cancel("sandbox").await, 1);
         login_failed(started.done.await.unwrap(), "cancelled");
@@ -843,7 +858,7 @@ mod tests {
     #[tokio::test]
     async fn a_denied_sign_in_is_reported_to_the_waiter_and_used_up() {
         let w = world();
-        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let started = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
         let url = redirect(&started.state, &format!("&error=access_denied&iss={ISSUER}"));
         login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "access_denied");
         login_failed(started.done.await.unwrap(), "access_denied");
@@ -853,11 +868,11 @@ mod tests {
     #[tokio::test]
     async fn a_redirect_from_another_issuer_or_without_iss_is_refused() {
         let w = world();
-        let a = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let a = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
         let url = redirect(&a.state, "&code=c&iss=https%3A%2F%2Fevil.example");
         login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "names issuer");
         // The provider says it sends `iss`, so a redirect without it is refused too.
-        let b = w.sign_in.start("sandbox", RedirectTarget::AppScheme).await.unwrap();
+        let b = w.sign_in.start("sandbox", RedirectTarget::AppScheme, SignInFor::Person).await.unwrap();
         login_failed(
             w.sign_in.complete(&redirect(&b.state, "&code=c"), crate::APP_REDIRECT_URI).await,
             "names issuer",
@@ -868,7 +883,8 @@ mod tests {
     #[tokio::test]
     async fn a_redirect_must_come_back_the_way_the_sign_in_asked() {
         let w = world();
-        let loopback = w.sign_in.start("sandbox", RedirectTarget::loopback(4567)).await.unwrap();
+        let loopback =
+            w.sign_in.start("sandbox", RedirectTarget::loopback(4567), SignInFor::Person).await.unwrap();
         // A deep link carrying a loopback flow's state is refused.
         let url = redirect(&loopback.state, &format!("&code=c&iss={ISSUER}"));
         login_failed(w.sign_in.complete(&url, crate::APP_REDIRECT_URI).await, "another route");
@@ -881,7 +897,7 @@ mod tests {
         let w = world();
         w.secrets.unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
         for target in [RedirectTarget::AppScheme, RedirectTarget::loopback(4567)] {
-            let err = w.sign_in.start("sandbox", target).await.unwrap_err();
+            let err = w.sign_in.start("sandbox", target, SignInFor::Person).await.unwrap_err();
             assert_eq!(err.reason(), castkey_ipc::Reason::KeychainUnavailable, "{err}");
         }
         assert_eq!(w.sign_in.pending.len().await, 0);
@@ -939,7 +955,7 @@ mod tests {
             device_provider(&w, "", vec!["authorization_pending", "authorization_pending", "access_denied"])
                 .await;
         let mut events = w.sign_in.events.subscribe();
-        let started = w.sign_in.start_device("sandbox").await.unwrap();
+        let started = w.sign_in.start_device("sandbox", SignInFor::Person).await.unwrap();
         assert_eq!(started.user_code, "WDJB-MJHT");
         assert!(!format!("{started:?}").contains("dc-1"), "the device code is a secret");
         let err = w.sign_in.complete_device(started).await.unwrap_err();
@@ -957,7 +973,7 @@ mod tests {
     async fn an_expired_code_ends_the_sign_in_with_a_clear_error() {
         let w = world();
         device_provider(&w, "", vec!["expired_token"]).await;
-        let started = w.sign_in.start_device("sandbox").await.unwrap();
+        let started = w.sign_in.start_device("sandbox", SignInFor::Person).await.unwrap();
         let err = w.sign_in.complete_device(started).await.unwrap_err();
         assert_eq!(err.to_string(), "sign-in failed: the code expired before the sign-in was finished");
     }
@@ -966,14 +982,14 @@ mod tests {
     async fn a_verification_url_over_plain_http_elsewhere_is_refused() {
         let w = world();
         device_provider(&w, "http://phish.example/device", vec![]).await;
-        let err = w.sign_in.start_device("sandbox").await.unwrap_err();
+        let err = w.sign_in.start_device("sandbox", SignInFor::Person).await.unwrap_err();
         assert!(err.to_string().contains("plain HTTP"), "{err}");
     }
 
     #[tokio::test]
     async fn a_provider_without_a_device_endpoint_says_so() {
         let w = world();
-        let err = w.sign_in.start_device("sandbox").await.unwrap_err();
+        let err = w.sign_in.start_device("sandbox", SignInFor::Person).await.unwrap_err();
         assert_eq!(err.to_string(), "Local sandbox does not offer sign-in with a code");
     }
 
@@ -982,7 +998,7 @@ mod tests {
         let w = Arc::new(world());
         let polls = device_provider(&w, "", vec!["authorization_pending"; 100]).await;
         let mut events = w.sign_in.events.subscribe();
-        let started = w.sign_in.start_device("sandbox").await.unwrap();
+        let started = w.sign_in.start_device("sandbox", SignInFor::Person).await.unwrap();
         let waiting = {
             let w = w.clone();
             tokio::spawn(async move { w.sign_in.complete_device(started).await })

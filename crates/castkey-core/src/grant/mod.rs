@@ -33,12 +33,29 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-/// Where a just-signed-in account goes: saved as its provider's active
-/// account, its first token served from memory. The broker is the keeper;
-/// the sign-in code only knows this trait.
+/// Who a sign-in is for, decided when it starts and carried with it to
+/// the end (issue 17). The person's sign-in (window, tray, a terminal)
+/// makes the account its provider's active one and the provider the
+/// default; a program's sign-in only adds the account, which that program
+/// then gets, and everyone else keeps what the person chose. Because the
+/// choice travels with the flow, a program's account is never everyone's,
+/// not even for the moment between the sign-in and its settling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInFor {
+    /// The person: the account becomes active.
+    #[default]
+    Person,
+    /// A program: the account is added, the active one stays.
+    Program,
+}
+
+/// Where a just-signed-in account goes: saved (as its provider's active
+/// account when the person signed in), its first token served from memory.
+/// The broker is the keeper; the sign-in code only knows this trait.
 pub(crate) trait AccountKeeper: Send + Sync {
     /// `account`'s secrets are already in the keychain when this is called.
-    fn keep(&self, account: Account, set: &TokenSet) -> SignInResult;
+    fn keep(&self, account: Account, set: &TokenSet, for_whom: SignInFor) -> SignInResult;
 
     /// Whether an account of `provider` is held already (a sign-in then
     /// adds another one, and the platform must offer its account chooser).
