@@ -703,16 +703,16 @@ mod tests {
     /// ([`crate::grant::AccountKeeper::keep`] with [`SignInFor::Program`]),
     /// then bound to that program.
     async fn program_signs_in(w: &World, program: &ClientIdentity, key: &str) -> castkey_ipc::AccountInfo {
-        let provider = w.core.catalog.get("apivideo").unwrap();
+        let provider = w.core.catalog.get("apivideo").expect("api.video is a preset");
         let (account, set) = w
             .core
             .grants
             .add_api_key_account(&provider, "sandbox", &SecretString::from(key.to_string()))
             .await
-            .unwrap();
+            .expect("the stand-in takes any key");
         let outcome = w.core.keep(account, &set, crate::SignInFor::Program);
         w.core.bind_program_sign_in(program, &outcome);
-        outcome.unwrap()
+        outcome.expect("the account is kept")
     }
 
     #[tokio::test]
