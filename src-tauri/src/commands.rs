@@ -13,8 +13,8 @@ use castkey_ipc::ui::command::COMMANDS;
 use castkey_ipc::ui::{
     AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs, AnswerConsentArgs, AppStatus, CancelSignInArgs,
     CancelSignInWithCodeArgs, CliInstalled, CommandError, ConsentRequest, DesktopSettings, DeviceSignIn,
-    Diagnostics, ProviderTemplate, Readiness, RemoveProviderArgs, RevokeAppArgs, SignInArgs, SignInStarted,
-    SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs,
+    Diagnostics, ProviderTemplate, Readiness, RedirectUriArgs, RemoveProviderArgs, RevokeAppArgs, SignInArgs,
+    SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs,
 };
 use castkey_ipc::{
     AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval, ProviderInfo,
@@ -59,6 +59,7 @@ window_commands![
     app_status,
     list_provider_templates,
     add_provider,
+    redirect_uri_to_register,
     remove_provider,
     switch_account,
     account_health,
@@ -181,6 +182,16 @@ pub fn list_provider_templates(shell: State<'_, Shell>) -> Vec<ProviderTemplate>
 #[tauri::command]
 pub async fn add_provider(shell: State<'_, Shell>, args: AddProvider) -> Result<ProviderInfo, CommandError> {
     shell.core.add_provider(&args).await.map_err(err)
+}
+
+/// The redirect URI the provider a form describes will send, while the
+/// form is being filled in (no secret among its values).
+#[tauri::command]
+pub fn redirect_uri_to_register(args: RedirectUriArgs) -> Option<String> {
+    castkey_core::redirect_uri_to_register(&castkey_ipc::ui::AddProvider {
+        template: args.template,
+        values: args.values,
+    })
 }
 
 #[tauri::command]

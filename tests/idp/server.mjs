@@ -72,7 +72,13 @@ const configuration = {
       response_types: ['code'],
       // Native clients: oidc-provider ignores the port of http loopback
       // redirect URIs (RFC 8252 section 7.3), so any port is accepted here.
-      redirect_uris: ['dev.castkey.app:/callback', 'http://127.0.0.1/callback'],
+      // The shared deep-link URI of the built-in sandbox, and the one a
+      // provider the user adds as "Plain OAuth" gets (RFC 9700 §4.4.2).
+      redirect_uris: [
+        'dev.castkey.app:/callback',
+        'dev.castkey.app:/callback/plain-oauth',
+        'http://127.0.0.1/callback',
+      ],
     },
     {
       // IBM Video Streaming as its documents describe it: a confidential
@@ -85,7 +91,9 @@ const configuration = {
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
-      redirect_uris: ['dev.castkey.app:/callback'],
+      // Each provider the user adds has its own redirect URI: this client
+      // plays IBM's and the LifeOmic-style service's own.
+      redirect_uris: ['dev.castkey.app:/callback/ibm', 'dev.castkey.app:/callback/lifeomic-oauth'],
       scope: 'openid email broadcaster',
     },
     {
@@ -107,7 +115,7 @@ const configuration = {
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      redirect_uris: ['dev.castkey.app:/callback'],
+      redirect_uris: ['dev.castkey.app:/callback/lifeomic'],
     },
     {
       client_id: 'introspector',

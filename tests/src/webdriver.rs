@@ -173,6 +173,24 @@ impl WebDriver {
     /// Fills in the "Add a service" form of `template` and presses Add.
     /// Fields not named keep their pre-filled values.
     pub fn set_up_service(&self, template: &str, values: &[(&str, &str)]) {
+        self.fill_service_form(template, values);
+        let form = format!("#templates form[data-template=\"{template}\"]");
+        let add = self.find(&format!("{form} button[data-add-template]")).expect("the Add button");
+        self.click(&add);
+    }
+
+    /// The redirect URI the open form of `template` tells the user to
+    /// register, once it shows one.
+    pub fn redirect_uri_shown(&self, template: &str) -> String {
+        let shown = self.wait(
+            &format!("#templates form[data-template=\"{template}\"] [data-redirect-uri]"),
+            Duration::from_secs(30),
+        );
+        self.text(&shown)
+    }
+
+    /// Fills in the "Add a service" form of `template`, without adding.
+    pub fn fill_service_form(&self, template: &str, values: &[(&str, &str)]) {
         self.show_screen("add");
         let summary =
             self.wait(&format!("#templates [data-setup-template=\"{template}\"]"), Duration::from_secs(60));
@@ -193,8 +211,6 @@ impl WebDriver {
             self.clear(&input);
             self.type_text(&input, value);
         }
-        let add = self.find(&format!("{form} button[data-add-template]")).expect("the Add button");
-        self.click(&add);
     }
 
     /// The `value` property of an input.

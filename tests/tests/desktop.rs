@@ -81,7 +81,13 @@ fn a_redirect_that_cold_starts_the_app_completes_the_sign_in() {
     wait_for("the cold-started app to finish the sign-in", Duration::from_secs(60), || {
         env.account_ids().contains(&"sandbox:streamer".to_string()).then_some(())
     });
-    let grant = env.client().call::<Token>(&TokenParams::default()).unwrap();
+    // A program started that sign-in (this test runs `castkey login`, at no
+    // terminal): the flow kept that through the restart, so the account is
+    // added without becoming the account everyone gets.
+    let unnamed = env.client().call::<Token>(&TokenParams::default()).unwrap_err().to_string();
+    assert!(unnamed.contains("no account is active"), "{unnamed}");
+    let named = TokenParams { account: Some("sandbox:streamer".into()), ..Default::default() };
+    let grant = env.client().call::<Token>(&named).unwrap();
     assert_eq!(env.introspect(&grant.access_token)["active"], true);
 }
 
@@ -115,6 +121,17 @@ fn forged_replayed_and_wrong_issuer_redirects_are_refused_and_change_nothing() {
     env.xdg_open("wrong-iss", parsed.as_str());
     assert_eq!(env.wait_exit(login, Duration::from_secs(60)), Some(1));
     assert!(env.log("login1").contains("names issuer"), "{}", env.log("login1"));
+    assert!(env.account_ids().is_empty());
+
+    // The provider's real answer, arriving at another provider's redirect
+    // URI (a mix-up, RFC 9700 §4.4.2): refused, and that sign-in ends.
+    let login = env.spawn_castkey("login-mixup", &["login", "sandbox"]);
+    let url = env.held_redirect();
+    let elsewhere = url.replacen("dev.castkey.app:/callback?", "dev.castkey.app:/callback/another-idp?", 1);
+    assert_ne!(elsewhere, url, "{url}");
+    env.xdg_open("mix-up", &elsewhere);
+    assert_eq!(env.wait_exit(login, Duration::from_secs(60)), Some(1));
+    assert!(env.log("login-mixup").contains("another route"), "{}", env.log("login-mixup"));
     assert!(env.account_ids().is_empty());
 
     // A real sign-in, then the same redirect again: accepted once only.

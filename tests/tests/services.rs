@@ -41,16 +41,18 @@ fn ibm_video_streaming_from_set_up_to_sign_out() {
     driver.wait(form, Duration::from_secs(60));
     let token_field = driver.find(&format!("{form} [name=\"token_url\"]")).unwrap();
     assert_eq!(driver.value(&token_field), "https://video.ibm.com/oauth2/token");
-    driver.set_up_service(
-        "ibm",
-        &[
-            ("client_id", "ibm-app"),
-            ("client_secret", "ibm-app-secret"),
-            ("authorization_url", &format!("{issuer}/auth")),
-            ("token_url", &format!("{issuer}/token")),
-            ("revocation_url", &format!("{issuer}/token/revocation")),
-        ],
-    );
+    let ibm_form = [
+        ("client_id", "ibm-app"),
+        ("client_secret", "ibm-app-secret"),
+        ("authorization_url", &format!("{issuer}/auth")),
+        ("token_url", &format!("{issuer}/token")),
+        ("revocation_url", &format!("{issuer}/token/revocation")),
+    ];
+    // The form names the provider's own redirect URI (RFC 9700 §4.4.2),
+    // the only one the sandbox's `ibm-app` client has registered.
+    driver.fill_service_form("ibm", &ibm_form);
+    assert_eq!(driver.redirect_uri_shown("ibm"), "dev.castkey.app:/callback/ibm");
+    driver.set_up_service("ibm", &ibm_form);
     driver.wait("#providers button[data-provider=\"ibm\"]", Duration::from_secs(30));
     assert_eq!(env.keychain_lookup("provider/ibm/client_secret").as_deref(), Some("ibm-app-secret"));
     assert!(!env.config_files_text().contains("ibm-app-secret"), "the client secret reached a file");
@@ -314,19 +316,22 @@ fn a_custom_openid_provider_is_checked_added_used_through_a_loopback_redirect_an
     assert!(!env.config_files_text().contains("studio-idp"));
 
     // A plain OAuth 2 provider, endpoints typed in: no ID token is trusted,
-    // so the account gets a name of its own; tokens work the same.
-    driver.set_up_service(
-        "oauth2",
-        &[
-            ("name", "Plain OAuth"),
-            ("authorization_url", &format!("{issuer}/auth")),
-            ("token_url", &format!("{issuer}/token")),
-            ("revocation_url", &format!("{issuer}/token/revocation")),
-            ("client_id", "castkey"),
-            ("scopes", "openid broadcaster"),
-            ("broadcast_scope", "broadcaster"),
-        ],
-    );
+    // so the account gets a name of its own; tokens work the same. Its
+    // redirect URI follows the name as it is typed.
+    let plain = [
+        ("name", "Plain OAuth"),
+        ("authorization_url", &format!("{issuer}/auth")),
+        ("token_url", &format!("{issuer}/token")),
+        ("revocation_url", &format!("{issuer}/token/revocation")),
+        ("client_id", "castkey"),
+        ("scopes", "openid broadcaster"),
+        ("broadcast_scope", "broadcaster"),
+    ];
+    driver.fill_service_form("oauth2", &plain);
+    wait_for("the form to name the redirect URI", Duration::from_secs(30), || {
+        (driver.redirect_uri_shown("oauth2") == "dev.castkey.app:/callback/plain-oauth").then_some(())
+    });
+    driver.set_up_service("oauth2", &plain);
     driver.click_css("#providers button[data-provider=\"plain-oauth\"]", Duration::from_secs(30));
     let card = driver.wait("#accounts [data-account-id^=\"plain-oauth:\"]", Duration::from_secs(60));
     driver.show_screen("accounts");

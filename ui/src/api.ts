@@ -32,6 +32,7 @@ import type { AddServiceAccountArgs } from "./bindings/AddServiceAccountArgs";
 import type { AddApiKeyAccountArgs } from "./bindings/AddApiKeyAccountArgs";
 import type { SignOutArgs } from "./bindings/SignOutArgs";
 import type { RemoveProviderArgs } from "./bindings/RemoveProviderArgs";
+import type { RedirectUriArgs } from "./bindings/RedirectUriArgs";
 import type { SwitchAccountArgs } from "./bindings/SwitchAccountArgs";
 import type { AccountHealth } from "./bindings/AccountHealth";
 import type { HealthState } from "./bindings/HealthState";
@@ -212,6 +213,13 @@ export function listProviderTemplates(): Promise<ProviderTemplate[]> {
  *  values is sent once; no command ever returns it. */
 export function addProvider(args: AddProvider): Promise<ProviderInfo> {
   return call<ProviderInfo>(commands.addProvider, args);
+}
+
+/** The redirect URI the provider a form describes will send, while the
+ *  form is being filled in (`null` until it can be known). Each provider the
+ *  user adds has its own (RFC 9700 §4.4.2). Never send secret fields here. */
+export function redirectUriToRegister(args: RedirectUriArgs): Promise<string | null> {
+  return call<string | null>(commands.redirectUriToRegister, args);
 }
 
 /** Removes a provider the user added (it must have no accounts). */

@@ -195,6 +195,7 @@ export const text = {
     templatesIntro: "Services that need details from you (your own OAuth client, an endpoint) are set up once here.",
     templatesFailed: "Couldn't load the services you can set up.",
     setUp: "Set up",
+    redirectToRegister: "Register this redirect URI for your OAuth client:",
     addService: "Add",
     addServiceLabel: (name: string) => `Add ${name}`,
     optional: (label: string) => `${label} (optional)`,
@@ -358,7 +359,10 @@ export const text = {
     installingCli: "Putting castkey in place…",
     cliInstalled: (path: string) => `castkey is now ${path}.`,
     cliDirNotOnPath: "Add ~/.local/bin to your PATH (most desktops do at the next login).",
-    redirect: "Redirect URI for your own OAuth clients",
+    redirect: "Redirect URIs for your own OAuth clients",
+    redirectHint:
+      "Each service you set up has its own, shown in its form as you fill it in, so that one provider's " +
+      "answer can never finish another's sign-in. Services set up before keep the one they registered.",
     configDir: "Accounts, connected apps and the activity log are kept in",
     diagnostics: "Diagnostics",
     diagnosticsHint:

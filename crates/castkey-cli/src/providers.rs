@@ -113,6 +113,9 @@ pub(crate) fn add(
         writeln!(out, "{}", serde_json::to_string_pretty(&added)?)?;
     } else {
         writeln!(out, "Added {} as `{}`.", added.display_name, added.id)?;
+        if let Some(uri) = &added.redirect_uri {
+            writeln!(out, "Its OAuth client must have this redirect URI registered: {uri}")?;
+        }
         if added.sign_in == "browser" {
             writeln!(out, "Sign in: castkey login {}", added.id)?;
         }

@@ -156,6 +156,7 @@ mod tests {
             environments: vec![],
             device_flow: false,
             template: None,
+            redirect_uri: None,
         }
     }
 

@@ -481,8 +481,12 @@ impl Core {
     }
 
     /// A deep link arrived: complete the sign-in it belongs to, if any.
+    /// The URI it arrived at must be the one that sign-in was started with
+    /// (its provider's own, RFC 9700 §4.4.2): a redirect at another
+    /// provider's URI is refused and the sign-in is not completed.
     pub async fn handle_deep_link(&self, url: &str) -> SignInResult {
-        self.sign_in.complete(url, crate::APP_REDIRECT_URI).await
+        let arrived_at = crate::deep_link_redirect_uri(url)?;
+        self.sign_in.complete(url, &arrived_at).await
     }
 
     /// Signs in for `for_whom` and waits for the outcome, the way this

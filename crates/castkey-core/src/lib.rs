@@ -76,6 +76,7 @@ pub use secret::{
     open_store, EncryptedFileStore, OpenStoreError, Passphrase, SecretStore, SecretStoreKind, StoreChoice,
     SECRETS_FILE, SECRET_STORE_ENV,
 };
+pub use services::redirect_uri_to_register;
 pub use settings::SettingsFile;
 
 /// Whether `c` must not reach a terminal or a window as it is: a control
@@ -134,8 +135,41 @@ pub fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Resu
 /// The private-use URI scheme Castkey registers (RFC 8252 §7.1: reverse domain).
 pub const APP_SCHEME: &str = "dev.castkey.app";
 
-/// The redirect URI for browser sign-ins that come back through the deep link.
+/// The redirect URI shared by built-in providers' browser sign-ins that
+/// come back through the deep link, and by providers added before each got
+/// its own ([`app_redirect_uri`]): their registrations name it.
 pub const APP_REDIRECT_URI: &str = "dev.castkey.app:/callback";
+
+/// The deep-link redirect URI of a provider the user added:
+/// `dev.castkey.app:/callback/<provider id>`. RFC 9700 §4.4.2 (mix-up
+/// defence): a distinct redirect URI per authorization server, so that a
+/// redirect arriving at one provider's URI can never complete a sign-in
+/// started with another. Provider ids are `[A-Za-z0-9_-]`, safe in a path.
+pub fn app_redirect_uri(provider_id: &str) -> String {
+    format!("{APP_REDIRECT_URI}/{provider_id}")
+}
+
+/// The redirect URI a deep link arrived at (`scheme:path`, no query):
+/// [`APP_REDIRECT_URI`] or one provider's [`app_redirect_uri`]. Anything
+/// else is not a Castkey redirect ([`RedirectError::Malformed`]).
+pub(crate) fn deep_link_redirect_uri(raw: &str) -> Result<String, RedirectError> {
+    if raw.len() > redirect::MAX_REDIRECT_LEN {
+        return Err(RedirectError::Malformed(format!("longer than {} bytes", redirect::MAX_REDIRECT_LEN)));
+    }
+    let url = url::Url::parse(raw).map_err(|e| RedirectError::Malformed(e.to_string()))?;
+    let path = url.path();
+    let own = path.strip_prefix("/callback/").is_some_and(|id| {
+        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    if url.scheme() != APP_SCHEME || url.host_str().is_some() || !(path == "/callback" || own) {
+        return Err(RedirectError::Malformed(format!(
+            "expected a redirect to {APP_REDIRECT_URI} or {APP_REDIRECT_URI}/<provider>, got {}:{}",
+            url.scheme(),
+            path
+        )));
+    }
+    Ok(format!("{APP_SCHEME}:{path}"))
+}
 
 #[cfg(test)]
 mod text_tests {

@@ -31,6 +31,12 @@ pub struct ProviderConfig {
     pub api_headers: BTreeMap<String, String>,
     /// The template a user added this provider from (`None`: built in).
     pub template: Option<String>,
+    /// Where browser sign-ins that come back through the deep link
+    /// ([`RedirectStyle::AppScheme`]) are redirected: the provider's own
+    /// [`crate::app_redirect_uri`] when the user added it (RFC 9700
+    /// §4.4.2), the shared [`crate::APP_REDIRECT_URI`] for built-in
+    /// providers and for those added before each got its own.
+    pub app_redirect_uri: String,
 }
 
 /// How long a provider's refresh tokens keep working, as its documentation
@@ -245,7 +251,8 @@ pub struct IdentityTokenExchange {
 /// How the browser comes back to Castkey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RedirectStyle {
-    /// `dev.castkey.app:/callback`, delivered as a deep link.
+    /// The app's private-use scheme, delivered as a deep link, at
+    /// [`ProviderConfig::app_redirect_uri`].
     #[default]
     AppScheme,
     /// `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3), for providers
@@ -301,7 +308,22 @@ impl ProviderConfig {
             },
             device_flow: false,
             template: self.template.clone(),
+            redirect_uri: self.redirect_uri_to_register(),
         }
+    }
+
+    /// The redirect URI to register for this provider's OAuth client: the
+    /// deep-link URI, or the loopback one (`<any port>` where the port is
+    /// picked per sign-in). `None` for providers without browser sign-in.
+    pub fn redirect_uri_to_register(&self) -> Option<String> {
+        let b = self.sign_in.as_browser()?;
+        Some(match b.redirect {
+            RedirectStyle::AppScheme => self.app_redirect_uri.clone(),
+            RedirectStyle::Loopback => match b.loopback.port {
+                Some(port) => b.loopback.uri(port),
+                None => format!("http://127.0.0.1:<any port>{}", b.loopback.path),
+            },
+        })
     }
 
     pub fn validate(&self) -> Result<(), CoreError> {

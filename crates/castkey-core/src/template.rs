@@ -28,6 +28,13 @@ pub struct ConfiguredProvider {
     pub values: BTreeMap<String, String>,
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Signs in through its own deep-link redirect URI,
+    /// [`crate::app_redirect_uri`] (every provider added since Castkey
+    /// gave each one its own). `false` — what `providers.json` entries
+    /// written before say by leaving it out — keeps the shared
+    /// [`crate::APP_REDIRECT_URI`] their registrations name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_redirect_uri: bool,
 }
 
 pub(crate) fn field(
@@ -64,7 +71,7 @@ pub(crate) fn redirect_field() -> TemplateField {
         choices: vec!["app".into(), "loopback".into()],
         ..field(
             "redirect",
-            "Redirect (app: dev.castkey.app:/callback; loopback: http://127.0.0.1:<port>/callback)",
+            "Redirect (app: through Castkey's link; loopback: http://127.0.0.1:<port>)",
             FieldKind::Choice,
             true,
             Some("app"),

@@ -7,7 +7,9 @@
 //! - a token that neither expires nor comes with a refresh token (GitHub
 //!   OAuth apps): kept and served after a restart;
 //! - a refreshed ID token naming another user: sign in again, nothing of
-//!   that user kept.
+//!   that user kept;
+//! - a redirect at another provider's redirect URI (mix-up, RFC 9700
+//!   §4.4.2): refused, nothing exchanged.
 #![allow(clippy::unwrap_used)]
 
 use castkey_core::test_support::World;
@@ -366,4 +368,66 @@ async fn an_app_reports_the_refused_token_over_the_wire() {
     );
     let shown = format!("{:?}", rejected(&id, "access-1"));
     assert!(!shown.contains("access-1"), "{shown}");
+}
+
+/// RFC 9700 §4.4.2 (mix-up): each provider the user adds has its own
+/// redirect URI, and a redirect that arrives at another provider's URI
+/// completes nothing, even where `iss` cannot tell the two apart (here
+/// both use the same issuer). The built-in provider keeps the shared URI.
+#[tokio::test]
+async fn a_redirect_at_another_provider_s_uri_completes_nothing() {
+    let (w, p, issuer) = world().await;
+    let add = |name: &str| castkey_ipc::ui::AddProvider {
+        template: "oidc".into(),
+        values: [("name", name), ("issuer", issuer.as_str()), ("client_id", "castkey")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let a = w.core.add_provider(&add("Studio A")).await.expect("added");
+    let b = w.core.add_provider(&add("Studio B")).await.expect("added");
+    assert_eq!(a.redirect_uri.as_deref(), Some("dev.castkey.app:/callback/studio-a"));
+    assert_eq!(b.redirect_uri.as_deref(), Some("dev.castkey.app:/callback/studio-b"));
+    let back = |at: &str, started: &castkey_core::Started| {
+        let iss = url::form_urlencoded::byte_serialize(issuer.as_bytes()).collect::<String>();
+        format!("{at}?code=c-1&state={}&iss={iss}", started.state)
+    };
+
+    let started = w.core.begin_app_sign_in("studio-a").await.expect("sign-in starts");
+    let q: std::collections::HashMap<_, _> = started.authorization_url.query_pairs().into_owned().collect();
+    assert_eq!(q["redirect_uri"], "dev.castkey.app:/callback/studio-a");
+    p.lock().unwrap().on_code = json!({
+        "access_token": "a-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "r-1",
+        "id_token": id_token(&issuer, "streamer", Some(&q["nonce"])),
+    });
+    // At B's URI, and at the shared one: refused, and the code is never sent.
+    for wrong in ["dev.castkey.app:/callback/studio-b", castkey_core::APP_REDIRECT_URI] {
+        let started = w.core.begin_app_sign_in("studio-a").await.expect("sign-in starts");
+        let err = w.core.handle_deep_link(&back(wrong, &started)).await.unwrap_err();
+        assert!(err.to_string().contains("another route"), "{err}");
+        // The flow is spent: the same redirect at the right URI is unknown now.
+        let again = w.core.handle_deep_link(&back("dev.castkey.app:/callback/studio-a", &started)).await;
+        assert!(matches!(again, Err(CoreError::Redirect(_))), "{again:?}");
+    }
+    assert_eq!(p.lock().unwrap().posts, 0, "no code was exchanged");
+    assert!(w.core.accounts().is_empty());
+    // Not Castkey's redirect URI at all: refused before any flow is looked up.
+    for forged in [
+        "dev.castkey.app:/callback/studio-a/x?code=c&state=s",
+        "dev.castkey.app:/callback/?code=c&state=s",
+        "dev.castkey.app://callback/studio-a?code=c&state=s",
+        "other.app:/callback/studio-a?code=c&state=s",
+    ] {
+        let err = w.core.handle_deep_link(forged).await.unwrap_err();
+        assert!(
+            matches!(err, CoreError::Redirect(castkey_core::RedirectError::Malformed(_))),
+            "{forged}: {err}"
+        );
+    }
+    // At A's own URI the first sign-in completes.
+    let account = w.core.handle_deep_link(&back("dev.castkey.app:/callback/studio-a", &started)).await;
+    assert_eq!(account.expect("signed in").id, "studio-a:streamer");
+    // The built-in sandbox still signs in at the shared URI it registered.
+    let (w, p, issuer) = world().await;
+    assert_eq!(sign_in(&w, &p, &issuer, rotated("a-1", "r-1")).await, "sandbox:streamer");
 }

@@ -300,6 +300,12 @@ pub struct ProviderInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub template: Option<String>,
+    /// The redirect URI to register for its OAuth client (browser sign-in
+    /// only): `dev.castkey.app:/callback/<id>` for a provider the user
+    /// added, `http://127.0.0.1:<port><path>` for a loopback redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub redirect_uri: Option<String>,
 }
 
 /// `hello`: who the client says it is, and what this broker speaks. The

@@ -33,6 +33,7 @@ pub mod command {
     ///
     /// What each command takes is its args struct in [`super`] (`sign_in` takes
     /// [`super::SignInArgs`], `add_provider` takes [`super::AddProvider`],
+    /// `redirect_uri_to_register` takes [`super::RedirectUriArgs`],
     /// `update_app` takes [`crate::AllowAppParams`] and `activity` takes
     /// [`crate::ActivityParams`], `cancel_sign_in` takes [`super::CancelSignInArgs`],
     /// `update_settings` takes [`super::DesktopSettings`]), sent as `invoke(name, { args })`; the
@@ -49,6 +50,7 @@ pub mod command {
         "app_status",
         "list_provider_templates",
         "add_provider",
+        "redirect_uri_to_register",
         "remove_provider",
         "switch_account",
         "account_health",
@@ -257,6 +259,18 @@ impl std::fmt::Debug for AddProvider {
         // Values may hold a client secret.
         f.debug_struct("AddProvider").field("template", &self.template).finish_non_exhaustive()
     }
+}
+
+/// `redirect_uri_to_register`'s args: an add-service form as typed so far,
+/// its secret fields left out. Answers the redirect URI the provider will
+/// send (`string | null`): each provider the user adds has its own (RFC 9700
+/// §4.4.2), so the form shows it before the provider exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RedirectUriArgs {
+    pub template: String,
+    pub values: BTreeMap<String, String>,
 }
 
 /// `sign_in`'s args: opens the system browser to sign in with `provider` (a

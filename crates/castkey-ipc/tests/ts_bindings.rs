@@ -9,8 +9,8 @@ use castkey_ipc::ui::{
     command, event, AccountReadiness, AddApiKeyAccountArgs, AddProvider, AddServiceAccountArgs,
     AnswerConsentArgs, AppStatus, CancelSignInArgs, CancelSignInWithCodeArgs, CliInstalled, CommandError,
     ConsentDecision, ConsentRequest, DesktopSettings, DeviceSignIn, Diagnostics, FieldKind, ProviderTemplate,
-    Readiness, RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed, SignInStarted,
-    SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs, TemplateField,
+    Readiness, RedirectUriArgs, RemoveProviderArgs, Revocation, RevokeAppArgs, SignInArgs, SignInFailed,
+    SignInStarted, SignInWithCodeArgs, SignOutArgs, SignedOut, SwitchAccountArgs, TemplateField,
 };
 use castkey_ipc::{
     AccountHealth, AccountInfo, AccountRef, AccountStatus, ActivityEntry, ActivityParams, AllowAppParams,
@@ -102,6 +102,7 @@ fn expected_files() -> Vec<(String, String)> {
         render::<TemplateField>(&cfg),
         render::<FieldKind>(&cfg),
         render::<AddProvider>(&cfg),
+        render::<RedirectUriArgs>(&cfg),
         render::<DeviceSignIn>(&cfg),
         render::<SignInArgs>(&cfg),
         render::<SignInWithCodeArgs>(&cfg),

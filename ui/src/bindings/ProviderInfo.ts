@@ -19,4 +19,10 @@ device_flow: boolean,
  * The template the user added it from; `None` for built-in providers.
  * Only added providers can be removed.
  */
-template?: string, };
+template?: string, 
+/**
+ * The redirect URI to register for its OAuth client (browser sign-in
+ * only): `dev.castkey.app:/callback/<id>` for a provider the user
+ * added, `http://127.0.0.1:<port><path>` for a loopback redirect.
+ */
+redirect_uri?: string, };

@@ -13,6 +13,7 @@ export const commands = {
   appStatus: "app_status",
   listProviderTemplates: "list_provider_templates",
   addProvider: "add_provider",
+  redirectUriToRegister: "redirect_uri_to_register",
   removeProvider: "remove_provider",
   switchAccount: "switch_account",
   accountHealth: "account_health",

@@ -127,6 +127,28 @@ describe("Add account", () => {
     await waitFor(() => expect(document.getElementById("notice-text")?.textContent).toBe("Studio IdP was added: sign in below."));
   });
 
+  it("shows the exact redirect URI to register as the form is filled in, never sending a secret for it", async () => {
+    const { backend } = await openAdd({
+      redirect_uri_to_register: (args: unknown) => {
+        const { values } = args as { values: Record<string, string> };
+        return values.name ? `shell-says:/callback/${values.name}` : null;
+      },
+    });
+    const form = document.querySelector<HTMLFormElement>('#templates form[data-template="oidc"]')!;
+    fireEvent.click(document.querySelector('#templates [data-setup-template="oidc"]')!);
+    type(form.querySelector('[name="client_secret"]')!, "tpl-secret");
+    await waitFor(() => expect(backend.count("redirect_uri_to_register")).toBeGreaterThan(0));
+    expect(form.querySelector("[data-redirect-uri]")).toBeNull();
+    type(form.querySelector('[name="name"]')!, "Studio");
+    await waitFor(() =>
+      expect(form.querySelector('[data-redirect-uri="oidc"]')?.textContent).toBe("shell-says:/callback/Studio"),
+    );
+    for (const args of backend.argsOf("redirect_uri_to_register")) {
+      expect(JSON.stringify(args)).not.toContain("tpl-secret");
+      expect((args as { template: string }).template).toBe("oidc");
+    }
+  });
+
   it("validates URLs", () => {
     expect(urlProblem("Issuer", "https://id.example.com")).toBeUndefined();
     expect(urlProblem("Issuer", "http://localhost:8080")).toBeUndefined();

@@ -3,10 +3,10 @@
 // key), and the services the user can set up (a form per template). Secrets
 // go to the shell once and the field is emptied at once, whatever happens.
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import * as api from "../api";
 import type { ProviderInfo, ProviderTemplate, TemplateField } from "../api";
-import { Avatar, Option, Placeholder, useStore } from "../components/common";
+import { Avatar, CopyButton, Option, Placeholder, useStore } from "../components/common";
 import { text } from "../strings";
 import type { Loaded } from "../store";
 import { fieldProblem } from "../validate";
@@ -322,6 +322,26 @@ export function TemplateRow(props: { template: ProviderTemplate }) {
     setValues((old) => ({ ...old, [name]: v }));
     setTouched((old) => (old.has(name) ? old : new Set(old).add(name)));
   };
+  // The exact redirect URI to register, from the shell as the user types
+  // (it depends on the name and the redirect fields); never a secret sent.
+  const [redirectUri, setRedirectUri] = useState<string | null>(null);
+  const shown: Record<string, string> = {};
+  for (const f of tpl.fields) if (f.kind !== "secret" && values[f.name]) shown[f.name] = values[f.name]!;
+  const shownKey = JSON.stringify(shown);
+  useEffect(() => {
+    if (!open) return;
+    let current = true;
+    const wait = setTimeout(() => {
+      api
+        .redirectUriToRegister({ template: tpl.id, values: shown })
+        .then((uri) => current && setRedirectUri(uri))
+        .catch(() => current && setRedirectUri(null));
+    }, 150);
+    return () => {
+      current = false;
+      clearTimeout(wait);
+    };
+  }, [open, tpl.id, shownKey]);
 
   const submit = (e: Event) => {
     e.preventDefault();
@@ -394,6 +414,15 @@ export function TemplateRow(props: { template: ProviderTemplate }) {
                 onValue={(v) => setValue(f.name, v)}
               />
             ))}
+            {redirectUri && (
+              <p class="redirect-to-register">
+                <span>{t.redirectToRegister}</span>{" "}
+                <code class="redirect-uri" data-redirect-uri={tpl.id}>
+                  {redirectUri}
+                </code>{" "}
+                <CopyButton value={redirectUri} />
+              </p>
+            )}
             <button
               type="submit"
               class="btn btn-primary"

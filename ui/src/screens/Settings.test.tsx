@@ -62,7 +62,7 @@ describe("Settings", () => {
     expect(document.getElementById("copy-socket")?.textContent).toBe("Copy");
     expect(document.getElementById("cli-hint")?.textContent).toContain("link it into a folder on your PATH");
     expect(document.getElementById("cli-command")?.textContent).toBe("ln -s '/opt/castkey/castkey' ~/.local/bin/castkey");
-    expect(document.getElementById("redirect-uri")?.textContent).toBe("dev.castkey.app:/callback");
+    expect(document.getElementById("redirect-uri")?.textContent).toBe("dev.castkey.app:/callback/<service>");
     fireEvent.click(document.getElementById("export-diagnostics")!);
     await waitFor(() => expect(document.getElementById("diagnostics-path")?.textContent).toBe("/home/me/castkey-diagnostics.txt"));
     expect(document.getElementById("copy-diagnostics")).not.toBeNull();

@@ -219,8 +219,9 @@ export function SettingsScreen() {
           )}
           <p class="settings-cli-title">{t.redirect}</p>
           <div class="copy-row">
-            <code class="path" id="redirect-uri">{`${status.value.redirect_scheme}:/callback`}</code>
+            <code class="path" id="redirect-uri">{`${status.value.redirect_scheme}:/callback/<service>`}</code>
           </div>
+          <p class="hint" id="redirect-hint">{t.redirectHint}</p>
           <p class="settings-cli-title">{t.configDir}</p>
           <div class="copy-row">
             <code class="path" id="config-dir">

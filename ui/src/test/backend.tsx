@@ -195,6 +195,7 @@ export function fakeBackend(overrides: Partial<Record<CommandName, Handler>> = {
     list_accounts: () => [streamer, viewer],
     account_health: () => [healthOf(streamer), healthOf(viewer)],
     list_provider_templates: () => templates,
+    redirect_uri_to_register: () => null,
     app_status: () => status,
     list_apps: () => apps,
     settings: () => settings,

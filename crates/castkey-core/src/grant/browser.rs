@@ -29,7 +29,8 @@ use url::Url;
 /// Where the browser sends the user back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedirectTarget {
-    /// The app's private-use URI scheme, delivered as a deep link.
+    /// The app's private-use URI scheme, delivered as a deep link, at the
+    /// provider's [`ProviderConfig::app_redirect_uri`].
     AppScheme,
     /// `http://127.0.0.1:<port><path>` (RFC 8252 §7.3), for headless use.
     Loopback { port: u16, path: String },
@@ -42,9 +43,10 @@ impl RedirectTarget {
         RedirectTarget::Loopback { port, path: crate::provider::DEFAULT_LOOPBACK_PATH.into() }
     }
 
-    pub fn uri(&self) -> String {
+    /// The redirect URI a sign-in to `provider` sends.
+    pub fn uri(&self, provider: &ProviderConfig) -> String {
         match self {
-            RedirectTarget::AppScheme => crate::APP_REDIRECT_URI.to_string(),
+            RedirectTarget::AppScheme => provider.app_redirect_uri.clone(),
             RedirectTarget::Loopback { port, path } => format!("http://127.0.0.1:{port}{path}"),
         }
     }
@@ -157,7 +159,7 @@ impl SignIn {
         let state = random_token(32);
         let nonce = random_token(32);
         let now = self.grants.clock.now();
-        let redirect_uri = target.uri();
+        let redirect_uri = target.uri(&provider);
         let flow = PendingFlow {
             state: state.clone(),
             provider: provider.id.clone(),
@@ -267,9 +269,13 @@ impl SignIn {
 
     async fn finish(&self, flow: PendingFlow, redirect: Redirect, expected_base: &str) -> SignInResult {
         if flow.redirect_uri != expected_base {
-            return Err(RedirectError::Malformed(
-                "the redirect arrived by another route than the sign-in asked for".into(),
-            )
+            // Another provider's URI (RFC 9700 §4.4.2 mix-up), or the
+            // loopback listener for a deep-link sign-in, or the reverse.
+            return Err(RedirectError::Malformed(format!(
+                "the redirect arrived by another route than the sign-in asked for (at {expected_base}; the \
+                 sign-in to `{}` sent {})",
+                flow.provider, flow.redirect_uri
+            ))
             .into());
         }
         let client = self.browser_client(&flow.provider).await?;

@@ -34,6 +34,7 @@ pub fn api_video(production: Url, sandbox: Url) -> ProviderConfig {
         refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: None,
+        app_redirect_uri: crate::APP_REDIRECT_URI.into(),
     }
 }
 

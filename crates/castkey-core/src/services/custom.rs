@@ -40,6 +40,7 @@ pub fn local_sandbox(issuer: Url) -> ProviderConfig {
         refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: None,
+        app_redirect_uri: crate::APP_REDIRECT_URI.into(),
     }
 }
 

@@ -31,7 +31,7 @@ fn template() -> ProviderTemplate {
         display_name: "IBM Video Streaming".into(),
         description: "Browser sign-in with scopes broadcaster openid email. Needs an OAuth client \
                       (client id and secret) from IBM Video Streaming registered for \
-                      dev.castkey.app:/callback."
+                      the redirect URI shown below."
             .into(),
         fields: vec![
             field("client_id", "Client id", Text, true, None),

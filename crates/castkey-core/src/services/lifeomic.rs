@@ -43,7 +43,7 @@ fn oauth_template() -> ProviderTemplate {
         id: LIFEOMIC_OAUTH.into(),
         display_name: "LifeOmic-style video service".into(),
         description: "Browser sign-in with the service's own OAuth client (ask the service's support \
-                      for one, registered for dev.castkey.app:/callback), and your account id for the \
+                      for one, registered for the redirect URI shown below), and your account id for the \
                       LifeOmic-Account header."
             .into(),
         fields: vec![
@@ -89,7 +89,8 @@ fn template() -> ProviderTemplate {
         display_name: "LifeOmic-style video service (SSO)".into(),
         description: "Sign in with your own OpenID Connect provider, then trade the ID token for \
                       the video service's token. Needs your OIDC issuer and client, the service's \
-                      token exchange URL and client id, and your account id."
+                      token exchange URL and client id, and your account id. Register the redirect URI \
+                      shown below for your client."
             .into(),
         fields: vec![
             field("issuer", "Your OIDC issuer URL", U, true, None),

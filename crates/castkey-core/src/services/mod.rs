@@ -92,10 +92,49 @@ pub fn prepare(setup: &AddProvider) -> Result<Prepared, CoreError> {
         id,
         values: checked.values,
         secrets: checked.client_secret.iter().map(|_| CLIENT_SECRET.to_string()).collect(),
+        own_redirect_uri: true,
     };
     let config = (service.build)(&configured)?;
     config.validate()?;
     Ok(Prepared { configured, config, client_secret: checked.client_secret })
+}
+
+/// The fields a provider's redirect URI depends on: its id (from `name`,
+/// for named templates) and the redirect choice. Every other field is
+/// irrelevant to it (a test checks this for every template).
+const REDIRECT_FIELDS: [&str; 4] = ["name", "redirect", "loopback_port", "loopback_path"];
+
+/// The redirect URI to register for the provider a form describes, while
+/// the user is still filling it in: the add-service form shows it before
+/// the provider exists, since each added provider gets its own (RFC 9700
+/// §4.4.2). Built by the template's own builder from the name and redirect
+/// fields as typed, every other field standing in with a placeholder, so
+/// it is exactly the URI the added provider will send. `None`: the
+/// template signs in without a browser, its name is not typed yet, or a
+/// redirect field does not check (adding the provider says why).
+pub fn redirect_uri_to_register(setup: &AddProvider) -> Option<String> {
+    use castkey_ipc::ui::FieldKind;
+    let (_, template) = service(&setup.template)?;
+    let mut filled = AddProvider { template: setup.template.clone(), values: BTreeMap::new() };
+    for f in &template.fields {
+        let typed = setup.values.get(&f.name).filter(|v| !v.trim().is_empty());
+        let value = match typed {
+            Some(v) if REDIRECT_FIELDS.contains(&f.name.as_str()) => Some(v.clone()),
+            _ if REDIRECT_FIELDS.contains(&f.name.as_str()) || !f.required || f.default.is_some() => None,
+            _ => Some(
+                match f.kind {
+                    FieldKind::Url => "https://provider.invalid/",
+                    FieldKind::Text | FieldKind::Secret => "stand-in",
+                    FieldKind::Choice => f.choices.first().map(String::as_str).unwrap_or_default(),
+                }
+                .to_string(),
+            ),
+        };
+        if let Some(v) = value {
+            filled.values.insert(f.name.clone(), v);
+        }
+    }
+    prepare(&filled).ok()?.config.redirect_uri_to_register()
 }
 
 /// Builds the provider a saved form describes.
@@ -191,6 +230,10 @@ fn base(c: &ConfiguredProvider, display_name: String, sign_in: impl Into<SignInK
         refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: Some(c.template.clone()),
+        app_redirect_uri: match c.own_redirect_uri {
+            true => crate::app_redirect_uri(&c.id),
+            false => crate::APP_REDIRECT_URI.into(),
+        },
     }
 }
 
@@ -511,5 +554,120 @@ mod platform_tests {
         assert!(b.confidential);
         assert_eq!(b.platform.as_ref().unwrap().identity.as_str(), "https://api.kick.com/public/v1/users");
         assert_eq!(b.loopback.uri(17564), kick::redirect_uri());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod redirect_tests {
+    use super::*;
+    use custom::OIDC;
+    use ibm::IBM;
+
+    fn setup(template: &str, values: &[(&str, &str)]) -> AddProvider {
+        AddProvider {
+            template: template.into(),
+            values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn each_added_provider_has_its_own_redirect_uri_and_the_form_shows_it_first() {
+        // RFC 9700 §4.4.2: one redirect URI per authorization server.
+        let full = prepare(&setup(IBM, &[("client_id", "abc"), ("client_secret", "s")])).unwrap();
+        assert_eq!(full.config.app_redirect_uri, "dev.castkey.app:/callback/ibm");
+        assert_eq!(full.config.info().redirect_uri.as_deref(), Some("dev.castkey.app:/callback/ibm"));
+        // The form shows it before anything is typed, and it is what the
+        // added provider sends.
+        assert_eq!(redirect_uri_to_register(&setup(IBM, &[])), full.config.redirect_uri_to_register());
+        let oidc_named = |extra: &[(&str, &str)]| {
+            let mut v = vec![("name", "Studio IdP")];
+            v.extend_from_slice(extra);
+            setup(OIDC, &v)
+        };
+        assert_eq!(redirect_uri_to_register(&setup(OIDC, &[])), None, "no name, no id yet");
+        assert_eq!(
+            redirect_uri_to_register(&oidc_named(&[])).as_deref(),
+            Some("dev.castkey.app:/callback/studio-idp")
+        );
+        let added = prepare(&oidc_named(&[("issuer", "https://idp.example"), ("client_id", "c")])).unwrap();
+        assert_eq!(
+            added.config.redirect_uri_to_register().as_deref(),
+            Some("dev.castkey.app:/callback/studio-idp")
+        );
+        let loopback = [("redirect", "loopback"), ("loopback_port", "8765"), ("loopback_path", "/oidc/cb")];
+        assert_eq!(
+            redirect_uri_to_register(&oidc_named(&loopback)).as_deref(),
+            Some("http://127.0.0.1:8765/oidc/cb")
+        );
+        assert_eq!(
+            redirect_uri_to_register(&oidc_named(&[("redirect", "loopback")])).as_deref(),
+            Some("http://127.0.0.1:<any port>/callback")
+        );
+        assert_eq!(
+            redirect_uri_to_register(&oidc_named(&[("redirect", "loopback"), ("loopback_port", "80")])),
+            None
+        );
+        // Platforms name their fixed loopback URIs; services without a
+        // browser sign-in have none.
+        assert_eq!(redirect_uri_to_register(&setup(twitch::TWITCH, &[])), Some(twitch::redirect_uri()));
+        assert_eq!(redirect_uri_to_register(&setup(kick::KICK, &[])), Some(kick::redirect_uri()));
+        assert_eq!(redirect_uri_to_register(&setup(ibm::IBM_SERVICE, &[])), None);
+        assert_eq!(redirect_uri_to_register(&setup("no-such-template", &[])), None);
+    }
+
+    #[test]
+    fn a_redirect_uri_depends_on_the_name_and_redirect_fields_alone() {
+        // What the preview relies on, for every template: other fields
+        // typed differently never change the URI.
+        use castkey_ipc::ui::FieldKind;
+        let mut browser = 0;
+        for t in templates() {
+            let with = |url: &str, text: &str| {
+                let values = t
+                    .fields
+                    .iter()
+                    .filter(|f| !REDIRECT_FIELDS.contains(&f.name.as_str()) || f.name == "name")
+                    .map(|f| {
+                        let v = match (f.name.as_str(), f.kind) {
+                            ("name", _) => "Same Name".to_string(),
+                            ("api_headers", _) => format!("X-Test: {text}"),
+                            (_, FieldKind::Url) => url.to_string(),
+                            (_, FieldKind::Choice) => f.choices.last().cloned().unwrap_or_default(),
+                            _ => text.to_string(),
+                        };
+                        (f.name.clone(), v)
+                    })
+                    .collect();
+                AddProvider { template: t.id.clone(), values }
+            };
+            let one = with("https://one.example/", "one");
+            let other = with("https://other.example/base/", "other");
+            let uri = |form: &AddProvider| match prepare(form) {
+                Ok(p) => p.config.redirect_uri_to_register(),
+                Err(e) => panic!("{}: {e}", t.id),
+            };
+            assert_eq!(uri(&one), uri(&other), "{}", t.id);
+            assert_eq!(uri(&one), redirect_uri_to_register(&one), "{}", t.id);
+            browser += usize::from(uri(&one).is_some());
+        }
+        assert_eq!(browser, 8, "every template with a browser sign-in was tried");
+    }
+
+    #[test]
+    fn providers_added_before_keep_the_redirect_uri_they_registered() {
+        // A `providers.json` entry written before each provider got its own
+        // redirect URI says nothing about it: the shared one, as registered.
+        let new = prepare(&setup(IBM, &[("client_id", "abc"), ("client_secret", "s")])).unwrap().configured;
+        let mut saved: serde_json::Value = serde_json::to_value(&new).unwrap();
+        saved.as_object_mut().unwrap().remove("own_redirect_uri");
+        let saved = saved.to_string();
+        let old: ConfiguredProvider = serde_json::from_str(&saved).unwrap();
+        assert!(!old.own_redirect_uri);
+        assert_eq!(build(&old).unwrap().app_redirect_uri, crate::APP_REDIRECT_URI);
+        // Saved again, it stays as it was; a new one says it has its own.
+        assert_eq!(serde_json::to_value(&old).unwrap().to_string(), saved);
+        assert!(serde_json::to_string(&new).unwrap().contains("\"own_redirect_uri\":true"));
+        assert_eq!(build(&new).unwrap().app_redirect_uri, "dev.castkey.app:/callback/ibm");
     }
 }

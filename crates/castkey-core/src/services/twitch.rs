@@ -92,6 +92,7 @@ pub fn twitch(
         default_token_lifetime_secs: ACCESS_TOKEN_SECS,
         api_headers: [("Client-Id".to_string(), client_id.to_string())].into(),
         template: None,
+        app_redirect_uri: crate::APP_REDIRECT_URI.into(),
         // Twitch's 30 days unused is the platform's documented lifetime
         // (each refresh rotates the token and so restarts it).
         refresh_clocks: Default::default(),

@@ -28,6 +28,7 @@ pub fn vidiflow(auth_service_endpoint: Url) -> ProviderConfig {
         refresh_clocks: Default::default(),
         api_headers: BTreeMap::new(),
         template: None,
+        app_redirect_uri: crate::APP_REDIRECT_URI.into(),
     }
 }
 
