@@ -30,14 +30,15 @@ fn token_for(env: &TestEnv, account: &str) -> castkey_ipc::TokenGrant {
 }
 
 /// Adds `provider` at a terminal with `fields`, typing `secret` at the
-/// client secret's prompt.
-fn add(env: &TestEnv, provider: &str, fields: &[&str], secret: &str) {
+/// client secret's prompt. Answers what the command printed.
+fn add(env: &TestEnv, provider: &str, fields: &[&str], secret: &str) -> String {
     let mut args = vec!["provider", "add", provider];
     for f in fields {
         args.extend(["--field", f]);
     }
     let added = env.castkey_at_terminal_answering(&args, format!("{secret}\n").as_bytes());
     assert!(added.status.success(), "{}{}", text(&added.stdout), text(&added.stderr));
+    text(&added.stdout)
 }
 
 #[test]
@@ -89,7 +90,9 @@ fn kick_signs_in_with_pkce_and_its_client_secret_and_serves_two_accounts() {
     let kick = env.start_standin("kick", "kick.mjs", &[]);
     env.vars.insert("CASTKEY_KICK_URL".into(), kick.clone());
     env.start_serve();
-    add(&env, "kick", &["client_id=kick-app"], "kick-secret");
+    let added = add(&env, "kick", &["client_id=kick-app"], "kick-secret");
+    // It names the exact redirect URI to register on Kick's settings.
+    assert!(added.contains("this redirect URI registered: http://127.0.0.1:17564/callback"), "{added}");
 
     standin_post(&kick, "/_test/browser?login=streamer");
     let streamer = login(&env, "kick");
