@@ -8,7 +8,9 @@
 //! How strong each identity is, and what stays forgeable, is in
 //! docs/security.md. In short:
 //! - the process is read from `/proc` between two reads of its start time
-//!   (`/proc/<pid>/stat` field 22): a pid reused meanwhile is refused;
+//!   (`/proc/<pid>/stat` field 22), and checked against the pidfd of the
+//!   process that connected where the kernel gives one (SO_PEERPIDFD,
+//!   [`Caller::from_peer_socket`]): a pid reused meanwhile is refused;
 //! - a Flatpak program is known by its app id, a snap by its AppArmor label
 //!   ([`Strength::Sandboxed`], the strongest);
 //! - a script only by an absolute path: a relative one (or `-m`, `-c`, no
@@ -142,6 +144,31 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
+/// The pidfd of a socket's peer (SO_PEERPIDFD, Linux ≥ 6.5, read with
+/// `nix`): it names the very process that connected, for as long as it
+/// lives, whatever later happens to its pid.
+#[cfg(target_os = "linux")]
+pub(crate) struct PeerPidfd(std::os::fd::OwnedFd);
+
+#[cfg(target_os = "linux")]
+impl PeerPidfd {
+    /// `socket`'s peer's pidfd; `None` where the kernel has none to give.
+    pub(crate) fn of(socket: &impl std::os::fd::AsFd) -> Option<Self> {
+        nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::PeerPidfd).ok().map(PeerPidfd)
+    }
+
+    /// The pid the process has now, in this pid namespace: `None` once it
+    /// was reaped (its pid may be another process's since). From the
+    /// pidfd's `/proc/self/fdinfo` entry (`Pid:`, -1 once reaped; a zombie
+    /// keeps its pid, which is not reused until it is reaped).
+    pub(crate) fn pid_now(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.0.as_raw_fd())).ok()?;
+        let pid: i32 = info.lines().find_map(|l| l.strip_prefix("Pid:"))?.trim().parse().ok()?;
+        (pid > 0).then_some(pid)
+    }
+}
+
 impl Caller {
     /// A peer known by its credentials; the executable, command line and
     /// working directory are read from `/proc` (elsewhere: unknown). A
@@ -151,6 +178,39 @@ impl Caller {
         match pid.and_then(|p| Self::read(uid, p)) {
             Some(c) => c,
             None => Caller::unknown(uid, pid),
+        }
+    }
+
+    /// [`Caller::from_peer`] for the peer of `socket`, pinned by the pidfd
+    /// the kernel gives for the process that connected (SO_PEERPIDFD, Linux
+    /// ≥ 6.5): once `/proc` is read, that pidfd must still name `pid`. A peer
+    /// that ended and was reaped, its pid free for another process, is
+    /// refused (unknown), even when the newcomer started within the same
+    /// clock tick, which the start-time check alone cannot tell apart.
+    /// Without a pidfd (older kernels, other systems) the start-time check
+    /// decides alone. Neither catches a peer that connects and then `exec`s
+    /// another program: it is still the same process (docs/security.md).
+    #[cfg(unix)]
+    pub fn from_peer_socket(socket: &impl std::os::fd::AsFd, uid: u32, pid: Option<i32>) -> Self {
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = socket;
+            Self::from_peer(uid, pid)
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let pidfd = PeerPidfd::of(socket);
+            let caller = Self::from_peer(uid, pid);
+            match (&pidfd, pid) {
+                (Some(fd), Some(pid)) if fd.pid_now() != Some(pid) => {
+                    tracing::warn!(
+                        pid,
+                        "ipc: the peer ended while it was read (its pidfd names no live process); refused"
+                    );
+                    Caller::unknown(uid, Some(pid))
+                }
+                _ => caller,
+            }
         }
     }
 
@@ -1362,5 +1422,47 @@ mod tests {
         let gone = Caller::from_peer(0, pid);
         assert_eq!(gone.executable, None);
         assert!(!gone.may_be_allowed_always());
+    }
+
+    /// The peer's pidfd names the process that connected: while it runs,
+    /// its pid; once it ended and was reaped, nothing, and the caller read
+    /// from that pid is refused even if the pid names a process again.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_peer_that_ended_is_refused_by_its_pidfd() {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = UnixListener::bind(&path).unwrap();
+        // This process as its own peer.
+        let _client = UnixStream::connect(&path).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        let Some(pidfd) = PeerPidfd::of(&served) else {
+            eprintln!("this kernel has no SO_PEERPIDFD (Linux < 6.5): the start-time check stands alone");
+            return;
+        };
+        assert_eq!(pidfd.pid_now(), Some(me));
+        let seen = Caller::from_peer_socket(&served, 0, Some(me));
+        assert!(seen.executable.is_some() && seen.strength == Strength::Executable, "{seen:?}");
+        // Another process connects and ends; once reaped, its pidfd names
+        // nobody, and reading its pid is refused whatever /proc says now.
+        let python = Path::new("/usr/bin/python3");
+        if !python.exists() {
+            return; // no system python3 on this machine: nothing to connect with
+        }
+        let mut child = std::process::Command::new(python)
+            .args(["-c", "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])"])
+            .arg(&path)
+            .spawn()
+            .unwrap();
+        let (served, _) = listener.accept().unwrap();
+        let child_pid = i32::try_from(child.id()).unwrap();
+        let pidfd = PeerPidfd::of(&served).expect("a pidfd, as for the first peer");
+        child.wait().unwrap();
+        assert_eq!(pidfd.pid_now(), None, "a reaped process has no pid");
+        let gone = Caller::from_peer_socket(&served, 0, Some(child_pid));
+        assert_eq!(gone.executable, None);
+        assert!(matches!(gone.strength, Strength::Weak(_)), "{gone:?}");
     }
 }

@@ -523,7 +523,7 @@ impl IpcServer {
             // The core's futures still run on the runtime (`block_on`).
             let spawned = std::thread::Builder::new().name("castkey-ipc".into()).spawn(move || {
                 let caller = match stream.peer_cred() {
-                    Ok(c) => Caller::from_peer(c.uid(), c.pid()),
+                    Ok(c) => Caller::from_peer_socket(&stream, c.uid(), c.pid()),
                     Err(e) => {
                         tracing::warn!("ipc: no peer credentials ({e}); closing");
                         return;
