@@ -7,7 +7,11 @@
 //! atomic loads and a comparison on top of the broker's memory read; the
 //! activity log gets one entry per burst (see [`Tally`]).
 
+use crate::activity::ActivityLog;
 use crate::broker::{account_ref, ServedJson};
+use crate::clients::ApprovedClients;
+use crate::clock::Clock;
+use crate::consent::ConsentPrompts;
 use crate::consent::{
     AllowedOnce, Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT,
 };
@@ -20,7 +24,10 @@ use castkey_ipc::{
     AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval,
     ClientIdentity, ClientStanding, HelloParams, HelloResult, ScopeParam, TokenGrant, TokenParams,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
 
 const TALLY_SECS: u64 = 60;
 
@@ -43,32 +50,96 @@ struct ForceNote {
     before: Option<u64>,
 }
 
+/// Who may ask, in one place: the consent mode, the programs the user
+/// approved with their policy (`clients.json`), the prompts waiting for the
+/// user, the activity log, the forced-refresh notes and Castkey's own tools.
+/// The core holds one; only this module reads or changes what is inside
+/// (the `impl Core` methods below), so every request meets the same rules.
+pub(crate) struct Gate {
+    consent: ConsentMode,
+    clients: Arc<ApprovedClients>,
+    prompts: Arc<ConsentPrompts>,
+    activity: ActivityLog,
+    /// When each account's token was last refreshed on a program's demand
+    /// (`force_refresh`): at most one such refresh per account per
+    /// [`FORCE_INTERVAL_SECS`].
+    forced: Mutex<HashMap<String, u64>>,
+    /// Castkey's own executables, as they were when this broker started.
+    own_tools: Option<crate::OwnTools>,
+}
+
+impl Gate {
+    /// The gate of the broker whose files are in `config_dir`
+    /// (`clients.json`, watched for hand edits; `activity.jsonl`).
+    pub(crate) fn start(
+        config_dir: &Path,
+        consent: ConsentMode,
+        events: &broadcast::Sender<CoreEvent>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoreError> {
+        let clients = Arc::new(ApprovedClients::load(config_dir.join("clients.json"))?);
+        clients.watch_file(events);
+        Ok(Gate {
+            consent,
+            clients,
+            prompts: Arc::new(ConsentPrompts::new(events.clone(), clock)),
+            activity: ActivityLog::start(config_dir.join("activity.jsonl")),
+            forced: Default::default(),
+            own_tools: crate::OwnTools::of_this_process(),
+        })
+    }
+
+    /// The session of a new connection from `caller`.
+    pub(crate) fn session(&self, caller: crate::Caller) -> ClientSession {
+        ClientSession::new(caller, self.own_tools.as_ref())
+    }
+
+    /// Writes out the activity recorded so far, saying if any was lost
+    /// (the process is stopping).
+    pub(crate) async fn flush_log(&self) {
+        self.activity.flush().await;
+        if self.activity.dropped() > 0 {
+            tracing::warn!(
+                dropped = self.activity.dropped(),
+                "activity entries were lost (the log fell behind)"
+            );
+        }
+    }
+
+    /// Lets the person at terminal `t` act as the user (tests: what
+    /// answering that terminal's prompt does).
+    #[cfg(any(test, feature = "test-support"))]
+    pub(crate) fn allow_terminal(&self, t: &crate::Terminal) {
+        self.prompts.allow_terminal(t)
+    }
+}
+
 impl Core {
     /// What `session` may do as things stand, without asking anyone.
     pub(crate) fn standing(&self, session: &mut ClientSession) -> Standing {
         if let Some(t) = session.terminal() {
-            let allowed = match self.consent {
+            let allowed = match self.gate.consent {
                 // Nobody to ask: the person at the terminal runs this broker.
                 ConsentMode::ListedOnly => true,
-                ConsentMode::Prompt => session.terminal_allowed || self.prompts.terminal_allowed(t),
+                ConsentMode::Prompt => session.terminal_allowed || self.gate.prompts.terminal_allowed(t),
             };
             session.terminal_allowed = allowed;
             return if allowed { Standing::User } else { Standing::Unknown };
         }
         if let Some(once) = &session.once {
-            if once.revocations == self.clients.revocations() {
+            if once.revocations == self.gate.clients.revocations() {
                 return Standing::Once;
             }
             session.once = None;
         }
-        let generation = self.clients.generation();
+        let generation = self.gate.clients.generation();
         if let Some((g, approval, _)) = &session.cached {
             if *g == generation {
                 return approval.clone().map_or(Standing::Unknown, Standing::Approved);
             }
         }
-        let approval = self.clients.get(&session.identity);
-        let choice = self.clients.choice(&session.identity);
+        let approval = self.gate.clients.get(&session.identity);
+        let choice = self.gate.clients.choice(&session.identity);
         session.cached = Some((generation, approval.clone(), choice));
         approval.map_or(Standing::Unknown, Standing::Approved)
     }
@@ -84,20 +155,20 @@ impl Core {
             Standing::Unknown => {}
             known => return Ok(known),
         }
-        let asked = match self.consent {
+        let asked = match self.gate.consent {
             ConsentMode::ListedOnly => return Err(self.not_listed(session)),
             ConsentMode::Prompt => asked(),
         };
         let shown = (asked.account.as_ref().map(|a| a.id.clone()), asked.scopes.clone());
-        match self.prompts.ask(session, asked, CONSENT_WAIT).await? {
+        match self.gate.prompts.ask(session, asked, CONSENT_WAIT).await? {
             Decision::AllowOnce => {
                 if let Some(t) = session.terminal() {
-                    self.prompts.allow_terminal(t);
+                    self.gate.prompts.allow_terminal(t);
                     session.terminal_allowed = true;
                     return Ok(Standing::User);
                 }
                 session.once = Some(AllowedOnce {
-                    revocations: self.clients.revocations(),
+                    revocations: self.gate.clients.revocations(),
                     account: shown.0,
                     scopes: shown.1,
                 });
@@ -128,7 +199,7 @@ impl Core {
             "{} ({id}) is not a client this Castkey broker serves: a headless broker has no window to ask \
              you in, so it serves only the programs listed in {}.{via} {how}",
             session.display_name(),
-            self.clients.path().display(),
+            self.gate.clients.path().display(),
         ))
     }
 
@@ -140,7 +211,7 @@ impl Core {
         // An account that cannot be resolved fails in the broker with its error.
         let Ok((account, _)) = self.broker.resolve(params) else { return Force::Go(None) };
         let now = self.clock.now();
-        let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
+        let mut forced = self.gate.forced.lock().unwrap_or_else(|e| e.into_inner());
         match forced.get(&account.id) {
             Some(at) if now.saturating_sub(*at) < FORCE_INTERVAL_SECS => {
                 tracing::debug!(account = %account.id, "forced refresh too soon after the last: cached token served");
@@ -156,7 +227,7 @@ impl Core {
 
     /// Puts back what [`Core::may_force`] noted, after that refresh failed.
     fn forget_force(&self, note: ForceNote) {
-        let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
+        let mut forced = self.gate.forced.lock().unwrap_or_else(|e| e.into_inner());
         match note.before {
             Some(at) => forced.insert(note.account, at),
             None => forced.remove(&note.account),
@@ -241,7 +312,7 @@ impl Core {
                 let chosen = session.cached.as_ref().and_then(|(_, _, c)| c.clone());
                 (a.account.clone(), chosen)
             }
-            Standing::Once => (None, self.clients.choice(&session.identity)),
+            Standing::Once => (None, self.gate.clients.choice(&session.identity)),
             Standing::User | Standing::Unknown => (None, None),
         }
     }
@@ -259,7 +330,7 @@ impl Core {
     /// Whether a subscribed connection of `identity` hears `event`: a
     /// program bound to an account hears that account's events only.
     pub(crate) fn hears(&self, identity: &ClientIdentity, event: &CoreEvent) -> bool {
-        let Some(bound) = self.clients.get(identity).and_then(|a| a.account.clone()) else {
+        let Some(bound) = self.gate.clients.get(identity).and_then(|a| a.account.clone()) else {
             return true;
         };
         match event {
@@ -298,7 +369,7 @@ impl Core {
             }
             return Ok(info);
         }
-        self.clients.choose(&session.identity, account_id);
+        self.gate.clients.choose(&session.identity, account_id);
         tracing::info!(client = %session.identity, account = %account_id, "a program chose its account");
         Ok(info)
     }
@@ -312,7 +383,7 @@ impl Core {
         outcome: &Result<AccountInfo, CoreError>,
     ) {
         let Ok(info) = outcome else { return };
-        self.clients.choose(identity, &info.id);
+        self.gate.clients.choose(identity, &info.id);
         tracing::info!(client = %identity, account = %info.id, "a program signed in: the active account is unchanged");
     }
 
@@ -382,7 +453,7 @@ impl Core {
             Standing::Approved(a) if a.account.is_none() => {
                 session.cached.as_ref().and_then(|(_, _, c)| c.clone())
             }
-            Standing::Once => self.clients.choice(&session.identity),
+            Standing::Once => self.gate.clients.choice(&session.identity),
             _ => None,
         };
         let mine;
@@ -480,7 +551,7 @@ impl Core {
             Ok(g) => g.scopes().to_vec(),
             Err(_) => params.scopes_or(None),
         };
-        self.activity.record(self.entry(session, now, account, &scopes, outcome, 1));
+        self.gate.activity.record(self.entry(session, now, account, &scopes, outcome, 1));
         session.tally = Some(Tally {
             account: account.map(str::to_string),
             scope: params.scope.clone(),
@@ -518,7 +589,7 @@ impl Core {
         if let Some(t) = session.tally.take() {
             if t.unsent > 0 {
                 let e = self.entry(session, t.first_at, t.account.as_deref(), &t.scopes, t.outcome, t.unsent);
-                self.activity.record(e);
+                self.gate.activity.record(e);
             }
         }
     }
@@ -532,7 +603,9 @@ impl Core {
             Standing::User => ("approved", None, None),
             Standing::Once => ("approved_once", None, None),
             Standing::Approved(a) => ("approved", a.account.clone(), a.scopes.clone()),
-            Standing::Unknown if self.prompts.recently_denied(&session.identity) => ("denied", None, None),
+            Standing::Unknown if self.gate.prompts.recently_denied(&session.identity) => {
+                ("denied", None, None)
+            }
             Standing::Unknown => ("unknown", None, None),
         };
         let mut capabilities: Vec<String> = castkey_ipc::METHODS.iter().map(|m| m.to_string()).collect();
@@ -570,7 +643,7 @@ impl Core {
 
     /// The programs the user allowed always.
     pub fn apps(&self) -> Vec<ClientApproval> {
-        self.clients.list()
+        self.gate.clients.list()
     }
 
     /// Allows a program always (or changes its policy): what "Always allow"
@@ -607,8 +680,8 @@ impl Core {
             account: params.account.clone(),
             approved_at: self.clock.now(),
         };
-        self.clients.allow(approval.clone())?;
-        self.prompts.forgive(&identity);
+        self.gate.clients.allow(approval.clone())?;
+        self.gate.prompts.forgive(&identity);
         tracing::info!(client = %identity, "client allowed");
         let _ = self.events.send(CoreEvent::ClientsChanged);
         Ok(approval)
@@ -617,7 +690,7 @@ impl Core {
     /// Forgets a program's approval; its open connections lose it at once
     /// (and "allow once" connections of every program end with it).
     pub fn revoke_app(&self, identity: &ClientIdentity) -> Result<bool, CoreError> {
-        let removed = self.clients.revoke(identity)?;
+        let removed = self.gate.clients.revoke(identity)?;
         tracing::info!(client = %identity, removed, "client approval revoked");
         let _ = self.events.send(CoreEvent::ClientsChanged);
         Ok(removed)
@@ -625,30 +698,30 @@ impl Core {
 
     /// The activity log, newest last.
     pub fn activity(&self, params: &ActivityParams) -> Vec<ActivityEntry> {
-        self.activity.query(params)
+        self.gate.activity.query(params)
     }
 
     /// Waits until the activity recorded so far is in the log (tests).
     pub async fn flush_activity(&self) {
-        self.activity.flush().await
+        self.gate.activity.flush().await
     }
 
     /// Whether a consent prompt that just opened may bring the window
     /// forward (at most once per `consent::RAISE_INTERVAL_SECS`).
     pub fn prompt_may_raise_window(&self) -> bool {
-        self.prompts.may_raise_window()
+        self.gate.prompts.may_raise_window()
     }
 
     /// The consent prompts waiting for the user.
     pub fn pending_consents(&self) -> Vec<ConsentRequest> {
-        self.prompts.pending()
+        self.gate.prompts.pending()
     }
 
     /// The user answered a consent prompt. "Always" stores the approval
     /// (with the scope policy and binding) before the waiting request
     /// goes on.
     pub fn answer_consent(&self, args: &AnswerConsentArgs) -> Result<(), CoreError> {
-        let request = self.prompts.get(args.id).ok_or_else(|| {
+        let request = self.gate.prompts.get(args.id).ok_or_else(|| {
             CoreError::InvalidRequest("that request is no longer waiting for an answer".into())
         })?;
         let decision = match args.decision {
@@ -668,7 +741,7 @@ impl Core {
             }
         };
         tracing::info!(client = %request.identity, decision = ?args.decision, "consent answered");
-        self.prompts.close(args.id, Some(decision));
+        self.gate.prompts.close(args.id, Some(decision));
         Ok(())
     }
 }
@@ -740,7 +813,7 @@ mod tests {
             .any(|e| matches!(e, crate::CoreEvent::SignedIn { account } if account.id == bot.id)));
         assert!(!seen.iter().any(|e| matches!(e, crate::CoreEvent::ActiveChanged { .. })), "{seen:?}");
         // …and the new account is the one that program gets.
-        assert_eq!(w.core.clients.choice(&bot_program).as_deref(), Some(bot.id.as_str()));
+        assert_eq!(w.core.gate.clients.choice(&bot_program).as_deref(), Some(bot.id.as_str()));
         // The first account a program adds for a provider is nobody's default.
         let w = World::with_api_video(&api_video().await).await;
         program_signs_in(&w, &bot_program, "bot").await;

@@ -2,13 +2,11 @@
 //! broker (`castkey serve`) and the CLI's own sign-in use it.
 
 use crate::account::AccountStore;
-use crate::activity::ActivityLog;
 use crate::broker::TokenBroker;
 use crate::caller::Caller;
 use crate::catalog::ProviderCatalog;
-use crate::clients::ApprovedClients;
 use crate::clock::{Clock, SystemClock};
-use crate::consent::{ConsentMode, ConsentPrompts};
+use crate::consent::ConsentMode;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
 use crate::grant::{
@@ -160,16 +158,9 @@ pub struct Core {
     pub(crate) catalog: Arc<ProviderCatalog>,
     pub(crate) accounts: Arc<AccountStore>,
     pub(crate) broker: Arc<TokenBroker>,
-    pub(crate) clients: Arc<ApprovedClients>,
-    pub(crate) prompts: Arc<ConsentPrompts>,
-    pub(crate) activity: ActivityLog,
-    pub(crate) consent: ConsentMode,
-    /// When each account's token was last refreshed on a program's demand
-    /// (`force_refresh`): at most one such refresh per account per
-    /// `access::FORCE_INTERVAL_SECS`.
-    pub(crate) forced: std::sync::Mutex<std::collections::HashMap<String, u64>>,
-    /// Castkey's own executables, as they were when this broker started.
-    pub(crate) own_tools: Option<crate::OwnTools>,
+    /// Who may ask: consent, approved programs, prompts, the activity log
+    /// ([`crate::access::Gate`]; only `access` looks inside).
+    pub(crate) gate: crate::access::Gate,
     /// Held for the life of the process: one process owns the state.
     _owner: StateLock,
     pub(crate) grants: Arc<Grants>,
@@ -228,20 +219,12 @@ impl Core {
                 broker.validate_due().await;
             }
         });
-        let clients = Arc::new(ApprovedClients::load(opts.config_dir.join("clients.json"))?);
-        let prompts = Arc::new(ConsentPrompts::new(events.clone(), opts.clock.clone()));
-        let activity = ActivityLog::start(opts.config_dir.join("activity.jsonl"));
-        clients.watch_file(&events);
+        let gate = crate::access::Gate::start(&opts.config_dir, opts.consent, &events, opts.clock.clone())?;
         Ok(Arc::new(Core {
             catalog,
             accounts,
             broker,
-            clients,
-            prompts,
-            activity,
-            consent: opts.consent,
-            forced: Default::default(),
-            own_tools: crate::OwnTools::of_this_process(),
+            gate,
             _owner: owner,
             grants,
             sign_in,
@@ -745,13 +728,7 @@ impl Core {
     /// all finished.
     pub async fn shutdown(&self, limit: Duration) -> bool {
         let settled = self.broker.settle(limit).await;
-        self.activity.flush().await;
-        if self.activity.dropped() > 0 {
-            tracing::warn!(
-                dropped = self.activity.dropped(),
-                "activity entries were lost (the log fell behind)"
-            );
-        }
+        self.gate.flush_log().await;
         if !settled {
             tracing::warn!("stopping with a refresh still in flight");
         }

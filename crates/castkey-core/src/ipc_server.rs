@@ -534,7 +534,7 @@ impl IpcServer {
                     return;
                 }
                 let key = format!("{}:{}", caller.uid, caller.identity().executable);
-                let mut session = ClientSession::new(caller, core.own_tools.as_ref());
+                let mut session = core.gate.session(caller);
                 // The user's programs (approved, or Castkey's command acting
                 // for one or for the person) are bounded by the slots alone;
                 // any other is held to its quota.

@@ -176,14 +176,14 @@ impl World {
     /// parent chain decides; prefer [`World::terminal_session`] or
     /// [`World::session_for`], which say whom).
     pub fn own_session(&self) -> crate::ClientSession {
-        crate::ClientSession::new(crate::Caller::this_process(), self.core.own_tools.as_ref())
+        self.core.gate.session(crate::Caller::this_process())
     }
 
     /// Approves whom `session` acts for: its program always (a terminal:
     /// until it closes), as the user would in the window.
     pub fn approve(&self, session: &crate::ClientSession) {
         match session.terminal() {
-            Some(t) => self.core.prompts.allow_terminal(t),
+            Some(t) => self.core.gate.allow_terminal(t),
             None => {
                 let id = &session.identity;
                 let params = castkey_ipc::AllowAppParams {
@@ -201,7 +201,7 @@ impl World {
     pub fn approve_this_process(&self) {
         let me = crate::Caller::this_process();
         let seen = crate::Caller::from_peer(me.uid, me.pid);
-        self.approve(&crate::ClientSession::new(seen, self.core.own_tools.as_ref()));
+        self.approve(&self.core.gate.session(seen));
     }
 
     /// The person: Castkey's command typed at a terminal, that terminal
@@ -261,6 +261,6 @@ impl World {
     /// A connection from another program, `executable` (with `script` for
     /// an interpreter), with pid 4242: a broadcasting app as the core sees it.
     pub fn session_for(&self, executable: &str, script: Option<&str>) -> crate::ClientSession {
-        crate::ClientSession::new(Self::caller(executable, script, 4242), self.core.own_tools.as_ref())
+        self.core.gate.session(Self::caller(executable, script, 4242))
     }
 }

@@ -121,7 +121,7 @@ impl IpcServer {
             let user = self.pipe.user.clone();
             tokio::spawn(async move {
                 let Some(caller) = identify(&client, &user) else { return };
-                let mut session = ClientSession::new(caller, core.own_tools.as_ref());
+                let mut session = core.gate.session(caller);
                 if let Err(e) = serve_connection(client, &core, &mut session, idle).await {
                     tracing::debug!("ipc connection ended: {e}");
                 }
