@@ -320,15 +320,18 @@ fn the_installed_package_signs_in_through_its_desktop_entry_and_hands_out_tokens
         env.log("cold-app").contains("sign-in completed through deep link").then_some(())
     });
 
-    // A broadcasting app's token, from the installed `castkey`.
-    let token = run(&env, CLI, &["token"]);
+    // A broadcasting app's token, from the installed `castkey`. A program
+    // (this test) started that sign-in, so the account is added but not
+    // made everyone's: the app names it.
+    let token = run(&env, CLI, &["token", "--account", "sandbox:streamer"]);
     assert!(token.status.success(), "castkey token: {}", text(&token.stderr));
     let access = text(&token.stdout).trim().to_string();
     let info = env.introspect(&access);
     assert_eq!(info["active"], true, "{info}");
     assert!(info["scope"].as_str().unwrap().split(' ').any(|s| s == "broadcaster"), "{info}");
     // The same over the socket, and the refresh token went to the keychain.
-    let grant = env.client().call::<Token>(&TokenParams::default()).unwrap();
+    let named = TokenParams { account: Some("sandbox:streamer".into()), ..Default::default() };
+    let grant = env.client().call::<Token>(&named).unwrap();
     assert_eq!(grant.access_token, access);
     assert!(env.keychain_lookup("account/sandbox:streamer/refresh_token").is_some());
 
