@@ -1,12 +1,18 @@
 //! OBS Studio as a streamer runs it on Debian (the `obs-studio` package,
-//! installed by `scripts/deps test`), with a Python script added under
-//! Tools > Scripts (`tests/clients/obs_castkey.py`) that asks Castkey for a
-//! token every second. OBS runs on the scenario's own X display with
-//! software OpenGL; the headless broker refuses it until the person allows
-//! OBS at a terminal, then serves it; in the app, the prompt names OBS by
-//! its executable (no "weaker identity" warning) and "Always allow" lets
-//! it in. The script runs inside OBS's process: Castkey names
-//! `/usr/bin/obs`, whatever the script calls itself.
+//! installed by `scripts/deps test`), on the scenario's own X display with
+//! software OpenGL, with Castkey's OBS script (`examples/obs/castkey_obs.py`,
+//! the one the streamer adds under Tools > Scripts) and a Custom (RTMP)
+//! streaming service. A probe script beside it
+//! (`tests/clients/obs_probe.py`) writes what OBS's streaming service holds
+//! each second. The script runs inside OBS's process: Castkey sees
+//! `/usr/bin/obs`, an installed program's identity, whatever the script
+//! calls itself.
+//!
+//! - In the app: the prompt names OBS by its executable (no "weaker
+//!   identity" warning); "Always allow", and OBS's stream key is the
+//!   broadcaster token every app following the active account gets.
+//! - Headless: refused (the script's log says how to allow OBS) until the
+//!   person allows `/usr/bin/obs` at a terminal; then the stream key comes.
 
 use castkey_scenarios::steps::{answer_consent_prompt, sign_in_from_window, ConsentAnswer, CONSENT_DIALOG};
 use castkey_scenarios::webdriver::WebDriver;
@@ -17,10 +23,11 @@ use std::time::Duration;
 
 const OBS: &str = "/usr/bin/obs";
 
-/// OBS's configuration for one profile and one scene collection that
-/// loads `script`; no first-run wizard (OBS 29's `FirstRun` and
-/// `LastVersion`), a small canvas.
-fn configure_obs(env: &TestEnv, script: &Path) {
+/// OBS's configuration: one profile with a Custom (RTMP) streaming service
+/// and no key, one scene collection that loads Castkey's OBS script and the
+/// probe; no first-run wizard (OBS 29's `FirstRun` and `LastVersion`), a
+/// small canvas.
+fn configure_obs(env: &TestEnv) {
     let config = env.path("config/obs-studio");
     let write = |rel: &str, body: &str| {
         let file = config.join(rel);
@@ -36,6 +43,10 @@ fn configure_obs(env: &TestEnv, script: &Path) {
         "basic/profiles/Castkey/basic.ini",
         "[General]\nName=Castkey\n\n[Video]\nBaseCX=320\nBaseCY=180\nOutputCX=320\nOutputCY=180\nFPSCommon=10\n",
     );
+    let service =
+        json!({"type": "rtmp_custom", "settings": {"server": "rtmp://127.0.0.1:1935/live", "key": ""}});
+    write("basic/profiles/Castkey/service.json", &service.to_string());
+    let script = |path: &Path| json!({"path": path.display().to_string(), "settings": {}});
     let scenes = json!({
         "name": "Castkey",
         "current_scene": "Scene",
@@ -47,45 +58,49 @@ fn configure_obs(env: &TestEnv, script: &Path) {
             "settings": {"items": [], "id_counter": 0, "custom_size": false}
         }],
         "groups": [], "transitions": [], "quick_transitions": [],
-        "modules": {"scripts-tool": [{"path": script.display().to_string(), "settings": {}}]}
+        "modules": {"scripts-tool": [
+            script(&repo().join("examples/obs/castkey_obs.py")),
+            script(&repo().join("tests/clients/obs_probe.py")),
+        ]}
     });
     write("basic/scenes/Castkey.json", &scenes.to_string());
 }
 
-/// The answers the script wrote so far, one per second.
-fn answers(env: &TestEnv) -> Vec<Value> {
-    std::fs::read_to_string(env.path("obs-answers.jsonl"))
+/// Starts OBS; answers its index for [`TestEnv::stop`].
+fn start_obs(env: &mut TestEnv) -> usize {
+    assert!(Path::new(OBS).exists(), "no {OBS}: run scripts/deps test");
+    configure_obs(env);
+    let mut obs = env.command(OBS);
+    obs.args(["--minimize-to-tray", "--disable-shutdown-check"])
+        .env("CASTKEY_OBS_OUT", env.path("obs-probe.jsonl"))
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .stdin(std::process::Stdio::null());
+    env.spawn("obs", obs)
+}
+
+/// What the probe saw in OBS's streaming service, newest last.
+fn probed(env: &TestEnv) -> Vec<Value> {
+    std::fs::read_to_string(env.path("obs-probe.jsonl"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
 
-/// Starts OBS with the script in its scene collection; answers its index
-/// for [`TestEnv::stop`].
-fn start_obs(env: &mut TestEnv) -> usize {
-    assert!(Path::new(OBS).exists(), "no {OBS}: run scripts/deps test");
-    let script = env.path("obs-scripts/castkey_token.py");
-    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
-    std::fs::copy(repo().join("tests/clients/obs_castkey.py"), &script).unwrap();
-    configure_obs(env, &script);
-    let mut obs = env.command(OBS);
-    obs.args(["--minimize-to-tray", "--disable-shutdown-check"])
-        .env("CASTKEY_OBS_OUT", env.path("obs-answers.jsonl"))
-        .env("LIBGL_ALWAYS_SOFTWARE", "1")
-        .stdin(std::process::Stdio::null());
-    env.spawn("obs", obs)
-}
-
-/// The first answer that carried a token.
-fn served(env: &TestEnv) -> Value {
-    wait_for("OBS to be served", Duration::from_secs(60), || {
-        answers(env).into_iter().find(|a| a["token"]["result"]["access_token"].is_string())
+/// The stream key OBS holds, once Castkey's script set one.
+fn stream_key(env: &TestEnv, timeout: Duration) -> String {
+    wait_for("OBS's stream key to come from Castkey", timeout, || {
+        probed(env).last().and_then(|p| p["key"].as_str().filter(|k| !k.is_empty()).map(String::from))
     })
 }
 
+/// The token an app following the active account gets now (the cached one).
+fn active_token(env: &TestEnv) -> String {
+    env.client().call::<castkey_ipc::Token>(&Default::default()).expect("a token").access_token
+}
+
 #[test]
-fn obs_studio_is_asked_about_in_the_window_and_allowed_always() {
+fn obs_is_asked_about_in_the_window_and_its_stream_key_comes_from_castkey() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
     env.browser_with_chosen_login();
     let driver = WebDriver::start(&mut env, &binary("castkey-app"));
@@ -93,64 +108,65 @@ fn obs_studio_is_asked_about_in_the_window_and_allowed_always() {
     sign_in_from_window(&env, &driver, "streamer");
     let obs = start_obs(&mut env);
 
-    // OBS's script asks; the prompt names OBS by its executable, the
-    // identity of an installed program (no warning about a weaker one).
+    // The script asks; the prompt names OBS by its executable, the identity
+    // of an installed program (no warning about a weaker one).
     let dialog = driver.wait(CONSENT_DIALOG, Duration::from_secs(120));
     let shown = driver.text(&dialog);
-    for expected in ["OBS Studio", OBS, "Always allow"] {
+    for expected in ["OBS Studio (castkey_obs.py)", OBS, "Always allow"] {
         assert!(shown.contains(expected), "the prompt lacks `{expected}`:\n{shown}");
     }
     assert!(!shown.contains("a weaker identity"), "{shown}");
+    assert!(
+        probed(&env).iter().all(|p| p["type"] == "rtmp_custom" && p["key"] == ""),
+        "a key before the answer"
+    );
     answer_consent_prompt(&driver, ConsentAnswer::Always);
-    let served = served(&env);
-    let token = served["token"]["result"]["access_token"].as_str().unwrap();
-    assert_eq!(env.introspect(token)["active"], true);
-    assert_eq!(served["token"]["result"]["account"]["id"], "sandbox:streamer", "{served}");
-    // Asked once: every later request is served without a prompt.
-    let count = answers(&env).len();
-    wait_for("three more requests", Duration::from_secs(30), || {
-        (answers(&env).len() >= count + 3).then_some(())
-    });
-    assert!(answers(&env)[count..].iter().all(|a| a["token"]["result"]["access_token"].is_string()));
-    assert!(driver.find(CONSENT_DIALOG).is_none(), "asked again");
+
+    // OBS's stream key is the broadcaster token every app following the
+    // active account gets.
+    let key = stream_key(&env, Duration::from_secs(60));
+    let info = env.introspect(&key);
+    assert_eq!(info["active"], true, "{info}");
+    assert!(info["scope"].as_str().unwrap_or("").split(' ').any(|s| s == "broadcaster"), "{info}");
+    assert_eq!(key, active_token(&env));
+    assert!(
+        env.log("obs").contains("[castkey] key of the rtmp_custom service set from Castkey"),
+        "{}",
+        env.log("obs")
+    );
     env.stop(obs);
 }
 
 #[test]
-fn obs_studio_gets_a_token_once_the_person_allows_it() {
+fn a_headless_broker_refuses_obs_until_the_person_allows_it() {
     let mut env = TestEnv::start(EnvOptions { display: true, ..Default::default() });
-    let account = env.login_headless("sandbox");
+    env.login_headless("sandbox");
     env.start_serve();
     let obs = start_obs(&mut env);
 
-    // OBS loads the script; the broker has never heard of OBS: refused.
-    let refused = wait_for("OBS's script to ask", Duration::from_secs(120), || {
-        answers(&env).into_iter().find(|a| a.get("token").is_some())
+    // Refused: OBS's script log says so and how to allow OBS; no key.
+    wait_for("the script to log the refusal", Duration::from_secs(120), || {
+        env.log("obs").contains("[client_not_allowed]").then_some(())
     });
-    assert_eq!(refused["hello"]["result"]["client"]["approval"], "unknown", "{refused}");
-    assert_eq!(refused["token"]["error"]["data"]["reason"], "client_not_allowed", "{refused}");
-    assert!(env.log("obs").contains("Loaded python script"), "{}", env.log("obs"));
+    assert!(env.log("obs").contains("castkey apps allow"), "{}", env.log("obs"));
+    assert!(probed(&env).iter().all(|p| p["key"] == ""), "a key although refused");
 
-    // The person allows OBS, at a terminal: its next request is served.
+    // The person allows OBS at a terminal: the script's next try gets it.
     let allow = env.castkey_at_terminal(&["apps", "allow", OBS, "--name", "OBS Studio"]);
     assert!(allow.status.success(), "{}{}", text(&allow.stdout), text(&allow.stderr));
-    let served = served(&env);
-    let token = served["token"]["result"]["access_token"].as_str().unwrap();
-    assert_eq!(env.introspect(token)["active"], true);
-    assert_eq!(served["token"]["result"]["account"]["id"], json!(account), "{served}");
-    assert!(
-        served["token"]["result"]["scope"].as_array().unwrap().iter().any(|s| s == "broadcaster"),
-        "{served}"
-    );
+    let key = stream_key(&env, Duration::from_secs(90));
+    assert_eq!(env.introspect(&key)["active"], true);
+    assert_eq!(key, active_token(&env));
 
-    // The log names OBS's executable, with no script: the Python inside
-    // OBS is OBS.
+    // The log names OBS's executable with no script: the Python inside OBS
+    // is OBS.
     let log = env.castkey_at_terminal(&["log", "--client", OBS, "--json"]);
     let log: Vec<Value> = serde_json::from_slice(&log.stdout).unwrap();
     assert!(
         log.iter().all(|e| e["client"]["executable"] == json!(OBS) && e["client"]["script"].is_null()),
         "{log:?}"
     );
-    assert!(log.iter().any(|e| e["outcome"] == "served"), "{log:?}");
+    let outcomes: Vec<&str> = log.iter().filter_map(|e| e["outcome"].as_str()).collect();
+    assert!(outcomes.contains(&"client_not_allowed") && outcomes.contains(&"served"), "{outcomes:?}");
     env.stop(obs);
 }
