@@ -74,6 +74,8 @@ fn start_obs(env: &mut TestEnv) -> usize {
     obs.args(["--minimize-to-tray", "--disable-shutdown-check"])
         .env("CASTKEY_OBS_OUT", env.path("obs-probe.jsonl"))
         .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        // The scripts are the repository's: no bytecode written beside them.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(std::process::Stdio::null());
     env.spawn("obs", obs)
 }
