@@ -89,6 +89,36 @@ fn a_streamer_adds_twitch_with_a_code_then_a_bot_and_a_disconnect_reaches_every_
     assert_eq!(validate(&twitch, &chat.access_token).expect("valid")["login"], "bot");
     assert_eq!(obs.headers.get("Client-Id").map(String::as_str), Some("castkey-twitch"));
 
+    // Twitch stops accepting the streamer's token early: ten apps get 401
+    // at once and say so (`rejected`). The running broker refreshes once,
+    // and all ten get that one new token (Twitch's refresh tokens are
+    // one-time use: a second refresh with the same one would end the grant).
+    standin_post(&twitch, "/_test/expire_access?login=streamer");
+    assert!(validate(&twitch, &obs.access_token).is_none(), "the stand-in still accepts it");
+    let token_calls =
+        |twitch: &str| standin_get(twitch, "/_test/count")["/oauth2/token"].as_u64().unwrap_or(0);
+    let before = token_calls(&twitch);
+    let refused = castkey_ipc::RejectedToken::new(&obs.access_token);
+    let renewed: Vec<String> = std::thread::scope(|s| {
+        let apps: Vec<_> = (0..10)
+            .map(|_| {
+                let (env, streamer, refused) = (&env, &streamer, refused.clone());
+                s.spawn(move || {
+                    let asked = TokenParams {
+                        account: Some(streamer.clone()),
+                        rejected: Some(refused),
+                        ..Default::default()
+                    };
+                    env.client().call::<Token>(&asked).expect("a new token").access_token
+                })
+            })
+            .collect();
+        apps.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert_eq!(token_calls(&twitch) - before, 1, "one refresh for ten apps");
+    assert!(renewed.iter().all(|t| *t == renewed[0] && *t != obs.access_token), "{renewed:?}");
+    assert_eq!(validate(&twitch, &renewed[0]).expect("valid")["login"], "streamer");
+
     // The accounts this program (the test) signed in with are its own, not
     // the streamer's default: the person makes the streamer's account the
     // active one and binds a chat bot (a Python script) to the bot's, typed
