@@ -128,6 +128,17 @@ fn every_screen(theme: Theme) {
     wait_shown(&driver, "#panel-add #templates", "OpenID Connect");
     shots.save(&env, "add-account");
 
+    // Setting up a service: the form names the redirect URI to register,
+    // the provider's own, as its name is typed.
+    driver.fill_service_form("oidc", &[("name", "Studio IdP")]);
+    assert_eq!(driver.redirect_uri_shown("oidc"), "dev.castkey.app:/callback/studio-idp");
+    driver.execute(
+        "document.querySelector('#templates form[data-template=\"oidc\"] [data-redirect-uri]')\
+         .scrollIntoView({block: 'center'})",
+    );
+    shots.save(&env, "add-service-form");
+    driver.click_css("#templates [data-setup-template=\"oidc\"]", Duration::from_secs(10));
+
     // Sign-in with a code: the code, the URL, the QR code; Cancel.
     driver.click_css("#providers button[data-device-provider=\"sandbox\"]", Duration::from_secs(30));
     let code = wait_shown(&driver, "#device-sign-in:not([hidden])", "On any device, open");
