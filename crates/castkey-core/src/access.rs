@@ -7,11 +7,7 @@
 //! atomic loads and a comparison on top of the broker's memory read; the
 //! activity log gets one entry per burst (see [`Tally`]).
 
-use crate::activity::ActivityLog;
 use crate::broker::{account_ref, ServedJson};
-use crate::clients::ApprovedClients;
-use crate::clock::Clock;
-use crate::consent::ConsentPrompts;
 use crate::consent::{
     AllowedOnce, Asked, ClientSession, ConsentMode, Decision, Standing, Tally, CONSENT_WAIT,
 };
@@ -24,10 +20,7 @@ use castkey_ipc::{
     AccountHealth, AccountInfo, ActivityEntry, ActivityParams, AllowAppParams, ClientApproval,
     ClientIdentity, ClientStanding, HelloParams, HelloResult, ScopeParam, TokenGrant, TokenParams,
 };
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use std::sync::Arc;
 
 const TALLY_SECS: u64 = 60;
 
@@ -48,70 +41,6 @@ enum Force {
 struct ForceNote {
     account: String,
     before: Option<u64>,
-}
-
-/// Who may ask, in one place: the consent mode, the programs the user
-/// approved with their policy (`clients.json`), the prompts waiting for the
-/// user, the activity log, the forced-refresh notes and Castkey's own tools.
-/// The core holds one; only this module reads or changes what is inside
-/// (the `impl Core` methods below), so every request meets the same rules.
-pub(crate) struct Gate {
-    consent: ConsentMode,
-    clients: Arc<ApprovedClients>,
-    prompts: Arc<ConsentPrompts>,
-    activity: ActivityLog,
-    /// When each account's token was last refreshed on a program's demand
-    /// (`force_refresh`): at most one such refresh per account per
-    /// [`FORCE_INTERVAL_SECS`].
-    forced: Mutex<HashMap<String, u64>>,
-    /// Castkey's own executables, as they were when this broker started.
-    own_tools: Option<crate::OwnTools>,
-}
-
-impl Gate {
-    /// The gate of the broker whose files are in `config_dir`
-    /// (`clients.json`, watched for hand edits; `activity.jsonl`).
-    pub(crate) fn start(
-        config_dir: &Path,
-        consent: ConsentMode,
-        events: &broadcast::Sender<CoreEvent>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, CoreError> {
-        let clients = Arc::new(ApprovedClients::load(config_dir.join("clients.json"))?);
-        clients.watch_file(events);
-        Ok(Gate {
-            consent,
-            clients,
-            prompts: Arc::new(ConsentPrompts::new(events.clone(), clock)),
-            activity: ActivityLog::start(config_dir.join("activity.jsonl")),
-            forced: Default::default(),
-            own_tools: crate::OwnTools::of_this_process(),
-        })
-    }
-
-    /// The session of a new connection from `caller`.
-    pub(crate) fn session(&self, caller: crate::Caller) -> ClientSession {
-        ClientSession::new(caller, self.own_tools.as_ref())
-    }
-
-    /// Writes out the activity recorded so far, saying if any was lost
-    /// (the process is stopping).
-    pub(crate) async fn flush_log(&self) {
-        self.activity.flush().await;
-        if self.activity.dropped() > 0 {
-            tracing::warn!(
-                dropped = self.activity.dropped(),
-                "activity entries were lost (the log fell behind)"
-            );
-        }
-    }
-
-    /// Lets the person at terminal `t` act as the user (tests: what
-    /// answering that terminal's prompt does).
-    #[cfg(any(test, feature = "test-support"))]
-    pub(crate) fn allow_terminal(&self, t: &crate::Terminal) {
-        self.prompts.allow_terminal(t)
-    }
 }
 
 impl Core {

@@ -9,6 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::consent::ConsentMode;
 use crate::error::CoreError;
 use crate::event::CoreEvent;
+use crate::gate::Gate;
 use crate::grant::{
     AccountKeeper, DeviceStarted, Grants, RedirectTarget, SignIn, SignInFor, SignInResult, Started,
 };
@@ -159,8 +160,8 @@ pub struct Core {
     pub(crate) accounts: Arc<AccountStore>,
     pub(crate) broker: Arc<TokenBroker>,
     /// Who may ask: consent, approved programs, prompts, the activity log
-    /// ([`crate::access::Gate`]; only `access` looks inside).
-    pub(crate) gate: crate::access::Gate,
+    /// ([`Gate`]; the access rules in `access.rs` use what is inside).
+    pub(crate) gate: Gate,
     /// Held for the life of the process: one process owns the state.
     _owner: StateLock,
     pub(crate) grants: Arc<Grants>,
@@ -219,7 +220,7 @@ impl Core {
                 broker.validate_due().await;
             }
         });
-        let gate = crate::access::Gate::start(&opts.config_dir, opts.consent, &events, opts.clock.clone())?;
+        let gate = Gate::start(&opts.config_dir, opts.consent, &events, opts.clock.clone())?;
         Ok(Arc::new(Core {
             catalog,
             accounts,

@@ -41,6 +41,7 @@ mod core;
 pub mod diagnostics;
 mod error;
 mod event;
+mod gate;
 mod grant;
 mod ipc_server;
 mod loopback;
