@@ -469,7 +469,7 @@ impl Core {
     /// (its provider's own, RFC 9700 §4.4.2): a redirect at another
     /// provider's URI is refused and the sign-in is not completed.
     pub async fn handle_deep_link(&self, url: &str) -> SignInResult {
-        let arrived_at = crate::deep_link_redirect_uri(url)?;
+        let arrived_at = crate::redirect::deep_link_redirect_uri(url)?;
         self.sign_in.complete(url, &arrived_at).await
     }
 

@@ -150,28 +150,6 @@ pub fn app_redirect_uri(provider_id: &str) -> String {
     format!("{APP_REDIRECT_URI}/{provider_id}")
 }
 
-/// The redirect URI a deep link arrived at (`scheme:path`, no query):
-/// [`APP_REDIRECT_URI`] or one provider's [`app_redirect_uri`]. Anything
-/// else is not a Castkey redirect ([`RedirectError::Malformed`]).
-pub(crate) fn deep_link_redirect_uri(raw: &str) -> Result<String, RedirectError> {
-    if raw.len() > redirect::MAX_REDIRECT_LEN {
-        return Err(RedirectError::Malformed(format!("longer than {} bytes", redirect::MAX_REDIRECT_LEN)));
-    }
-    let url = url::Url::parse(raw).map_err(|e| RedirectError::Malformed(e.to_string()))?;
-    let path = url.path();
-    let own = path.strip_prefix("/callback/").is_some_and(|id| {
-        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    });
-    if url.scheme() != APP_SCHEME || url.host_str().is_some() || !(path == "/callback" || own) {
-        return Err(RedirectError::Malformed(format!(
-            "expected a redirect to {APP_REDIRECT_URI} or {APP_REDIRECT_URI}/<provider>, got {}:{}",
-            url.scheme(),
-            path
-        )));
-    }
-    Ok(format!("{APP_SCHEME}:{path}"))
-}
-
 #[cfg(test)]
 mod text_tests {
     #[test]

@@ -11,6 +11,12 @@ use castkey_ipc::ProviderInfo;
 use std::collections::BTreeMap;
 use url::Url;
 
+/// Whether `id` can be a provider's id: letters, digits, `-` and `_`, not
+/// empty (safe in account ids, keychain names and a redirect URI's path).
+pub(crate) fn is_provider_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     /// Stable id used in account ids, IPC and the CLI, e.g. `sandbox`.
@@ -327,7 +333,7 @@ impl ProviderConfig {
     }
 
     pub fn validate(&self) -> Result<(), CoreError> {
-        if self.id.is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !is_provider_id(&self.id) {
             return Err(CoreError::InvalidRequest(format!(
                 "provider id `{}` must be letters, digits, `-` or `_`",
                 self.id

@@ -42,10 +42,7 @@ pub enum RedirectError {
 /// Parses `raw`, which must start with `expected_base` (the redirect URI the
 /// flow was started with, without query).
 pub fn parse(raw: &str, expected_base: &str) -> Result<Redirect, RedirectError> {
-    if raw.len() > MAX_REDIRECT_LEN {
-        return Err(RedirectError::Malformed(format!("longer than {MAX_REDIRECT_LEN} bytes")));
-    }
-    let url = url::Url::parse(raw).map_err(|e| RedirectError::Malformed(e.to_string()))?;
+    let url = parse_url(raw)?;
     let base = url::Url::parse(expected_base).map_err(|e| RedirectError::Malformed(e.to_string()))?;
     let same_target = url.scheme() == base.scheme()
         && url.host_str() == base.host_str()
@@ -85,6 +82,33 @@ pub fn parse(raw: &str, expected_base: &str) -> Result<Redirect, RedirectError> 
         _ => return Err(RedirectError::Malformed("neither `code` nor `error`".into())),
     };
     Ok(Redirect { state, iss, outcome })
+}
+
+/// `raw` as a URL, if it is one and not longer than [`MAX_REDIRECT_LEN`].
+fn parse_url(raw: &str) -> Result<url::Url, RedirectError> {
+    if raw.len() > MAX_REDIRECT_LEN {
+        return Err(RedirectError::Malformed(format!("longer than {MAX_REDIRECT_LEN} bytes")));
+    }
+    url::Url::parse(raw).map_err(|e| RedirectError::Malformed(e.to_string()))
+}
+
+/// The redirect URI a deep link arrived at (`scheme:path`, no query):
+/// [`crate::APP_REDIRECT_URI`] or one provider's [`crate::app_redirect_uri`].
+/// Anything else is not a Castkey redirect ([`RedirectError::Malformed`]).
+pub(crate) fn deep_link_redirect_uri(raw: &str) -> Result<String, RedirectError> {
+    let url = parse_url(raw)?;
+    let path = url.path();
+    let own = path.strip_prefix("/callback/").is_some_and(crate::provider::is_provider_id);
+    if url.scheme() != crate::APP_SCHEME || url.host_str().is_some() || !(path == "/callback" || own) {
+        return Err(RedirectError::Malformed(format!(
+            "expected a redirect to {} or {}/<provider>, got {}:{}",
+            crate::APP_REDIRECT_URI,
+            crate::APP_REDIRECT_URI,
+            url.scheme(),
+            path
+        )));
+    }
+    Ok(format!("{}:{path}", crate::APP_SCHEME))
 }
 
 #[cfg(test)]
