@@ -439,15 +439,12 @@ impl OwnTools {
             _ => std::fs::metadata(exe),
         };
         let Ok(running) = running else { return false };
-        let same = |m: &std::fs::Metadata| {
+        let file_id = |m: &std::fs::Metadata| {
             use std::os::unix::fs::MetadataExt;
-            m.dev() == running.dev() && m.ino() == running.ino()
+            (m.dev(), m.ino())
         };
-        {
-            use std::os::unix::fs::MetadataExt;
-            if self.own == Some((running.dev(), running.ino())) {
-                return true;
-            }
+        if self.own == Some(file_id(&running)) {
+            return true;
         }
         let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if !OWN_TOOLS.contains(&name) || exe.parent().is_none() || exe.parent() != self.broker.parent() {
@@ -460,7 +457,10 @@ impl OwnTools {
             return false;
         };
         let uid = castkey_ipc::socket::current_uid();
-        uid != 0 && writable_by_root_only(&file) && writable_by_root_only(&dir) && same(&file)
+        uid != 0
+            && writable_by_root_only(&file)
+            && writable_by_root_only(&dir)
+            && file_id(&file) == file_id(&running)
     }
 
     /// Windows: the broker's own executable, or a `castkey` beside it (the
